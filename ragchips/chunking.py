@@ -1,0 +1,107 @@
+"""Split French prose into passages whose offsets are exact.
+
+langchain's RecursiveCharacterTextSplitter does the splitting, with separators ordered for
+French: paragraphs, lines, then sentence ends (including « guillemets » closing a quoted
+sentence and the ellipsis "…"), then clauses. The splitter returns strings, not positions,
+so each chunk is located again in its segment with a cursor that only moves forward: text
+that repeats still gets the position of *this* occurrence, and ``text[start:end]`` is the
+chunk by construction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["ChunkerSettings", "chunk_spans", "sentence_spans"]
+
+# Sentence end: . ! ? … (or "..."), optionally followed by a closing quote, then space.
+# French puts a (narrow) space before ? and !, which needs no special case here.
+_SENTENCE_END = r"(?:(?<=[.!?…])|(?<=[.!?…][»\"”)])|(?<=[.!?…]\s»))\s+(?=[^\s,;:.!?»])"
+_SEPARATORS = [
+    r"\n[ \t\r\f\v]*\n\s*",  # paragraphs
+    r"\n\s*",  # lines (headings, bullet points)
+    _SENTENCE_END,
+    r"(?<=[;:])\s+",  # clauses
+    r"(?<=,)\s+",
+    r"\s+",
+    "",
+]
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    """What decides the passages; stored in the index manifest so a change is noticed."""
+
+    chunk_size: int = 700
+    chunk_overlap: int = 120
+    splitter: str = "langchain-recursive-fr-v1"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@lru_cache(maxsize=8)
+def _splitter(chunk_size: int, chunk_overlap: int) -> Any:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    return RecursiveCharacterTextSplitter(
+        separators=_SEPARATORS,
+        is_separator_regex=True,
+        keep_separator="end",
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        strip_whitespace=True,
+    )
+
+
+def _locate(segment: str, pieces: list[str]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for piece in pieces:
+        pos = segment.find(piece, cursor)
+        if pos < 0:  # the splitter changed the text: fall back to a search from the start
+            pos = segment.find(piece)
+            if pos < 0:
+                raise AssertionError("text splitter returned text that is not in its input")
+        spans.append((pos, pos + len(piece)))
+        cursor = pos + 1
+    return spans
+
+
+def chunk_spans(
+    text: str,
+    segments: list[tuple[int, int]] | None = None,
+    settings: ChunkerSettings | None = None,
+) -> list[tuple[int, int]]:
+    """Character spans of the passages of ``text``, inside the given body ``segments``."""
+    settings = settings or ChunkerSettings()
+    splitter = _splitter(settings.chunk_size, settings.chunk_overlap)
+    if segments is None:
+        segments = [(0, len(text))]
+    spans: list[tuple[int, int]] = []
+    for seg_start, seg_end in segments:
+        segment = text[seg_start:seg_end]
+        pieces = [p for p in splitter.split_text(segment) if p.strip()]
+        spans.extend((seg_start + a, seg_start + b) for a, b in _locate(segment, pieces))
+    return spans
+
+
+_SENTENCE_RE = re.compile(_SENTENCE_END + r"|\n\s*")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans of ``text[start:end]``, in the coordinates of ``text``."""
+    end = len(text) if end is None else end
+    spans = []
+    pos = start
+    for match in _SENTENCE_RE.finditer(text, start, end):
+        piece_end = match.start()
+        if text[pos:piece_end].strip():
+            spans.append((pos, piece_end))
+        pos = match.end()
+    if text[pos:end].strip():
+        spans.append((pos, len(text[:end].rstrip())))
+    return spans

@@ -1,0 +1,50 @@
+"""Errors a user can act on.
+
+Every failure that bad input can cause is one of these, with a one-line message that says
+what went wrong and what to do. The CLI prints that line and exits non-zero; library users
+can catch :class:`RagchipsError` once.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptIndexError",
+    "EmbedderMismatchError",
+    "IndexNotFoundError",
+    "InvalidQuestionError",
+    "NoDocumentsError",
+    "RagchipsError",
+    "UnreadableFileError",
+]
+
+
+class RagchipsError(Exception):
+    """Base class: the message is meant for the end user, on one line."""
+
+    exit_code = 1
+
+
+class InvalidQuestionError(RagchipsError, ValueError):
+    """An empty, oversized or otherwise unusable question or search parameter."""
+
+    exit_code = 2
+
+
+class IndexNotFoundError(RagchipsError, FileNotFoundError):
+    """No index at the given location."""
+
+
+class CorruptIndexError(RagchipsError):
+    """An index whose files do not match its manifest (truncated, edited, wrong format)."""
+
+
+class EmbedderMismatchError(RagchipsError):
+    """The index was built with another embedding model than the one asked to query it."""
+
+
+class NoDocumentsError(RagchipsError, ValueError):
+    """Nothing readable to index."""
+
+
+class UnreadableFileError(RagchipsError):
+    """A file that is binary, empty or cannot be decoded as text."""

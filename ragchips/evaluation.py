@@ -1,0 +1,147 @@
+"""Measure retrieval and answers on a question set, the same way for every collection.
+
+A question line is ``{"question", "doc_id" and/or "answers", optional "phrase"}``. A
+retrieved passage is relevant when it comes from ``doc_id`` and, if a ``phrase`` is given,
+contains it (so a gold set can demand the exact passage, not just the right article).
+Without a phrase, rankings are scored per document: repeated passages of one document
+count once, at their best rank, as in document retrieval benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import RagchipsError
+
+__all__ = ["EvalReport", "evaluate", "load_questions", "normalise"]
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, single spaces, unified apostrophes: for containment checks."""
+    text = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(text.lower().split())
+
+
+def load_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a questions JSONL file; a bad line is an error naming its line number."""
+    p = Path(path)
+    if not p.is_file():
+        raise RagchipsError(f"{p}: no such questions file")
+    out = []
+    with open(p, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                q = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RagchipsError(f"{p}:{n}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(q, dict) or not str(q.get("question", "")).strip():
+                raise RagchipsError(f"{p}:{n}: a question line needs a non-empty 'question'")
+            if not q.get("doc_id") and not q.get("answers"):
+                raise RagchipsError(f"{p}:{n}: a question line needs 'doc_id' or 'answers'")
+            out.append(q)
+    if not out:
+        raise RagchipsError(f"{p}: no questions")
+    return out
+
+
+@dataclass
+class EvalReport:
+    """Averages over the questions of one run (one mode)."""
+
+    mode: str
+    questions: int
+    recall_at_1: float
+    recall_at_5: float
+    recall_at_10: float
+    mrr_at_10: float
+    ndcg_at_10: float
+    answer_containment: float | None
+    found_rate: float
+    latency_ms_median: float
+    latency_ms_p95: float
+    misses: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _first_relevant_rank(q: dict[str, Any], passages: Sequence[Any]) -> int | None:
+    gold = q.get("doc_id")
+    phrase = q.get("phrase")
+    answers = [normalise(a) for a in q.get("answers") or []]
+    seen: list[str] = []
+    for p in passages:
+        if phrase is not None:
+            key = f"{p.doc_id}:{p.start}"
+            relevant = p.doc_id == gold and normalise(phrase) in normalise(p.text)
+        elif gold:
+            key = p.doc_id
+            relevant = p.doc_id == gold
+        else:
+            key = f"{p.doc_id}:{p.start}"
+            text = normalise(p.text)
+            relevant = any(a in text for a in answers)
+        if key in seen:
+            continue
+        seen.append(key)
+        if relevant:
+            return len(seen)
+    return None
+
+
+def evaluate(
+    questions: Sequence[dict[str, Any]],
+    answer_fn: Callable[[str, int], Any],
+    mode: str,
+    k: int = 10,
+) -> EvalReport:
+    """Run ``answer_fn(question, k)`` (returns an Answer) on every question and average."""
+    ranks: list[int | None] = []
+    contained: list[bool] = []
+    found: list[bool] = []
+    latencies: list[float] = []
+    misses = []
+    for q in questions:
+        t = time.perf_counter()
+        ans = answer_fn(q["question"], k)
+        latencies.append((time.perf_counter() - t) * 1000)
+        rank = _first_relevant_rank(q, ans.passages)
+        ranks.append(rank)
+        found.append(bool(ans.found))
+        if rank is None or rank > 5:
+            misses.append(str(q.get("id", q["question"])))
+        if q.get("answers"):
+            text = normalise(ans.answer)
+            contained.append(any(normalise(a) in text for a in q["answers"]))
+    n = len(questions)
+
+    def recall(at: int) -> float:
+        return sum(1 for r in ranks if r is not None and r <= at) / n
+
+    lat = sorted(latencies)
+    return EvalReport(
+        mode=mode,
+        questions=n,
+        recall_at_1=recall(1),
+        recall_at_5=recall(5),
+        recall_at_10=recall(10),
+        mrr_at_10=sum(1 / r for r in ranks if r is not None and r <= 10) / n,
+        ndcg_at_10=sum(1 / math.log2(r + 1) for r in ranks if r is not None and r <= 10) / n,
+        answer_containment=(sum(contained) / len(contained)) if contained else None,
+        found_rate=sum(found) / n,
+        latency_ms_median=statistics.median(lat),
+        latency_ms_p95=lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)],
+        misses=misses,
+    )
