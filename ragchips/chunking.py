@@ -35,8 +35,8 @@ _SEPARATORS = [
 class ChunkerSettings:
     """What decides the passages; stored in the index manifest so a change is noticed."""
 
-    chunk_size: int = 700
-    chunk_overlap: int = 120
+    chunk_size: int = 400
+    chunk_overlap: int = 80
     splitter: str = "langchain-recursive-fr-v1"
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,17 +57,22 @@ def _splitter(chunk_size: int, chunk_overlap: int) -> Any:
     )
 
 
-def _locate(segment: str, pieces: list[str]) -> list[tuple[int, int]]:
+def _locate(segment: str, pieces: list[str], overlap: int) -> list[tuple[int, int]]:
+    """Find each chunk after the previous one: a chunk starts at most ``overlap``
+    characters before the previous chunk ends, so a repeated text is not mistaken for an
+    earlier copy of itself."""
     spans: list[tuple[int, int]] = []
-    cursor = 0
+    prev_start, prev_end = -1, 0
     for piece in pieces:
-        pos = segment.find(piece, cursor)
-        if pos < 0:  # the splitter changed the text: fall back to a search from the start
-            pos = segment.find(piece)
-            if pos < 0:
-                raise AssertionError("text splitter returned text that is not in its input")
+        pos = -1
+        for lo in (max(prev_start + 1, prev_end - overlap), prev_start + 1, 0):
+            pos = segment.find(piece, lo)
+            if pos >= 0:
+                break
+        if pos < 0:
+            raise AssertionError("text splitter returned text that is not in its input")
         spans.append((pos, pos + len(piece)))
-        cursor = pos + 1
+        prev_start, prev_end = pos, pos + len(piece)
     return spans
 
 
@@ -85,7 +90,10 @@ def chunk_spans(
     for seg_start, seg_end in segments:
         segment = text[seg_start:seg_end]
         pieces = [p for p in splitter.split_text(segment) if p.strip()]
-        spans.extend((seg_start + a, seg_start + b) for a, b in _locate(segment, pieces))
+        spans.extend(
+            (seg_start + a, seg_start + b)
+            for a, b in _locate(segment, pieces, settings.chunk_overlap)
+        )
     return spans
 
 

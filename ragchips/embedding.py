@@ -86,7 +86,7 @@ class SentenceTransformerEmbedder(Embedder):
         *,
         query_prefix: str = "",
         passage_prefix: str = "",
-        batch_size: int = 32,
+        batch_size: int = 16,
         name: str | None = None,
     ) -> None:
         self.model_ref = str(model)
@@ -108,7 +108,17 @@ class SentenceTransformerEmbedder(Embedder):
                         "sentence-transformers is not installed: pip install sentence-transformers"
                     ) from exc
                 try:
-                    self._model = SentenceTransformer(self.model_ref, device="cpu")
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()
+                    hf_logging.set_verbosity_error()
+                except ImportError:  # pragma: no cover - transformers comes with s-t
+                    pass
+                local = Path(self.model_ref).is_dir()
+                try:
+                    self._model = SentenceTransformer(
+                        self.model_ref, device="cpu", local_files_only=local
+                    )
                 except Exception as exc:
                     raise RagchipsError(
                         f"cannot load sentence-transformers model {self.model_ref!r}: "
@@ -180,7 +190,7 @@ class E5SmallEmbedder(Embedder):
     query_prefix = "query: "
     passage_prefix = "passage: "
 
-    def __init__(self, engine: str | None = None, batch_size: int = 32) -> None:
+    def __init__(self, engine: str | None = None, batch_size: int = 16) -> None:
         engine = engine or os.environ.get("RAGCHIPS_E5_ENGINE", "sentence-transformers")
         if engine not in ("sentence-transformers", "native"):
             raise RagchipsError(

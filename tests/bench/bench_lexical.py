@@ -32,9 +32,11 @@ Scorer = Callable[[str], np.ndarray]
 
 def load_piaf(directory: Path) -> tuple[list[dict], list[dict]]:
     """Corpus paragraphs and questions of the PIAF split."""
+
     def read(name: str) -> list[dict]:
         with open(directory / name, encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
+
     return read("corpus.jsonl"), read("questions.jsonl")
 
 
@@ -76,8 +78,12 @@ def bm25s_scorer(texts: list[str], stopwords: str, stemmer: object | None) -> Sc
     return score
 
 
-def ours(texts: list[str], analyzer: Callable[[str], list[str]] = analyze,
-         k1: float = DEFAULT_K1, b: float = DEFAULT_B) -> Scorer:
+def ours(
+    texts: list[str],
+    analyzer: Callable[[str], list[str]] = analyze,
+    k1: float = DEFAULT_K1,
+    b: float = DEFAULT_B,
+) -> Scorer:
     """ragchips.lexical.LexicalIndex with the given analyzer and parameters."""
     return LexicalIndex.build(texts, analyzer=analyzer, k1=k1, b=b).scores
 
@@ -88,20 +94,25 @@ def variants(grid: bool) -> list[tuple[str, Callable[[list[str]], Scorer]]]:
     bm25s_fr = frozenset(bm25s.stopwords.STOPWORDS_FRENCH)
     default = FrenchAnalyzer()  # wrapped in a plain function, queries lose their word groups
     rows: list[tuple[str, Callable[[list[str]], Scorer]]] = [
-        ("bm25s default tokenizer, English stop words (baseline)",
-         lambda t: bm25s_scorer(t, "en", None)),
-        ("bm25s tokenizer + bm25s French stop words + Snowball",
-         lambda t: bm25s_scorer(t, "fr", fr)),
+        (
+            "bm25s default tokenizer, English stop words (baseline)",
+            lambda t: bm25s_scorer(t, "en", None),
+        ),
+        (
+            "bm25s tokenizer + bm25s French stop words + Snowball",
+            lambda t: bm25s_scorer(t, "fr", fr),
+        ),
         (f"ours: default analyze, k1={DEFAULT_K1} b={DEFAULT_B}", lambda t: ours(t)),
-        ("  accents=both, alternatives summed (not max)",
-         lambda t: ours(t, lambda text: default(text))),
+        (
+            "  accents=both, alternatives summed (not max)",
+            lambda t: ours(t, lambda text: default(text)),
+        ),
         ("  accents=stem_then_fold", lambda t: ours(t, FrenchAnalyzer(accents="stem_then_fold"))),
         ("  accents=fold_then_stem", lambda t: ours(t, FrenchAnalyzer(accents="fold_then_stem"))),
         ("  accents=keep (no folding)", lambda t: ours(t, FrenchAnalyzer(accents="keep"))),
         ("  hyphens=parts", lambda t: ours(t, FrenchAnalyzer(hyphens="parts"))),
         ("  hyphens=joined", lambda t: ours(t, FrenchAnalyzer(hyphens="joined"))),
-        ("  stop words: bm25s French list",
-         lambda t: ours(t, FrenchAnalyzer(stop_words=bm25s_fr))),
+        ("  stop words: bm25s French list", lambda t: ours(t, FrenchAnalyzer(stop_words=bm25s_fr))),
         ("  stop words: none", lambda t: ours(t, FrenchAnalyzer(stop_words=None))),
         ("  no stemming", lambda t: ours(t, FrenchAnalyzer(stem=False))),
     ]
@@ -150,8 +161,11 @@ def main() -> None:
     for name, make in variants(args.grid):
         for cname, texts in corpora.items():
             m = evaluate(make(texts), questions, row_of)
-            print(f"| {name} | {cname} | {m['R@1']:.3f} | {m['R@5']:.3f} | "
-                  f"{m['R@10']:.3f} | {m['MRR@10']:.3f} |", flush=True)
+            print(
+                f"| {name} | {cname} | {m['R@1']:.3f} | {m['R@5']:.3f} | "
+                f"{m['R@10']:.3f} | {m['MRR@10']:.3f} |",
+                flush=True,
+            )
     print()
     print("analyze() speed:", analyzer_speed(questions))
 

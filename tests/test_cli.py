@@ -1,0 +1,119 @@
+"""The real console scripts, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def run(cmd: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    exe = shutil.which(cmd, path=str(BIN)) or shutil.which(cmd)
+    assert exe, f"console script {cmd!r} is not installed"
+    return subprocess.run(
+        [exe, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_ask_prints_answer_and_numbered_sources(seeds_index_path: Path) -> None:
+    out = run("ask", "Quel est le nom de code du projet ?", "--index", str(seeds_index_path))
+    assert out.returncode == 0, out.stderr
+    assert "Sources :" in out.stdout
+    assert "[1] " in out.stdout and "seeds/" in out.stdout and "« " in out.stdout
+
+
+def test_ask_json_is_exactly_to_dict(seeds_index_path: Path) -> None:
+    out = run("ask", "Tigris", "-k", "2", "--json", "--index", str(seeds_index_path))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    from ragchips import ask
+
+    expected = ask("Tigris", k=2, index=seeds_index_path).to_dict()
+    data.pop("timings")
+    expected.pop("timings")
+    assert data == expected
+
+
+def test_ragchips_ask_subcommand(seeds_index_path: Path) -> None:
+    out = run("ragchips", "ask", "G42", "--index", str(seeds_index_path), "-k", "1")
+    assert out.returncode == 0, out.stderr
+    assert "[1]" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["   "], "empty"),
+        (["x" * 2500], "limit"),
+        (["puce", "-k", "0"], "k must"),
+        (["puce", "-k", "500"], "k must"),
+        (["puce", "--mode", "magic"], "unknown mode"),
+        (["puce", "--index", "/nonexistent/index"], "no index"),
+    ],
+)
+def test_ask_errors_are_one_line_without_traceback(
+    seeds_index_path: Path, args: list[str], message: str
+) -> None:
+    if "--index" not in args:
+        args = [*args, "--index", str(seeds_index_path)]
+    out = run("ask", *args)
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert out.stdout == ""
+
+
+def test_ask_on_corrupt_index_fails_cleanly(index_copy: Path) -> None:
+    manifest = json.loads((index_copy / "manifest.json").read_text())
+    (index_copy / manifest["generation"] / "documents.jsonl").write_text("garbage")
+    out = run("ask", "puce", "--index", str(index_copy))
+    assert out.returncode == 1
+    assert "rebuild the index" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_index_command_builds_and_warns(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "volcan.txt").write_text(
+        "Le Piton de la Fournaise\n\nCe volcan de La Réunion entre souvent en éruption.",
+        encoding="cp1252",
+    )
+    (docs / "photo.txt").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")
+    out = run(
+        "ragchips",
+        "index",
+        str(docs),
+        "--out",
+        str(tmp_path / "idx"),
+        env={"RAGCHIPS_E5_ENGINE": "native"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "indexed 1 documents" in out.stdout and "1 files skipped" in out.stdout
+    assert "photo.txt" in out.stderr and "binary" in out.stderr
+    ans = run("ask", "Quel volcan de La Réunion ?", "--index", str(tmp_path / "idx"), "--json")
+    assert json.loads(ans.stdout)["passages"][0]["title"] == "Le Piton de la Fournaise"
+
+
+def test_index_command_with_nothing_readable(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("")
+    out = run("ragchips", "index", str(tmp_path), "--out", str(tmp_path / "idx"))
+    assert out.returncode != 0 and "no readable text" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "idx" / "manifest.json").exists()
+
+
+def test_index_command_missing_path(tmp_path: Path) -> None:
+    out = run("ragchips", "index", str(tmp_path / "nope"), "--out", str(tmp_path / "idx"))
+    assert out.returncode != 0 and "no such file" in out.stderr

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ragchips import Answer, Passage
+from ragchips.errors import RagchipsError
+from ragchips.evaluation import evaluate, load_questions, normalise
+
+
+def test_normalise() -> None:
+    assert normalise("  L’Été  À PARIS ") == "l'ete a paris"
+
+
+def test_load_questions_names_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "a", "doc_id": "d"}\n{oops\n', encoding="utf-8")
+    with pytest.raises(RagchipsError, match=r"q.jsonl:2"):
+        load_questions(path)
+    path.write_text('{"question": "a"}\n', encoding="utf-8")
+    with pytest.raises(RagchipsError, match="doc_id"):
+        load_questions(path)
+
+
+def fake_passages(doc_ids: list[str]) -> list[Passage]:
+    return [
+        Passage(
+            rank=i + 1, score=0, text=f"texte {d}", doc_id=d, source="s", title="t", start=0, end=1
+        )
+        for i, d in enumerate(doc_ids)
+    ]
+
+
+def test_metrics_on_a_known_ranking() -> None:
+    qs = [
+        {"question": "q1", "doc_id": "a", "answers": ["texte b"]},
+        {"question": "q2", "doc_id": "c"},
+    ]
+    rankings = {"q1": ["b", "b", "a"], "q2": ["x", "y"]}
+
+    def answer(q: str, k: int) -> Answer:
+        ps = fake_passages(rankings[q])
+        return Answer(question=q, answer=ps[0].text, found=True, passages=ps)
+
+    r = evaluate(qs, answer, "hybrid")
+    # q1: documents b, a -> first relevant at rank 2 (repeats count once); q2: missed
+    assert r.recall_at_1 == 0 and r.recall_at_5 == 0.5
+    assert r.mrr_at_10 == pytest.approx(0.25)
+    assert r.answer_containment == 1.0
+    assert json.loads(json.dumps(r.to_dict()))["questions"] == 2

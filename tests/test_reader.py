@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ragchips import reader
+from ragchips.errors import UnreadableFileError
+from ragchips.reader import decode_bytes, read_document, read_documents, read_jsonl
+
+FRENCH = "L’été à Orléans : « déjà vu », œuvre, façade, 80 % — très célèbre.\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "latin-1"])
+def test_french_encodings_decode_without_mojibake(tmp_path: Path, encoding: str) -> None:
+    text = FRENCH if encoding == "cp1252" else FRENCH.replace("’", "'").replace("œ", "oe")
+    text = text if encoding != "latin-1" else text.replace("—", "-")
+    path = tmp_path / "a.txt"
+    path.write_bytes(("Titre\n\n" + text).encode(encoding))
+    doc = read_document(path)
+    assert text in doc.text
+    assert "Ã" not in doc.text and "\ufffd" not in doc.text
+    assert doc.title == "Titre"
+
+
+def test_utf8_bom_is_dropped_and_crlf_kept(tmp_path: Path) -> None:
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfTitre\r\n\r\nCorps du texte.\r\n")
+    doc = read_document(path)
+    assert doc.text == "Titre\r\n\r\nCorps du texte.\r\n"
+    assert doc.title == "Titre"
+
+
+def test_binary_and_empty_files_are_refused(tmp_path: Path) -> None:
+    binary = tmp_path / "image.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    with pytest.raises(UnreadableFileError, match="binary"):
+        read_document(binary)
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"  \n\n")
+    with pytest.raises(UnreadableFileError, match="empty"):
+        read_document(empty)
+
+
+def test_oversized_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader, "MAX_FILE_BYTES", 10)
+    path = tmp_path / "big.txt"
+    path.write_text("Un texte de plus de dix octets.", encoding="utf-8")
+    with pytest.raises(UnreadableFileError, match="limit"):
+        read_document(path)
+
+
+def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(UnreadableFileError, match="cannot read"):
+        read_document(tmp_path / "missing.txt")
+
+
+def test_decode_bytes_reports_encoding() -> None:
+    assert decode_bytes("été".encode()) == ("été", "utf-8")
+    assert decode_bytes("été ’".encode("cp1252")) == ("été ’", "cp1252")
+
+
+def test_folder_reading_skips_bad_files_and_names_them(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Titre A\n\nUn article.", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("Titre B\n\nUn autre article.", encoding="utf-8")
+    (tmp_path / "bad.txt").write_bytes(b"\x00\x01\x02binary")
+    (tmp_path / "empty.md").write_bytes(b"")
+    (tmp_path / "ignored.pdf").write_bytes(b"%PDF")
+    skipped: list[tuple[str, str]] = []
+    docs = read_documents([tmp_path], on_skip=lambda p, r: skipped.append((p, r)))
+    assert sorted(d.title for d in docs) == ["Titre A", "Titre B"]
+    assert len({d.doc_id for d in docs}) == 2  # same stem "a" twice, distinct ids
+    assert sorted(Path(p).name for p, _ in skipped) == ["bad.txt", "empty.md"]
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        read_documents([tmp_path / "nope"])
+
+
+def test_jsonl_documents_keep_metadata_and_report_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    lines = [
+        json.dumps({"id": "d1", "title": "Un", "text": "Premier texte.", "lang": "fr"}),
+        "{not json",
+        json.dumps({"doc_id": "d2", "text": "Deuxième texte."}),
+        json.dumps({"doc_id": "d1", "text": "Doublon."}),
+        json.dumps({"doc_id": "d3", "text": "   "}),
+        json.dumps(["a", "list"]),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    skipped: list[str] = []
+    docs = read_jsonl(path, on_skip=lambda p, r: skipped.append(r))
+    assert [d.doc_id for d in docs] == ["d1", "d2"]
+    assert docs[0].metadata["lang"] == "fr" and docs[0].title == "Un"
+    assert docs[1].text == "Deuxième texte."
+    assert any(":2:" in r and "JSON" in r for r in skipped)
+    assert any(":4:" in r and "already used on line 1" in r for r in skipped)
+    assert any(":5:" in r and "text" in r for r in skipped)
+    assert any(":6:" in r and "object" in r for r in skipped)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from ragchips import Answer, Passage
+
+
+def make_answer() -> Answer:
+    p = Passage(
+        rank=1,
+        score=2.0,
+        text="La puce <b>sera</b> fabriquée par TSMC.",
+        doc_id="d",
+        source="seeds/d.txt",
+        title="Un titre & co",
+        start=10,
+        end=48,
+    )
+    return Answer(
+        question="qui fabrique ?",
+        answer="La puce sera fabriquée par TSMC. [1]",
+        found=True,
+        passages=[p],
+    )
+
+
+def test_text_rendering_lists_numbered_sources() -> None:
+    text = str(make_answer())
+    assert text.startswith("La puce sera fabriquée par TSMC. [1]")
+    assert "[1] Un titre & co — seeds/d.txt [10:48]" in text
+    assert "« La puce <b>sera</b> fabriquée par TSMC. »" in text
+
+
+def test_html_rendering_escapes_document_text() -> None:
+    html = make_answer()._repr_html_()
+    assert "&lt;b&gt;sera&lt;/b&gt;" in html and "<b>sera</b>" not in html
+    assert "Un titre &amp; co" in html and "<ol>" in html
+
+
+def test_markdown_rendering() -> None:
+    md = make_answer()._repr_markdown_()
+    assert "**Sources**" in md and "`seeds/d.txt`" in md
+
+
+def test_quote_shortens_long_passages() -> None:
+    p = Passage(
+        rank=1, score=0, text="mot " * 200, doc_id="d", source="s", title="t", start=0, end=800
+    )
+    q = p.quote(50)
+    assert len(q) == 50 and q.endswith("…")
