@@ -10,10 +10,11 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from .answer import NOT_FOUND_MESSAGE, extract_answer
-from .index import Index, check_k, check_mode, check_question, default_index_path
-from .results import Answer
+from .index import Index, Where, check_k, check_mode, check_question, default_index_path
+from .results import Answer, AnswerStream
 
 __all__ = ["ask", "open_index"]
 
@@ -51,33 +52,60 @@ def ask(
     k: int = 5,
     index: str | os.PathLike[str] | Index | None = None,
     mode: str = "hybrid",
-) -> Answer:
-    """Answer ``question`` from the collection, citing the ``k`` passages it found."""
+    where: Where | None = None,
+    llm: Any = None,
+    stream: bool = False,
+) -> Any:
+    """Answer ``question`` from the collection, citing the ``k`` passages it found.
+
+    ``where`` keeps only documents whose fields match (``{"lang": "fr"}``, a list means
+    any of). ``llm`` (a model name, :class:`ragchips.llm.LLMConfig` or client) has the
+    passages summarised by an OpenAI-compatible chat model instead of the extractive
+    answer; ``$RAGCHIPS_LLM`` sets a default. With ``stream=True`` the result is an
+    :class:`AnswerStream` that yields the text as it is written.
+    """
     t0 = time.perf_counter()
     question = check_question(question)
     k = check_k(k)
     mode = check_mode(mode)
     idx = open_index(index)
     t1 = time.perf_counter()
-    hits = idx.search_rows(question, k, mode)
+    hits = idx.search_rows(question, k, mode, where=where)
     passages = [idx.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits)]
     t2 = time.perf_counter()
     found = idx.is_answered(question, hits)
-    if found:
+    timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
+    llm = llm if llm is not None else os.environ.get("RAGCHIPS_LLM") or None
+
+    def extractive() -> str:
+        if not found:
+            return NOT_FOUND_MESSAGE
         terms = idx.lexical_terms(question)
-        text = extract_answer(terms, passages, idx.term_weights(terms))
-    else:
-        text = NOT_FOUND_MESSAGE
-    t3 = time.perf_counter()
-    return Answer(
-        question=question,
-        answer=text,
-        found=found,
-        passages=passages,
-        mode=mode,
-        timings={
-            "load_s": round(t1 - t0, 4),
-            "search_s": round(t2 - t1, 4),
-            "answer_s": round(t3 - t2, 4),
-        },
-    )
+        return extract_answer(terms, passages, idx.term_weights(terms))
+
+    if llm is None or not found:
+        text = extractive()
+        timings["answer_s"] = round(time.perf_counter() - t2, 4)
+        answer = Answer(question, text, found, passages, mode, [], timings)
+        if stream:
+            return AnswerStream(
+                question, passages, found, mode, iter([text]), lambda t: (t, []), timings
+            )
+        return answer
+
+    from . import llm as llm_module
+
+    if stream:
+        chunks = llm_module.summarise_stream(question, passages, llm)
+        return AnswerStream(
+            question,
+            passages,
+            found,
+            mode,
+            chunks,
+            lambda full: llm_module.check_citations(full, len(passages)),
+            timings,
+        )
+    text, warnings = llm_module.summarise(question, passages, llm, fallback=extractive)
+    timings["answer_s"] = round(time.perf_counter() - t2, 4)
+    return Answer(question, text, found, passages, mode, warnings, timings)

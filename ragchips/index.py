@@ -35,9 +35,10 @@ from .reader import Document, read_documents
 from .results import Passage
 from .storage import load_consistent, verify_files, write_generation
 
-__all__ = ["MAX_K", "MAX_QUESTION_CHARS", "MODES", "Index", "default_index_path"]
+__all__ = ["MAX_K", "MAX_QUESTION_CHARS", "MODES", "Index", "Where", "default_index_path"]
 
 MODES = ("hybrid", "dense", "lexical")
+Where = dict[str, Any]
 MAX_K = 100
 # A question is a sentence or a short paragraph; beyond this it is a pasted document, and
 # the embedder would silently truncate it anyway.
@@ -435,6 +436,7 @@ class Index:
         mode: str = "hybrid",
         query_vector: np.ndarray | None = None,
         weights: dict[str, float] | None = None,
+        where: Where | None = None,
     ) -> list[Hit]:
         """Ranked passage rows; the building block of :meth:`search` and answers.
 
@@ -442,6 +444,9 @@ class Index:
         added with :data:`WEIGHTS`; measured on PIAF and the seeds gold set (README), this
         ranks better than reciprocal rank fusion and than any signal alone.
         """
+        mask = self.filter_mask(where)
+        if mask is not None and not mask.any():
+            return []
         feats = self.features(question, mode, query_vector)
         weights = weights or WEIGHTS
         fused = np.zeros(len(self._store))
@@ -453,6 +458,8 @@ class Index:
                 fused += w * _standardise(values)
         if mode == "lexical":
             fused[(feats["lexical"] <= 0) & (feats["exact"] <= 0)] = -np.inf
+        if mask is not None:
+            fused[~mask] = -np.inf
         k = min(k, len(fused))
         top = np.argpartition(-fused, k - 1)[:k] if k < len(fused) else np.arange(len(fused))
         top = top[np.isfinite(fused[top])]
@@ -469,12 +476,35 @@ class Index:
             for r in order
         ]
 
-    def search(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
+    def filter_mask(self, where: Where | None) -> np.ndarray | None:
+        """Passages whose document matches every ``field: value`` (a list means any of)."""
+        if not where:
+            return None
+        if not isinstance(where, dict):
+            raise InvalidQuestionError("where must be a mapping of field names to values")
+        known = {"doc_id", "source", "title"}
+        for d in self.documents:
+            known.update(d.metadata)
+        for field_name in where:
+            if field_name not in known:
+                raise InvalidQuestionError(
+                    f"no document has a field {field_name!r}; fields: {', '.join(sorted(known))}"
+                )
+        ok = np.fromiter(
+            (all(_matches(_field(d, f), v) for f, v in where.items()) for d in self.documents),
+            dtype=bool,
+            count=len(self.documents),
+        )
+        return ok[self._store.rows[:, 0]]
+
+    def search(
+        self, question: str, k: int = 5, mode: str = "hybrid", where: Where | None = None
+    ) -> list[Passage]:
         """The ``k`` best passages for ``question``, best first."""
         question = check_question(question)
         k = check_k(k)
         mode = check_mode(mode)
-        hits = self.search_rows(question, k, mode)
+        hits = self.search_rows(question, k, mode, where=where)
         return [self.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits)]
 
     # -- answering ------------------------------------------------------------------------
@@ -512,6 +542,28 @@ class Index:
         if best_dense >= calib["dense_sure"]:
             return True
         return best_dense >= calib["dense_min"] and coverage >= calib["coverage_min"]
+
+
+def _field(doc: Document, name: str) -> Any:
+    if name in ("doc_id", "source", "title"):
+        return getattr(doc, name)
+    return doc.metadata.get(name, _MISSING)
+
+
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that lets ``--where year=2020`` match the number 2020."""
+    return a == b or (not isinstance(a, bool | type(None)) and str(a) == str(b))
+
+
+def _matches(value: Any, wanted: Any) -> bool:
+    if value is _MISSING:
+        return False
+    wanted_values = list(wanted) if isinstance(wanted, list | tuple | set | frozenset) else [wanted]
+    values = value if isinstance(value, list) else [value]
+    return any(_same(v, w) for v in values for w in wanted_values)
 
 
 def _check_spans(directory: Path, rows: np.ndarray, lengths: list[int]) -> None:

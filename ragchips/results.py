@@ -8,10 +8,11 @@ the HTTP service), always with its numbered sources attached.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Answer", "Passage"]
+__all__ = ["Answer", "AnswerStream", "Passage"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +110,59 @@ def _md(text: str) -> str:
     for ch in "\\`*_[]<>#|":
         text = text.replace(ch, "\\" + ch)
     return text
+
+
+class AnswerStream:
+    """An answer being written: iterate for text deltas; sources are known from the start.
+
+    ``passages`` and ``found`` are set before the first token (a chatbot can show the
+    sources at once); :attr:`final` is the complete :class:`Answer`, with the citation check
+    applied, once the stream is exhausted (reading it consumes what is left).
+    """
+
+    def __init__(
+        self,
+        question: str,
+        passages: list[Passage],
+        found: bool,
+        mode: str,
+        chunks: Iterator[str],
+        finish: Callable[[str], tuple[str, list[str]]],
+        timings: dict[str, float] | None = None,
+    ) -> None:
+        self.question = question
+        self.passages = passages
+        self.found = found
+        self.mode = mode
+        self._chunks = chunks
+        self._finish = finish
+        self._parts: list[str] = []
+        self._final: Answer | None = None
+        self._timings = dict(timings or {})
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self._chunks:
+            self._parts.append(chunk)
+            yield chunk
+        self._close()
+
+    def _close(self) -> None:
+        if self._final is None:
+            text, warnings = self._finish("".join(self._parts))
+            self._final = Answer(
+                question=self.question,
+                answer=text,
+                found=self.found,
+                passages=self.passages,
+                mode=self.mode,
+                warnings=warnings,
+                timings=self._timings,
+            )
+
+    @property
+    def final(self) -> Answer:
+        if self._final is None:
+            for _ in self:
+                pass
+        assert self._final is not None
+        return self._final
