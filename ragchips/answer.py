@@ -54,8 +54,8 @@ def extract_answer(
     for p in passages[:READ_PASSAGES]:
         for a, b in sentence_spans(p.text):
             sentence = _clean_sentence(p.text[a:b])
-            if len(sentence) < 15:
-                continue
+            if len(sentence) < 15 or sentence == _clean_sentence(p.title):
+                continue  # a headline repeats the question's topic, it answers nothing
             terms = set(analyze(sentence))
             overlap = sum(weight.get(t, 1.0) for t in qterms & terms)
             length_penalty = 0.15 * math.log1p(max(0, len(sentence) - 250) / 100)

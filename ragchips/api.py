@@ -70,10 +70,11 @@ def ask(
     mode = check_mode(mode)
     idx = open_index(index)
     t1 = time.perf_counter()
-    hits = idx.search_rows(question, k, mode, where=where)
+    query_vector = idx.embed_query(question)  # found needs it, whatever the mode
+    hits = idx.search_rows(question, k, mode, query_vector=query_vector, where=where)
     passages = [idx.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits)]
     t2 = time.perf_counter()
-    found = idx.is_answered(question, hits)
+    found = bool(hits) and idx.is_answered(question, query_vector, where)
     timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
     llm = llm if llm is not None else os.environ.get("RAGCHIPS_LLM") or None
 
@@ -96,16 +97,8 @@ def ask(
     from . import llm as llm_module
 
     if stream:
-        chunks = llm_module.summarise_stream(question, passages, llm)
-        return AnswerStream(
-            question,
-            passages,
-            found,
-            mode,
-            chunks,
-            lambda full: llm_module.check_citations(full, len(passages)),
-            timings,
-        )
+        chunks = llm_module.summarise_stream(question, passages, llm, fallback=extractive)
+        return AnswerStream(question, passages, found, mode, chunks, chunks.finish, timings)
     text, warnings = llm_module.summarise(question, passages, llm, fallback=extractive)
     timings["answer_s"] = round(time.perf_counter() - t2, 4)
     return Answer(question, text, found, passages, mode, warnings, timings)

@@ -97,7 +97,8 @@ def chunk_spans(
     return spans
 
 
-_SENTENCE_RE = re.compile(_SENTENCE_END + r"|\n\s*")
+# A line break ends a sentence unless the next line goes on in lower case (hard-wrapped text).
+_SENTENCE_RE = re.compile(_SENTENCE_END + r"|\n(?!\s*[a-zà-ÿ])\s*")
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

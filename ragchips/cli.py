@@ -42,12 +42,53 @@ def _add_ask_arguments(p: argparse.ArgumentParser) -> None:
         help="hybrid (default), dense or lexical",
     )
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="only documents whose FIELD equals VALUE (repeat, or VALUE1,VALUE2 for any of)",
+    )
+    p.add_argument(
+        "--llm",
+        metavar="MODEL",
+        default=None,
+        help="have an OpenAI-compatible chat model write the answer (see README: LLM)",
+    )
+
+
+def _parse_where(items: list[str]) -> dict[str, Any] | None:
+    from .errors import InvalidQuestionError
+
+    where: dict[str, Any] = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip():
+            raise InvalidQuestionError(f"--where takes FIELD=VALUE, not {item!r}")
+        values = [v.strip() for v in value.split(",")] if "," in value else value.strip()
+        where[field.strip()] = values
+    return where or None
 
 
 def _run_ask(args: argparse.Namespace) -> int:
     from .api import ask
 
-    answer = ask(" ".join(args.question), k=args.k, index=args.index, mode=args.mode)
+    question = " ".join(args.question)
+    where = _parse_where(args.where)
+    llm = args.llm
+    if llm is not None and not args.json:
+        # Print the words as the model writes them, then the sources.
+        stream = ask(
+            question, k=args.k, index=args.index, mode=args.mode, where=where, llm=llm, stream=True
+        )
+        for chunk in stream:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+        final = stream.final
+        rest = str(final)[len(final.answer) :]
+        sys.stdout.write("\n" + rest.lstrip("\n") if rest.strip() else "\n")
+        return 0
+    answer = ask(question, k=args.k, index=args.index, mode=args.mode, where=where, llm=llm)
     if args.json:
         json.dump(answer.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -98,6 +139,100 @@ def _run_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_eval(args: argparse.Namespace) -> int:
+    from .api import ask, open_index
+    from .evaluation import evaluate, load_questions
+    from .index import MODES, check_k
+
+    questions = load_questions(args.questions)
+    k = check_k(args.k)
+    index = open_index(args.index)
+    modes = list(MODES) if args.compare else [args.mode]
+    reports = []
+    for mode in modes:
+        reports.append(
+            evaluate(questions, lambda q, kk, m=mode: ask(q, k=kk, index=index, mode=m), mode, k)
+        )
+    if args.json:
+        json.dump([r.to_dict() for r in reports], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"{len(questions)} questions, index {index.path}, k={k}")
+    header = (
+        "| mode | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 | answer contains gold "
+        "| found | latency median / p95 (ms) |"
+    )
+    print(header)
+    print("|---" * 9 + "|")
+    for r in reports:
+        contain = "n/a" if r.answer_containment is None else f"{r.answer_containment:.3f}"
+        print(
+            f"| {r.mode} | {r.recall_at_1:.3f} | {r.recall_at_5:.3f} | {r.recall_at_10:.3f} "
+            f"| {r.mrr_at_10:.3f} | {r.ndcg_at_10:.3f} | {contain} | {r.found_rate:.3f} "
+            f"| {r.latency_ms_median:.1f} / {r.latency_ms_p95:.1f} |"
+        )
+    return 0
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from .api import open_index
+    from .calibration import derive, off_topic_questions
+    from .evaluation import load_questions
+    from .storage import update_manifest
+
+    index = open_index(args.index)
+    answerable = [q["question"] for q in load_questions(args.questions)]
+    if args.off_topic:
+        off = [q["question"] for q in load_questions_loose(args.off_topic)]
+    else:
+        off = off_topic_questions()
+
+    def scored(questions: list[str]) -> list[tuple[float, str]]:
+        return [(index.best_dense(index.embed_query(q)), q) for q in questions]
+
+    cal, recall, rejected = derive(scored(answerable), scored(off), min_recall=args.min_recall)
+    print(
+        f"threshold {cal.threshold}, lang_bonus {cal.lang_bonus}: {recall:.1%} of "
+        f"{len(answerable)} answerable questions found, {rejected:.1%} of {len(off)} "
+        "off-topic questions rejected"
+    )
+    if args.dry_run:
+        return 0
+    if index.path is None:  # pragma: no cover - open_index always sets it
+        raise RuntimeError("index has no folder")
+    update_manifest(index.path, {"calibration": cal.to_dict()})
+    print(f"stored in {index.path / 'manifest.json'}")
+    return 0
+
+
+def load_questions_loose(path: str) -> list[dict[str, Any]]:
+    """Off-topic questions need no doc_id or answers."""
+    from .errors import RagchipsError
+
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    q = json.loads(line)
+                    out.append({"question": str(q["question"])})
+                except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                    raise RagchipsError(f"{path}:{n}: needs a JSON object with 'question'") from exc
+    return out
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from .errors import RagchipsError
+
+    try:
+        from .server import main_serve
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise RagchipsError(
+            f"the HTTP service needs the 'server' extra: pip install 'ragchips[server]' ({exc})"
+        ) from exc
+    return main_serve(list(args.args))
+
+
 def _parser() -> argparse.ArgumentParser:
     from .chunking import ChunkerSettings
 
@@ -128,6 +263,34 @@ def _parser() -> argparse.ArgumentParser:
         help="show a progress bar (default: when stderr is a terminal)",
     )
     p_index.set_defaults(run=_run_index)
+
+    p_eval = sub.add_parser("eval", help="measure retrieval and answers on a question set")
+    p_eval.add_argument("questions", help='JSONL: {"question", "doc_id" and/or "answers"}')
+    p_eval.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
+    p_eval.add_argument("--k", type=_positive_int, default=10, help="passages per question")
+    group = p_eval.add_mutually_exclusive_group()
+    group.add_argument("--mode", default="hybrid", help="hybrid (default), dense or lexical")
+    group.add_argument("--compare", action="store_true", help="all three modes side by side")
+    p_eval.add_argument("--json", action="store_true", help="print the reports as JSON")
+    p_eval.set_defaults(run=_run_eval)
+
+    p_cal = sub.add_parser(
+        "calibrate", help="derive the found threshold of an index from answerable questions"
+    )
+    p_cal.add_argument("questions", help="JSONL of questions the collection answers")
+    p_cal.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
+    p_cal.add_argument("--off-topic", metavar="FILE", help="JSONL of off-topic questions")
+    p_cal.add_argument("--min-recall", type=float, default=0.95, help="default 0.95")
+    p_cal.add_argument("--dry-run", action="store_true", help="print, do not store")
+    p_cal.set_defaults(run=_run_calibrate)
+
+    p_serve = sub.add_parser(
+        "serve",
+        help="run the HTTP service for chatbots (needs the 'server' extra)",
+        add_help=False,
+    )
+    p_serve.add_argument("args", nargs=argparse.REMAINDER, help="see: ragchips serve --help")
+    p_serve.set_defaults(run=_run_serve)
     return parser
 
 
@@ -151,6 +314,9 @@ def _guarded(run: Callable[[], int], prog: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``ragchips``: the full command line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:  # its options belong to the server's own parser
+        return _guarded(lambda: _run_serve(argparse.Namespace(args=argv[1:])), "ragchips")
     args = _parser().parse_args(argv)
     return _guarded(lambda: args.run(args), "ragchips")
 

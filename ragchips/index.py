@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from .analysis import FrenchAnalyzer
+from .calibration import DEFAULT as DEFAULT_CALIBRATION
+from .calibration import Calibration
 from .chunking import ChunkerSettings, chunk_spans
 from .cleaning import clean
 from .embedding import PROBE_MIN_COSINE, Embedder, get_embedder
@@ -51,11 +53,6 @@ DEFAULT_FUSION = "zscore"
 DENSE_WEIGHT = 0.5
 # Weights of the standardised signals in hybrid search (see Index.search_rows).
 WEIGHTS = {"dense": 1.75, "lexical": 0.5, "exact": 0.5}
-# found=True needs a dense similarity of at least dense_min and enough of the question's
-# weighted terms in the top passages, or a dense similarity of dense_sure alone. Measured
-# on the seeds gold set and off-topic questions (tests/bench/bench_found.py); an index can
-# carry its own values under manifest["calibration"].
-DEFAULT_CALIBRATION = {"dense_sure": 0.88, "dense_min": 0.80, "coverage_min": 0.5}
 
 
 def default_index_path() -> Path:
@@ -77,6 +74,12 @@ def check_question(question: object) -> str:
         raise InvalidQuestionError(
             "the question is empty: ask something, e.g. 'qui fabrique la puce ?'"
         )
+    try:
+        q.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidQuestionError(
+            "the question contains invalid characters (lone surrogates)"
+        ) from None
     if len(q) > MAX_QUESTION_CHARS:
         raise InvalidQuestionError(
             f"the question is {len(q)} characters long; the limit is {MAX_QUESTION_CHARS}"
@@ -111,6 +114,15 @@ class Hit:
 # The exact-form lexical index: accents folded, no stemming. Next to the stemmed index
 # it rewards the very word forms of the question ("la puce" over "les puces").
 EXACT_ANALYZER = FrenchAnalyzer(stem=False, accents="stem_then_fold")
+
+
+REQUIRED_FILES = (
+    "documents.jsonl",
+    "passages.npy",
+    "dense.faiss",
+    "lexical/lexical.json",
+    "exact/lexical.json",
+)
 
 
 @dataclass
@@ -210,6 +222,7 @@ class Index:
         out: str | os.PathLike[str] | None = None,
         on_skip: Callable[[str, str], None] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        calibration: Calibration | None = None,
     ) -> Index:
         """Index files, folders or :class:`Document` objects; save to ``out`` if given."""
         import faiss
@@ -265,6 +278,7 @@ class Index:
             "embedder": identity,
             "chunker": chunker.to_dict(),
             "counts": {"documents": len(docs), "passages": len(rows)},
+            "calibration": (calibration or DEFAULT_CALIBRATION).to_dict(),
             "documents": [
                 {"doc_id": d.doc_id, "source": d.source, "sha256": d.sha256} for d in docs
             ],
@@ -316,6 +330,12 @@ class Index:
         verify: bool,
     ) -> Index:
         folder = verify_files(directory, manifest, check_hashes=verify)
+        listed = set(manifest["files"])
+        unlisted = [f for f in REQUIRED_FILES if f not in listed]
+        if unlisted:
+            raise CorruptIndexError(
+                f"{directory}: the manifest does not list {', '.join(unlisted)}; rebuild the index"
+            )
         recorded = manifest["embedder"]
         if embedder is None:
             emb = get_embedder(recorded)
@@ -523,25 +543,24 @@ class Index:
             out[t] = max(0.1, float(np.log1p((n - df + 0.5) / (df + 0.5)))) if df else 0.0
         return out
 
-    def is_answered(self, question: str, hits: Sequence[Hit]) -> bool:
-        """Whether the best passages really answer: calibrated thresholds from the manifest."""
-        if not hits:
-            return False
-        calib = {**DEFAULT_CALIBRATION, **self.manifest.get("calibration", {})}
-        best_dense = max((h.dense for h in hits if h.dense is not None), default=None)
-        if best_dense is None:
-            best_dense = float(self.features(question, "dense")["dense"].max())
-        terms = set(self.lexical_terms(question))
-        weights = self.term_weights(sorted(terms))
-        total = sum(weights.values())
-        top_terms: set[str] = set()
-        for h in hits[:3]:
-            top_terms |= set(self.lexical_terms(self.passage(h.row).text))
-        covered = sum(w for t, w in weights.items() if t in top_terms)
-        coverage = covered / total if total > 0 else 0.0
-        if best_dense >= calib["dense_sure"]:
-            return True
-        return best_dense >= calib["dense_min"] and coverage >= calib["coverage_min"]
+    @property
+    def calibration(self) -> Calibration:
+        """How this index decides ``found`` (see :mod:`ragchips.calibration`)."""
+        return Calibration.from_dict(self.manifest.get("calibration"))
+
+    def best_dense(self, query_vector: np.ndarray, where: Where | None = None) -> float:
+        """The highest cosine between the question and any (allowed) passage."""
+        scores = self._store.vectors @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        mask = self.filter_mask(where)
+        if mask is not None:
+            scores = scores[mask]
+        return float(scores.max()) if scores.size else -1.0
+
+    def is_answered(
+        self, question: str, query_vector: np.ndarray, where: Where | None = None
+    ) -> bool:
+        """Whether the collection answers at all, by the calibration stored with the index."""
+        return self.calibration.found(self.best_dense(query_vector, where), question)
 
 
 def _field(doc: Document, name: str) -> Any:

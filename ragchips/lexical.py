@@ -16,12 +16,17 @@ without it is an incomplete save.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import numpy as np
+
+with warnings.catch_warnings():
+    # bm25s imports tqdm's notebook bar; without ipywidgets, tqdm warns in every notebook.
+    warnings.filterwarnings("ignore", message=".*IProgress not found.*")
+    import bm25s
 
 from ragchips.analysis import FRENCH_STOP_WORDS, FrenchAnalyzer, analyze, analyze_query
 

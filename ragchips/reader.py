@@ -18,6 +18,7 @@ from typing import Any
 
 from .cleaning import clean
 from .errors import UnreadableFileError
+from .htmltext import visible_text
 
 __all__ = [
     "TEXT_SUFFIXES",
@@ -31,7 +32,8 @@ __all__ = [
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".text"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
-SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES
+HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
+SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES | HTML_SUFFIXES
 # Above this a "text" file is almost certainly a dump, not a document: refuse it clearly.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -107,16 +109,24 @@ def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Do
     except OSError as exc:
         raise UnreadableFileError(f"{p}: cannot read ({exc.strerror or exc})") from exc
     text, encoding = decode_bytes(data, str(p))
+    metadata: dict[str, Any] = {"encoding": encoding}
+    html_title = None
+    if p.suffix.lower() in HTML_SUFFIXES:
+        # Offsets of an HTML document point into its visible text, which the index stores.
+        text, html_title = visible_text(text)
+        metadata["format"] = "html"
+        if not text.strip():
+            raise UnreadableFileError(f"{p}: no visible text in this HTML page")
     cleaned = clean(text, fallback_title=p.stem)
     if not cleaned.segments:
         raise UnreadableFileError(f"{p}: no body text left after removing page furniture")
     return Document(
         doc_id=doc_id or p.stem,
         source=str(path),
-        title=cleaned.title,
+        title=html_title or cleaned.title,
         text=text,
         sha256=_sha256(data),
-        metadata={"encoding": encoding},
+        metadata=metadata,
     )
 
 

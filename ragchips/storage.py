@@ -27,7 +27,14 @@ from typing import Any, TypeVar
 
 from .errors import CorruptIndexError, IndexNotFoundError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "read_manifest", "verify_files", "write_generation"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "read_manifest",
+    "update_manifest",
+    "verify_files",
+    "write_generation",
+]
 
 FORMAT = "ragchips-index"
 FORMAT_VERSION = 1
@@ -115,6 +122,22 @@ def write_generation(
             shutil.rmtree(tmp, ignore_errors=True)
     _collect_garbage(directory, keep=generation)
     return full
+
+
+def update_manifest(directory: Path, updates: dict[str, Any]) -> dict[str, Any]:
+    """Change manifest fields (not the data files) with one atomic rename."""
+    manifest = read_manifest(directory)
+    manifest.update(updates)
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=directory)
+    os.chmod(tmp, 0o666 & ~_umask())
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, directory / MANIFEST)
+    _fsync_dir(directory)
+    return manifest
 
 
 def _collect_garbage(directory: Path, keep: str) -> None:

@@ -117,3 +117,71 @@ def test_index_command_with_nothing_readable(tmp_path: Path) -> None:
 def test_index_command_missing_path(tmp_path: Path) -> None:
     out = run("ragchips", "index", str(tmp_path / "nope"), "--out", str(tmp_path / "idx"))
     assert out.returncode != 0 and "no such file" in out.stderr
+
+
+def test_ask_with_llm_streams_the_model_text_then_sources(seeds_index_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from openai_stub import OpenAIStub, sse
+
+    with OpenAIStub() as stub:
+        stub.enqueue(sse(["La puce ", "sera fabriquée ", "par TSMC [1] [9]."]))
+        out = run(
+            "ask",
+            "qui fabrique la puce ?",
+            "--llm",
+            "stub-model",
+            "--index",
+            str(seeds_index_path),
+            env=stub.env(),
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("La puce sera fabriquée par TSMC [1] [9].")
+        assert "Sources :" in out.stdout
+        # the invalid marker [9] is reported once the answer is complete
+        assert "avertissement" in out.stdout and "9" in out.stdout.split("Sources :")[1]
+        assert stub.last.json["model"] == "stub-model" and stub.last.json["stream"] is True
+
+
+def test_ask_with_unreachable_llm_fails_cleanly(seeds_index_path: Path) -> None:
+    out = run(
+        "ask",
+        "qui fabrique la puce ?",
+        "--llm",
+        "m",
+        "--json",
+        "--index",
+        str(seeds_index_path),
+        env={
+            "RAGCHIPS_LLM_BASE_URL": "http://127.0.0.1:9/v1",
+            "RAGCHIPS_LLM_TIMEOUT": "2",
+            "RAGCHIPS_LLM_MAX_RETRIES": "0",
+        },
+    )
+    assert out.returncode == 1
+    assert "LLM server http://127.0.0.1:9/v1" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_calibrate_stores_a_threshold(index_copy: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        "\n".join(
+            json.dumps({"question": q, "doc_id": "x"})
+            for q in (
+                "Qui fabriquera la puce d'OpenAI ?",
+                "Quel est le projet Tigris ?",
+                "Combien de GPU NVIDIA utilise le supercalculateur ?",
+            )
+        ),
+        encoding="utf-8",
+    )
+    before = json.loads((index_copy / "manifest.json").read_text())["calibration"]
+    out = run(
+        "ragchips", "calibrate", str(questions), "--index", str(index_copy), "--min-recall", "1.0"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "3 answerable questions found" in out.stdout and "100.0%" in out.stdout
+    after = json.loads((index_copy / "manifest.json").read_text())["calibration"]
+    assert after != before and after["method"] == "dense+lang"
+    from ragchips import Index
+
+    assert Index.load(index_copy).calibration.threshold == after["threshold"]

@@ -100,3 +100,19 @@ def test_jsonl_documents_keep_metadata_and_report_bad_lines(tmp_path: Path) -> N
     assert any(":4:" in r and "already used on line 1" in r for r in skipped)
     assert any(":5:" in r and "text" in r for r in skipped)
     assert any(":6:" in r and "object" in r for r in skipped)
+
+
+def test_html_is_read_as_visible_text(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>Onglet</title><style>p{color:red}</style>"
+        "<script>var x = 'secret';</script></head><body><nav>Accueil | Contact</nav>"
+        "<h1>Le  titre &amp; sa suite</h1><p>Premier <b>paragraphe</b>.</p>"
+        "<p>Deuxième\nparagraphe.</p></body></html>",
+        encoding="utf-8",
+    )
+    doc = read_document(page)
+    assert doc.title == "Le titre & sa suite"
+    assert doc.text == "Le titre & sa suite\n\nPremier paragraphe.\n\nDeuxième paragraphe.\n"
+    assert "secret" not in doc.text and "Accueil" not in doc.text and "color" not in doc.text
+    assert doc.metadata["format"] == "html"

@@ -1,0 +1,42 @@
+"""The committed index of seeds/ is what the current code would build from seeds/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragchips import Index, default_index_path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_committed_index_is_up_to_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    committed = Index.load(default_index_path())
+    assert default_index_path().resolve() == (ROOT / "indexes" / "seeds").resolve()
+    monkeypatch.chdir(ROOT)  # sources are recorded as given: seeds/NAME.txt
+    fresh = Index.build([Path("seeds")])
+    old_m, new_m = committed.manifest, fresh.manifest
+    hint = "rebuild it: ragchips index seeds --out indexes/seeds"
+    assert old_m["documents"] == new_m["documents"], f"seeds/ changed; {hint}"
+    assert old_m["chunker"] == new_m["chunker"], f"chunker settings changed; {hint}"
+    assert old_m["calibration"] == new_m["calibration"], f"calibration changed; {hint}"
+    emb_old = {k: v for k, v in old_m["embedder"].items() if k != "probe"}
+    emb_new = {k: v for k, v in new_m["embedder"].items() if k != "probe"}
+    assert emb_old == emb_new, f"embedder changed; {hint}"
+    assert [(p.doc_id, p.start, p.end) for p in committed.passages] == [
+        (p.doc_id, p.start, p.end) for p in fresh.passages
+    ], f"chunking changed; {hint}"
+    assert [d.title for d in committed.documents] == [d.title for d in fresh.documents]
+    # Same vectors, up to float noise between machines.
+    cos = np.sum(committed._store.vectors * fresh._store.vectors, axis=1)
+    assert cos.min() > 0.999, f"passage vectors differ; {hint}"
+
+
+def test_committed_manifest_is_self_consistent() -> None:
+    m = json.loads((default_index_path() / "manifest.json").read_text(encoding="utf-8"))
+    sources = sorted(d["source"] for d in m["documents"])
+    assert sources == sorted(f"seeds/{p.name}" for p in (ROOT / "seeds").glob("*.txt"))
