@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .answertype import answer_type, has_candidate
 from .chunking import sentence_spans
 from .results import Passage
 
@@ -42,6 +43,7 @@ def extract_answer(
     question_terms: list[str],
     passages: list[Passage],
     weight: dict[str, float] | None = None,
+    question: str = "",
 ) -> str:
     """Up to two cited sentences from the top passages that best cover the question."""
     if not passages:
@@ -50,6 +52,7 @@ def extract_answer(
 
     qterms = set(question_terms)
     weight = weight or {}
+    kind = answer_type(question) if question else None
     candidates: list[_Candidate] = []
     for p in passages[:READ_PASSAGES]:
         for a, b in sentence_spans(p.text):
@@ -60,6 +63,8 @@ def extract_answer(
             overlap = sum(weight.get(t, 1.0) for t in qterms & terms)
             length_penalty = 0.15 * math.log1p(max(0, len(sentence) - 250) / 100)
             score = overlap + 1.0 / (p.rank + 1) - length_penalty
+            if kind is not None and has_candidate(kind, question, sentence):
+                score += 1.0
             candidates.append(_Candidate(score, p.rank, sentence, (p.rank, a)))
     if not candidates:
         first = passages[0]

@@ -82,7 +82,7 @@ def ask(
         if not found:
             return NOT_FOUND_MESSAGE
         terms = idx.lexical_terms(question)
-        return extract_answer(terms, passages, idx.term_weights(terms))
+        return extract_answer(terms, passages, idx.term_weights(terms), question)
 
     if llm is None or not found:
         text = extractive()

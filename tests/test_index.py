@@ -169,3 +169,62 @@ def test_rebuild_replaces_atomically_and_reader_sees_new_data(
     assert len(new.documents) == 2 and len(old.documents) == 1
     gens = [p for p in (tmp_path / "idx").iterdir() if p.name.startswith("g-")]
     assert len(gens) == 1
+
+
+def test_question_with_lone_surrogate_is_refused(seeds_index_path: Path) -> None:
+    idx = Index.load(seeds_index_path)
+    with pytest.raises(InvalidQuestionError, match="invalid characters"):
+        idx.search("puce \ud800")
+
+
+def test_rrf_fusion_is_available_for_comparison(seeds_index_path: Path) -> None:
+    idx = Index.load(seeds_index_path)
+    z = idx.search_rows("Tigris G42", 5)
+    rrf = idx.search_rows("Tigris G42", 5, fusion="rrf")
+    assert len(z) == len(rrf) == 5
+    assert all(0 < h.score < 0.1 for h in rrf)  # reciprocal ranks, not z-scores
+
+
+def test_where_filters_documents(seeds_index_path: Path) -> None:
+    idx = Index.load(seeds_index_path)
+    doc_id = idx.documents[2].doc_id
+    hits = idx.search("puces", k=10, where={"doc_id": doc_id})
+    assert hits and {h.doc_id for h in hits} == {doc_id}
+    two = [idx.documents[0].doc_id, idx.documents[1].doc_id]
+    assert {h.doc_id for h in idx.search("puces", k=20, where={"doc_id": two})} <= set(two)
+    with pytest.raises(InvalidQuestionError, match="no document has a field 'lang'"):
+        idx.search("puces", where={"lang": "fr"})
+    assert idx.search("puces", where={"doc_id": "nope"}) == []
+
+
+def test_jsonl_corpus_with_metadata_filters(tmp_path: Path, native_embedder) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [
+        {
+            "id": "fr1",
+            "title": "Lyon",
+            "text": "Lyon est une ville française.",
+            "lang": "fr",
+            "year": 2020,
+        },
+        {
+            "id": "en1",
+            "title": "Lyon",
+            "text": "Lyon is a French city.",
+            "lang": "en",
+            "year": 2021,
+        },
+        {"id": "de1", "title": "Lyon", "text": "Lyon ist eine Stadt.", "lang": "de", "year": 2021},
+    ]
+    corpus.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    idx = Index.build([corpus], embedder=native_embedder, out=tmp_path / "idx")
+    idx = Index.load(tmp_path / "idx")
+    assert {h.doc_id for h in idx.search("Lyon", k=5, where={"lang": "en"})} == {"en1"}
+    assert {h.doc_id for h in idx.search("Lyon", k=5, where={"lang": ["en", "de"]})} == {
+        "en1",
+        "de1",
+    }
+    assert {h.doc_id for h in idx.search("Lyon", k=5, where={"year": "2021"})} == {"en1", "de1"}
+    p = idx.search("ville", k=1, where={"lang": "fr"})[0]
+    assert p.metadata["lang"] == "fr" and p.source == str(corpus)
+    assert idx.document("fr1").text[p.start : p.end] == p.text

@@ -131,3 +131,14 @@ def test_missing_data_file_without_a_new_generation_is_corruption(tmp_path: Path
     (target / m["generation"] / "data.txt").unlink()
     with pytest.raises(CorruptIndexError, match="missing"):
         load_consistent(target, lambda man: verify_files(target, man))
+
+
+def test_update_manifest_changes_fields_not_data(tmp_path: Path) -> None:
+    from ragchips.storage import update_manifest
+
+    target = tmp_path / "idx"
+    m = write_generation(target, writer("x"), {"embedder": {}, "calibration": {"a": 1}})
+    updated = update_manifest(target, {"calibration": {"a": 2}})
+    assert read_manifest(target) == updated
+    assert updated["calibration"] == {"a": 2} and updated["files"] == m["files"]
+    verify_files(target, updated)

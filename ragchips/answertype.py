@@ -1,0 +1,94 @@
+"""What kind of answer a question expects, and whether a text holds one.
+
+Classic factoid QA: "quand ..." wants a date, "combien ..." a number, "qui ..." a name,
+"où ..." a place, "comment s'appelle ..." a proper name. A passage that talks about the
+question's topic *and* holds a candidate of the expected kind (one the question does not
+already contain) is more likely to answer it. Search gives such passages a small bonus
+among its best candidates, and the extractive answer prefers such sentences. Questions of
+no recognised kind ("pourquoi ...") get no bonus. French first, a few English forms.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["AnswerType", "answer_type", "has_candidate"]
+
+_MONTHS = (
+    "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|"
+    "novembre|décembre|decembre|january|february|march|april|june|july|august|september|"
+    "october|november|december"
+)
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    """A kind of answer: how questions ask for it, how texts show it."""
+
+    name: str
+    question: re.Pattern[str]
+    candidate: re.Pattern[str]
+
+
+_TYPES = (
+    AnswerType(
+        "date",
+        re.compile(
+            r"^\s*(quand|depuis quand|jusqu'?\s?[àa] quand|en quel(le)? (année|siècle|mois)|"
+            r"[àa] quelle (date|époque|période)|quelle (année|date)|when|what year)\b",
+            re.I,
+        ),
+        re.compile(rf"\b(1[0-9]{{3}}|20[0-9]{{2}})\b|\b({_MONTHS})\b", re.I),
+    ),
+    AnswerType(
+        "number",
+        re.compile(
+            r"\b(combien|quel(le)?s? (est|sont) (le|la|les) (nombre|montant|prix|coût|taux|"
+            r"pourcentage|part|taille|durée|population|superficie)|quel(le)? (nombre|montant|"
+            r"prix|pourcentage|part)|how (many|much))\b",
+            re.I,
+        ),
+        re.compile(r"\d"),
+    ),
+    AnswerType(
+        "name",
+        re.compile(
+            r"\b(comment s'appel\w*|comment se nomm\w*|quel(le)? est (le|son|sa) nom|quel nom|"
+            r"what is the name|called)\b",
+            re.I,
+        ),
+        re.compile(r"[«\"“][^»\"”]{2,40}[»\"”]|\b[A-Z][\w-]*\s?\d+\b"),
+    ),
+    AnswerType(
+        "person-or-organisation",
+        re.compile(r"^\s*(qui|avec qui|par qui|[àa] qui|de qui|who|which company)\b", re.I),
+        # A capitalised word that does not start a sentence.
+        re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+"),
+    ),
+    AnswerType(
+        "place",
+        re.compile(r"^\s*(où|d'où|dans quel(le)? (pays|ville|région|lieu)|where)\b", re.I),
+        re.compile(r"\b(à|en|au|aux|dans|de)\s+[A-Z]"),
+    ),
+)
+_WORD = re.compile(r"\w+")
+
+
+def answer_type(question: str) -> AnswerType | None:
+    """The kind of answer ``question`` asks for, if it is a recognised factoid question."""
+    q = question.replace("’", "'")
+    for kind in _TYPES:
+        if kind.question.search(q):
+            return kind
+    return None
+
+
+def has_candidate(kind: AnswerType, question: str, text: str) -> bool:
+    """Whether ``text`` holds an answer of this kind that the question does not contain."""
+    asked = {w.lower() for w in _WORD.findall(question)}
+    for match in kind.candidate.finditer(text):
+        words = {w.lower() for w in _WORD.findall(match.group(0))}
+        if not words <= asked:
+            return True
+    return False

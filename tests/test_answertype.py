@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from ragchips.answertype import answer_type, has_candidate
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Quand la production commencera-t-elle ?", "date"),
+        ("En quelle année OpenAI a-t-il été créé ?", "date"),
+        ("Combien de GPU utilise le supercalculateur ?", "number"),
+        ("Quel est le montant visé ?", "number"),
+        ("Comment s’appelle la puce de Microsoft ?", "name"),
+        ("Qui fabrique la puce ?", "person-or-organisation"),
+        ("Avec qui OpenAI travaille-t-il ?", "person-or-organisation"),
+        ("Où est basé G42 ?", "place"),
+        ("When will production start?", "date"),
+        ("Pourquoi OpenAI veut-il ses propres puces ?", None),
+    ],
+)
+def test_question_kinds(question: str, kind: str | None) -> None:
+    found = answer_type(question)
+    assert (found.name if found else None) == kind
+
+
+def test_candidates_must_be_new_to_the_question() -> None:
+    date = answer_type("Quand Altman a-t-il rencontré des investisseurs ?")
+    assert date is not None
+    assert has_candidate(
+        date, "Quand Altman a-t-il rencontré des investisseurs ?", "Il les a rencontrés en octobre."
+    )
+    assert not has_candidate(date, "Que s'est-il passé en 2026 ?", "La production en 2026.")
+    who = answer_type("Qui fabrique la puce ?")
+    assert who is not None
+    assert has_candidate(who, "Qui fabrique la puce ?", "Elle sera fabriquée par TSMC.")
+    assert not has_candidate(who, "Qui fabrique la puce ?", "Elle sera fabriquée ailleurs.")
+    name = answer_type("Comment s'appelle la puce de Microsoft ?")
+    assert name is not None
+    assert has_candidate(name, "Comment s'appelle la puce ?", "le « Maia 100 » de Microsoft")
