@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -16,18 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from _common import QUESTIONS, ROOT, pct  # tests/bench is sys.path[0] for a script
+
 BIN = Path(sys.executable).parent
-QUESTIONS = [
-    json.loads(line)["question"]
-    for line in (ROOT / "tests" / "data" / "seeds_gold.jsonl").read_text("utf-8").splitlines()
-    if line.strip()
-]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def cold_ask(runs: int) -> list[float]:

@@ -13,7 +13,6 @@ sends ``POST /ask`` with the seeds gold questions from 1, 8 and 32 concurrent cl
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
@@ -24,18 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[2]
-QUESTIONS = [
-    json.loads(line)["question"]
-    for line in (ROOT / "tests" / "data" / "seeds_gold.jsonl").read_text("utf-8").splitlines()
-    if line.strip()
-]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+from _common import QUESTIONS, ROOT, pct
 
 
 def free_port() -> int:
