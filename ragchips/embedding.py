@@ -142,23 +142,24 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _encode(self, texts: Sequence[str], progress: Progress | None) -> np.ndarray:
         model = self._load()
-        out = []
-        for i in range(0, len(texts), self.batch_size):
-            batch = list(texts[i : i + self.batch_size])
-            out.append(
-                model.encode(
-                    batch,
-                    batch_size=self.batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Longest first, so each batch holds texts of similar length: less padding, and
+        # the progress bar moves at a steady pace after the first batches.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = model.encode(
+                [texts[i] for i in rows],
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
             )
             if progress is not None:
-                progress(len(batch))
-        if not out:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise(np.concatenate(out))
+                progress(len(rows))
+        return _normalise(out)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self.query_prefix + t for t in texts], None)

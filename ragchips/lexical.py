@@ -23,11 +23,6 @@ from typing import Any
 
 import numpy as np
 
-with warnings.catch_warnings():
-    # bm25s imports tqdm's notebook bar; without ipywidgets, tqdm warns in every notebook.
-    warnings.filterwarnings("ignore", message=".*IProgress not found.*")
-    import bm25s
-
 from ragchips.analysis import FRENCH_STOP_WORDS, FrenchAnalyzer, analyze, analyze_query
 
 __all__ = ["DEFAULT_B", "DEFAULT_K1", "LexicalIndex"]
@@ -88,13 +83,67 @@ def _query_analyzer(analyzer: Analyzer) -> QueryAnalyzer:
     return lambda text: [[term] for term in analyzer(text)]
 
 
+def _bm25s() -> Any:
+    """bm25s, imported only to build an index: it pulls in scipy (~0.3 s), which the query
+    path does without (see :class:`_Postings`)."""
+    with warnings.catch_warnings():
+        # bm25s imports tqdm's notebook bar; without ipywidgets, tqdm warns in notebooks.
+        warnings.filterwarnings("ignore", message=".*IProgress not found.*")
+        import bm25s
+    return bm25s
+
+
+# The files bm25s's BM25.save writes (checked against bm25s 0.3.x).
+_ARRAYS = ("data", "indices", "indptr")
+_PARAMS = "params.index.json"
+_VOCAB = "vocab.index.json"
+
+
+class _Postings:
+    """A saved bm25s index, read with numpy alone: its eager BM25 matrix (CSC, one column
+    per term) and vocabulary. Scoring a query adds up the columns of its terms, exactly as
+    bm25s's numpy backend does for the Lucene variant, without importing bm25s or scipy."""
+
+    def __init__(self, directory: Path, mmap: bool) -> None:
+        params = json.loads((directory / _PARAMS).read_text(encoding="utf-8"))
+        if params.get("method") != "lucene":
+            raise ValueError(f"{directory}: unsupported BM25 variant {params.get('method')!r}")
+        self.vocab_dict: dict[str, int] = json.loads(
+            (directory / _VOCAB).read_text(encoding="utf-8")
+        )
+        mode = "r" if mmap else None
+        self.scores: dict[str, Any] = {
+            name: np.load(directory / f"{name}.csc.index.npy", mmap_mode=mode, allow_pickle=False)
+            for name in _ARRAYS
+        }
+        self.scores["num_docs"] = int(params["num_docs"])
+        self._directory = directory
+        indptr = self.scores["indptr"]
+        if len(indptr) != len(self.vocab_dict) + 1 or int(indptr[-1]) != len(self.scores["data"]):
+            raise ValueError(f"{directory}: BM25 arrays and vocabulary disagree")
+
+    def get_scores_from_ids(self, ids: list[int]) -> np.ndarray:
+        data, indices, indptr = (self.scores[n] for n in _ARRAYS)
+        out = np.zeros(self.scores["num_docs"], dtype=np.float32)
+        for t in ids:
+            start, end = int(indptr[t]), int(indptr[t + 1])
+            # A column holds each document at most once: plain fancy-index addition is exact.
+            out[indices[start:end]] += data[start:end]
+        return out
+
+    def save(self, directory: Path, **_: Any) -> None:
+        import shutil
+
+        for name in (*(f"{n}.csc.index.npy" for n in _ARRAYS), _PARAMS, _VOCAB):
+            shutil.copyfile(self._directory / name, directory / name)
+
+
 class LexicalIndex:
     """BM25 index over a fixed list of passages; rows are the positions in ``texts``."""
 
-    def __init__(
-        self, bm25: bm25s.BM25, analyzer: Analyzer, meta: dict[str, Any] | None = None
-    ) -> None:
-        """Wrap an indexed ``bm25s.BM25``; use :meth:`build` or :meth:`load` instead."""
+    def __init__(self, bm25: Any, analyzer: Analyzer, meta: dict[str, Any] | None = None) -> None:
+        """Wrap an indexed ``bm25s.BM25`` or :class:`_Postings`; use :meth:`build` or
+        :meth:`load` instead."""
         self._bm25 = bm25
         self._analyzer = analyzer
         self._query_groups = _query_analyzer(analyzer)
@@ -123,6 +172,7 @@ class LexicalIndex:
         if no_terms:
             # bm25s cannot build a zero-column matrix; one unused term keeps shapes valid.
             vocab[""] = 0
+        bm25s = _bm25s()
         bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
         # Deterministic vocabulary (first occurrence order), so equal inputs give equal files.
         # With no term at all, bm25s divides 0 by a zero average length: harmless, silenced.
@@ -170,7 +220,7 @@ class LexicalIndex:
             raise ValueError(f"unsupported lexical index format {meta.get('format')!r}")
         if analyzer is None:
             analyzer = _rebuild_analyzer(meta.get("analyzer"))
-        bm25 = bm25s.BM25.load(directory, mmap=mmap, allow_pickle=False, show_progress=False)
+        bm25 = _Postings(directory, mmap)
         if int(bm25.scores["num_docs"]) != meta["num_docs"]:
             raise ValueError(f"{directory}: bm25s row count differs from {_META_NAME}")
         return cls(bm25, analyzer, meta)

@@ -207,3 +207,33 @@ def test_custom_analyzer_must_be_given_back_at_load(tmp_path: Path) -> None:
 def test_load_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         LexicalIndex.load(tmp_path / "nope")
+
+
+def test_loaded_index_scores_without_bm25s_or_scipy(index: LexicalIndex, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    index.save(tmp_path)
+    code = (
+        "import sys; from pathlib import Path; from ragchips.lexical import LexicalIndex; "
+        f"idx = LexicalIndex.load(Path({str(tmp_path)!r})); "
+        "rows, scores = idx.search('Tigris', 1); assert len(rows) == 1; "
+        "print(sorted(m for m in ('bm25s', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_loaded_index_can_be_saved_again(index: LexicalIndex, tmp_path: Path) -> None:
+    index.save(tmp_path / "a")
+    LexicalIndex.load(tmp_path / "a").save(tmp_path / "b")
+    again = LexicalIndex.load(tmp_path / "b")
+    np.testing.assert_allclose(again.scores("Tigris G42"), index.scores("Tigris G42"))
+
+
+def test_inconsistent_saved_arrays_are_refused(index: LexicalIndex, tmp_path: Path) -> None:
+    index.save(tmp_path)
+    indptr = np.load(tmp_path / "indptr.csc.index.npy")
+    np.save(tmp_path / "indptr.csc.index.npy", indptr[:-1], allow_pickle=False)
+    with pytest.raises(ValueError, match="disagree"):
+        LexicalIndex.load(tmp_path)
