@@ -83,16 +83,30 @@ y
 """
 
 _SPECIAL_FOLDS = {
-    "œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss", "ø": "o", "Ø": "O",
-    "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ı": "i",
+    "œ": "oe",
+    "Œ": "OE",
+    "æ": "ae",
+    "Æ": "AE",
+    "ß": "ss",
+    "ø": "o",
+    "Ø": "O",
+    "ł": "l",
+    "Ł": "L",
+    "đ": "d",
+    "Đ": "D",
+    "ı": "i",
 }
 
 
 def _build_fold_table() -> dict[int, str | None]:
     """Map accented Latin/Greek/Cyrillic letters to their base letters; drop lone marks."""
     table: dict[int, str | None] = {ord(k): v for k, v in _SPECIAL_FOLDS.items()}
-    for cp in (*range(0x00C0, 0x0250), *range(0x0370, 0x0400), *range(0x0400, 0x0500),
-               *range(0x1E00, 0x1F00)):
+    for cp in (
+        *range(0x00C0, 0x0250),
+        *range(0x0370, 0x0400),
+        *range(0x0400, 0x0500),
+        *range(0x1E00, 0x1F00),
+    ):
         ch = chr(cp)
         if cp in table:
             continue
@@ -124,9 +138,7 @@ numbers, number words) are deliberately absent."""
 _PUNCT = (("’", "'"), ("‘", "'"), ("ʼ", "'"), ("\u2010", "-"), ("\u2011", "-"), ("\u00ad", ""))
 _THOUSANDS = re.compile(r"(?<![\w.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)")
 _SPACES = re.compile(r"[ \u00a0\u202f]")
-_ELISION = re.compile(
-    r"(?<![^\W_])(?:l|d|qu|jusqu|lorsqu|puisqu|quoiqu|n|s|c|j|m|t)'(?=[^\W_])"
-)
+_ELISION = re.compile(r"(?<![^\W_])(?:l|d|qu|jusqu|lorsqu|puisqu|quoiqu|n|s|c|j|m|t)'(?=[^\W_])")
 _PART = r"[^\W_]+(?:(?<=\d)[.,]\d+)*"
 _TOKEN = re.compile(rf"{_PART}(?:[-']{_PART})*")
 _SPLIT_COMPOUND = re.compile(r"[-']")
@@ -187,9 +199,7 @@ class FrenchAnalyzer:
             parts = _SPLIT_COMPOUND.split(token)
             kept = [p for p in parts if p not in stop]
             joined = (
-                len(kept) >= 2
-                and self.hyphens != "parts"
-                and _HAS_LETTER.search(token) is not None
+                len(kept) >= 2 and self.hyphens != "parts" and _HAS_LETTER.search(token) is not None
             )
             if not joined or self.hyphens != "joined":
                 yield from kept

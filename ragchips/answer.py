@@ -17,9 +17,7 @@ from .results import Passage
 
 __all__ = ["NOT_FOUND_MESSAGE", "extract_answer"]
 
-NOT_FOUND_MESSAGE = (
-    "Je n'ai trouvé dans la collection aucun passage qui réponde à cette question."
-)
+NOT_FOUND_MESSAGE = "Je n'ai trouvé dans la collection aucun passage qui réponde à cette question."
 MAX_ANSWER_CHARS = 450
 MAX_SENTENCES = 2
 # Passages read for answer sentences; lower ones rarely hold a better sentence.
@@ -89,4 +87,3 @@ def extract_answer(
             text = text[: MAX_ANSWER_CHARS - 1].rstrip() + "…"
         parts.append(f"{text} [{c.rank}]")
     return " ".join(parts)
-

@@ -58,18 +58,18 @@ _TYPES = (
             r"what is the name|called)\b",
             re.I,
         ),
-        re.compile(r"[«\"“][^»\"”]{2,40}[»\"”]|\b[A-Z][\w-]*\s?\d+\b"),
+        re.compile(r"[«\"“][^»\"”]{2,40}[»\"”]|\b[A-ZÀ-Ý][\w-]*\s?\d+\b"),
     ),
     AnswerType(
         "person-or-organisation",
         re.compile(r"^\s*(qui|avec qui|par qui|[àa] qui|de qui|who|which company)\b", re.I),
         # A capitalised word that does not start a sentence.
-        re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+"),
+        re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-Ý][a-zA-Zà-ÿ]+"),
     ),
     AnswerType(
         "place",
         re.compile(r"^\s*(où|d'où|dans quel(le)? (pays|ville|région|lieu)|where)\b", re.I),
-        re.compile(r"\b(à|en|au|aux|dans|de)\s+[A-Z]"),
+        re.compile(r"\b(à|en|au|aux|dans|de)\s+[A-ZÀ-Ý]"),
     ),
 )
 _WORD = re.compile(r"\w+")

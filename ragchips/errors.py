@@ -8,6 +8,7 @@ can catch :class:`RagchipsError` once.
 from __future__ import annotations
 
 __all__ = [
+    "ConfigurationError",
     "CorruptIndexError",
     "EmbedderMismatchError",
     "IndexNotFoundError",
@@ -40,6 +41,12 @@ class CorruptIndexError(RagchipsError):
 
 class EmbedderMismatchError(RagchipsError):
     """The index was built with another embedding model than the one asked to query it."""
+
+
+class ConfigurationError(RagchipsError, ValueError):
+    """A setting out of range (chunk size, calibration recall...)."""
+
+    exit_code = 2
 
 
 class NoDocumentsError(RagchipsError, ValueError):

@@ -1,4 +1,4 @@
-"""The index: documents, their passages, a FAISS dense index and a French BM25 index.
+"""The index: documents, their passages, a FAISS dense index and two French BM25 indexes.
 
 Building reads and cleans the documents, chunks them into passages with exact spans, embeds
 the passages and writes everything with :mod:`ragchips.storage`. Loading checks every file
@@ -209,6 +209,10 @@ class Index:
         self.embedder = embedder
         self.path = path
         self._by_id = {d.doc_id: i for i, d in enumerate(documents)}
+        try:
+            self._calibration = Calibration.from_dict(manifest.get("calibration"))
+        except ValueError as exc:
+            raise CorruptIndexError(f"{path or 'index'}: {exc}; rebuild the index") from exc
         self._probe_checked = False
         self._probe_lock = threading.Lock()
 
@@ -238,7 +242,9 @@ class Index:
         if paths:
             docs.extend(read_documents(paths, on_skip=on_skip))
         if not docs:
-            raise NoDocumentsError("no readable text to index (supported: .txt, .md, .jsonl)")
+            raise NoDocumentsError(
+                "no readable text to index (supported: .txt, .md, .html, .jsonl)"
+            )
         ids = [d.doc_id for d in docs]
         if len(set(ids)) != len(ids):
             dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -339,6 +345,8 @@ class Index:
                 f"{directory}: the manifest does not list {', '.join(unlisted)}; rebuild the index"
             )
         recorded = manifest["embedder"]
+        if not isinstance(recorded, dict) or not isinstance(recorded.get("name"), str):
+            raise CorruptIndexError(f"{directory}: the manifest's embedder is malformed")
         if embedder is None:
             emb = get_embedder(recorded)
         else:
@@ -471,6 +479,10 @@ class Index:
         mask = self.filter_mask(where)
         if mask is not None and not mask.any():
             return []
+        if fusion not in FUSIONS:
+            raise InvalidQuestionError(
+                f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}"
+            )
         feats = self.features(question, mode, query_vector)
         weights = weights or WEIGHTS
         fused = np.zeros(len(self._store))
@@ -572,7 +584,7 @@ class Index:
     @property
     def calibration(self) -> Calibration:
         """How this index decides ``found`` (see :mod:`ragchips.calibration`)."""
-        return Calibration.from_dict(self.manifest.get("calibration"))
+        return self._calibration
 
     def best_dense(self, query_vector: np.ndarray, where: Where | None = None) -> float:
         """The highest cosine between the question and any (allowed) passage."""

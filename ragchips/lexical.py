@@ -2,9 +2,11 @@
 
 Why: dense retrieval misses exact names, numbers and rare words; BM25 over
 :func:`ragchips.analysis.analyze` terms catches them, and its full score vector feeds
-fusion with the dense scores. bm25s does the scoring (its eager sparse matrix of
+fusion with the dense scores. bm25s builds the index (its eager sparse matrix of
 precomputed BM25 weights); we only hand it pre-analysed token lists, so our analyzer is
-used at index and query time instead of bm25s's English tokenizer.
+used at index and query time instead of bm25s's English tokenizer. Queries against a
+loaded index are scored by :class:`_Postings` with numpy alone (the same sums as bm25s),
+so the query path never imports bm25s or scipy.
 
 Persistence: bm25s saves its CSC arrays with ``np.save(allow_pickle=False)`` and its
 vocabulary and parameters as JSON (checked in bm25s 0.3.x source, and by the tests, which

@@ -97,7 +97,7 @@ def _sha256(data: bytes) -> str:
 
 
 def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Document:
-    """Read one text or Markdown file. Raises UnreadableFileError with the reason."""
+    """Read one text, Markdown or HTML file. Raises UnreadableFileError with the reason."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -136,7 +136,7 @@ def discover_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
         p = Path(raw)
         if p.is_dir():
             for child in sorted(p.rglob("*")):
-                hidden = any(part.startswith(".") for part in child.parts)
+                hidden = any(part.startswith(".") for part in child.relative_to(p).parts)
                 if child.is_file() and not hidden and child.suffix.lower() in SUFFIXES:
                     yield child
         elif p.exists():
@@ -154,7 +154,11 @@ def read_documents(
     seen: dict[str, int] = {}
     for path in discover_files(paths):
         if path.suffix.lower() in JSONL_SUFFIXES:
-            docs.extend(read_jsonl(path, on_skip=on_skip, taken=seen))
+            try:
+                docs.extend(read_jsonl(path, on_skip=on_skip, taken=seen))
+            except UnreadableFileError as exc:
+                if on_skip is not None:
+                    on_skip(str(path), str(exc))
             continue
         try:
             doc = read_document(path)
@@ -202,7 +206,9 @@ def read_jsonl(
     except OSError as exc:
         raise UnreadableFileError(f"{p}: cannot read ({exc.strerror or exc})") from exc
     text, _ = decode_bytes(data, str(p))
-    for n, line in enumerate(text.splitlines(), 1):
+    # Only "\n" ends a record: JSON strings may hold U+2028 and other line separators.
+    for n, line in enumerate(text.split("\n"), 1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         try:
@@ -227,9 +233,7 @@ def read_jsonl(
         title = record.get("title")
         if not isinstance(title, str) or not title.strip():
             title = clean(body, fallback_title=doc_id).title
-        metadata = {
-            k: v for k, v in record.items() if k not in ("text", "title", *_ID_FIELDS)
-        }
+        metadata = {k: v for k, v in record.items() if k not in ("text", "title", *_ID_FIELDS)}
         metadata["line"] = n
         docs.append(
             Document(

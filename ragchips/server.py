@@ -478,7 +478,7 @@ def _ragchips_status(exc: RagchipsError) -> tuple[int, str]:
         return 503, "index_unavailable"
     if _is_llm_error(exc):
         return 502, "upstream_error"
-    return 400, "invalid_request_error"
+    return 500, "server_error"  # not the client's doing (a model that cannot load...)
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> tuple[int, str, str | None]:
@@ -624,7 +624,13 @@ def create_app(
     path = Path(index_path) if index_path is not None else default_index_path()
     path = path.absolute()
     holder = IndexHolder(path)
-    limit = concurrency or int(os.environ.get("RAGCHIPS_SERVER_CONCURRENCY") or DEFAULT_CONCURRENCY)
+    raw_limit = os.environ.get("RAGCHIPS_SERVER_CONCURRENCY") or str(DEFAULT_CONCURRENCY)
+    try:
+        limit = concurrency or int(raw_limit)
+    except ValueError:
+        raise RagchipsError(
+            f"RAGCHIPS_SERVER_CONCURRENCY must be a whole number, not {raw_limit!r}"
+        ) from None
     slots = threading.BoundedSemaphore(max(1, limit))
     debug_routes = os.environ.get("RAGCHIPS_SERVER_DEBUG", "") == "1"
 

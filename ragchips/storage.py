@@ -127,6 +127,7 @@ def write_generation(
 def update_manifest(directory: Path, updates: dict[str, Any]) -> dict[str, Any]:
     """Change manifest fields (not the data files) with one atomic rename."""
     manifest = read_manifest(directory)
+    generation = manifest["generation"]
     manifest.update(updates)
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=directory)
     os.chmod(tmp, 0o666 & ~_umask())
@@ -135,6 +136,9 @@ def update_manifest(directory: Path, updates: dict[str, Any]) -> dict[str, Any]:
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
+    if read_manifest(directory)["generation"] != generation:
+        os.unlink(tmp)  # a rebuild landed meanwhile: its manifest wins, say so
+        raise CorruptIndexError(f"{directory}: the index was rebuilt meanwhile; run again")
     os.replace(tmp, directory / MANIFEST)
     _fsync_dir(directory)
     return manifest

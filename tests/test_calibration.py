@@ -21,8 +21,10 @@ def test_found_rule() -> None:
 def test_round_trip_and_unknown_method() -> None:
     cal = Calibration(threshold=0.8, lang_bonus=0.05)
     assert Calibration.from_dict(cal.to_dict()) == cal
-    assert Calibration.from_dict({"method": "other"}) == DEFAULT
     assert Calibration.from_dict(None) == DEFAULT
+    for bad in ({"method": "other"}, {"method": "dense+lang"}, "x"):
+        with pytest.raises(ValueError):
+            Calibration.from_dict(bad)
 
 
 def test_derive_keeps_recall_and_rejects_most() -> None:

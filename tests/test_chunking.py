@@ -75,3 +75,14 @@ def test_chunks_never_cross_removed_furniture() -> None:
     c = clean(text)
     spans = chunk_spans(text, c.segments)
     assert all("Partager" not in text[a:b] for a, b in spans)
+
+
+def test_bad_settings_are_clear_errors() -> None:
+    import pytest
+
+    from ragchips.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="at least 50"):
+        ChunkerSettings(chunk_size=0)
+    with pytest.raises(ConfigurationError, match="overlap"):
+        ChunkerSettings(chunk_size=100, chunk_overlap=100)

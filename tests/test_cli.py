@@ -185,3 +185,23 @@ def test_calibrate_stores_a_threshold(index_copy: Path, tmp_path: Path) -> None:
     from ragchips import Index
 
     assert Index.load(index_copy).calibration.threshold == after["threshold"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--chunk-size", "0"], "at least 50"),
+        (["--chunk-size", "100", "--chunk-overlap", "200"], "overlap"),
+    ],
+)
+def test_index_bad_settings(tmp_path: Path, args: list[str], message: str) -> None:
+    out = run("ragchips", "index", "seeds", "--out", str(tmp_path / "i"), *args)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_calibrate_bad_recall_and_unreadable_file(tmp_path: Path) -> None:
+    out = run("ragchips", "calibrate", "tests/data/seeds_gold.jsonl", "--min-recall", "0")
+    assert out.returncode == 2 and "--min-recall" in out.stderr
+    (tmp_path / "q.jsonl").write_bytes(b"\xff\xfe\x00garbage")
+    out = run("ragchips", "eval", str(tmp_path / "q.jsonl"))
+    assert out.returncode != 0 and "Traceback" not in out.stderr

@@ -228,3 +228,12 @@ def test_jsonl_corpus_with_metadata_filters(tmp_path: Path, native_embedder) -> 
     p = idx.search("ville", k=1, where={"lang": "fr"})[0]
     assert p.metadata["lang"] == "fr" and p.source == str(corpus)
     assert idx.document("fr1").text[p.start : p.end] == p.text
+
+
+def test_malformed_manifest_fields_are_corruption(index_copy: Path) -> None:
+    path = index_copy / "manifest.json"
+    good = json.loads(path.read_text())
+    for field, value in (("calibration", {"method": "dense+lang"}), ("embedder", "e5")):
+        path.write_text(json.dumps({**good, field: value}))
+        with pytest.raises(CorruptIndexError):
+            Index.load(index_copy)

@@ -116,3 +116,39 @@ def test_html_is_read_as_visible_text(tmp_path: Path) -> None:
     assert doc.text == "Le titre & sa suite\n\nPremier paragraphe.\n\nDeuxième paragraphe.\n"
     assert "secret" not in doc.text and "Accueil" not in doc.text and "color" not in doc.text
     assert doc.metadata["format"] == "html"
+
+
+def test_relative_folder_above_the_working_directory(tmp_path: Path, monkeypatch) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Titre\n\nTexte.", encoding="utf-8")
+    work = tmp_path / ".hidden" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    assert [d.title for d in read_documents(["../../docs"])] == ["Titre"]
+    (docs / ".cache").mkdir()
+    (docs / ".cache" / "b.txt").write_text("Caché\n\nTexte.", encoding="utf-8")
+    assert len(read_documents([docs])) == 1  # hidden folders inside are still skipped
+
+
+def test_jsonl_keeps_unicode_line_separators_inside_records(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    text = "Première ligne\u2028seconde\u0085troisième"
+    path.write_text(
+        json.dumps({"id": "x", "text": text}, ensure_ascii=False)
+        + "\r\n"
+        + json.dumps({"id": "y", "text": "autre"})
+        + "\n",
+        encoding="utf-8",
+    )
+    docs = read_jsonl(path)
+    assert [d.doc_id for d in docs] == ["x", "y"] and docs[0].text == text
+    assert docs[1].metadata["line"] == 2
+
+
+def test_unreadable_jsonl_is_skipped_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "bad.jsonl").write_bytes(b"\x00\x01binary")
+    (tmp_path / "ok.txt").write_text("Titre\n\nTexte.", encoding="utf-8")
+    skipped: list[str] = []
+    docs = read_documents([tmp_path], on_skip=lambda p, r: skipped.append(p))
+    assert [d.title for d in docs] == ["Titre"] and skipped == [str(tmp_path / "bad.jsonl")]

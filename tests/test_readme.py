@@ -63,8 +63,12 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
             kind = info.strip()
             if kind == "python":
                 out = subprocess.run(
-                    [sys.executable, "-c", body], cwd=ROOT, env=env(), capture_output=True,
-                    text=True, timeout=300,
+                    [sys.executable, "-c", body],
+                    cwd=ROOT,
+                    env=env(),
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
                 )
                 assert out.returncode == 0, f"{body}\n{out.stderr}"
                 ran += 1
@@ -72,8 +76,12 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
                 command = body.strip()
                 port = int(re.search(r"--port (\d+)", command).group(1))  # type: ignore[union-attr]
                 proc = subprocess.Popen(
-                    shlex.split(command), cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE, text=True,
+                    shlex.split(command),
+                    cwd=ROOT,
+                    env=env(),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
                 )
                 servers.append(proc)
                 wait_for_health(port, proc)
@@ -81,8 +89,12 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
             elif kind == "bash":
                 for line in body.strip().splitlines():
                     out = subprocess.run(
-                        ["bash", "-c", line], cwd=ROOT, env=env(), capture_output=True,
-                        text=True, timeout=600,
+                        ["bash", "-c", line],
+                        cwd=ROOT,
+                        env=env(),
+                        capture_output=True,
+                        text=True,
+                        timeout=600,
                     )
                     assert out.returncode == 0, f"{line}\n{out.stderr}"
                     assert out.stdout.strip(), f"{line} printed nothing"
