@@ -71,11 +71,11 @@ def ask(
     mode = check_mode(mode)
     idx = open_index(index)
     t1 = time.perf_counter()
-    query_vector = idx.embed_query(question)  # found needs it, whatever the mode
-    hits = idx.search_rows(question, k, mode, query_vector=query_vector, where=where)
+    # The best cosine decides found, whatever the mode, so the question is always embedded.
+    hits, best_dense = idx.retrieve(question, k, mode, where)
     passages = [idx.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits)]
     t2 = time.perf_counter()
-    found = bool(hits) and idx.is_answered(question, query_vector, where)
+    found = bool(hits) and idx.calibration.found(best_dense, question)
     timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
     llm = llm if llm is not None else os.environ.get("RAGCHIPS_LLM") or None
 
@@ -88,12 +88,11 @@ def ask(
     if llm is None or not found:
         text = extractive()
         timings["answer_s"] = round(time.perf_counter() - t2, 4)
-        answer = Answer(question, text, found, passages, mode, [], timings)
         if stream:
             return AnswerStream(
                 question, passages, found, mode, iter([text]), lambda t: (t, []), timings
             )
-        return answer
+        return Answer(question, text, found, passages, mode, [], timings)
 
     from . import llm as llm_module
 

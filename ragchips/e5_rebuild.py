@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ragchips.errors import RagchipsError
+from ragchips.storage import sha256_file
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -688,14 +689,6 @@ def _sentence_transformers_files(w: E5Weights) -> dict[str, Any]:
 # ------------------------------------------------------------------- rebuild
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _marker_matches(folder: Path, source_sha256: str) -> bool:
     try:
         marker = json.loads((folder / MARKER_FILENAME).read_text(encoding="utf-8"))
@@ -789,7 +782,7 @@ def rebuild_sentence_transformer(
         raise BadWeightsFileError(f"weights file not found: {src}")
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = root / REBUILT_DIRNAME
-    source_sha256 = _sha256_file(src)
+    source_sha256 = sha256_file(src)
     if not force and _marker_matches(target, source_sha256):
         return target
 

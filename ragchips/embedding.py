@@ -259,11 +259,9 @@ def _file_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime)
     if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _SHA_CACHE[key] = h.hexdigest()
+        from .storage import sha256_file
+
+        _SHA_CACHE[key] = sha256_file(path)
     return _SHA_CACHE[key]
 
 

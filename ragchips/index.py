@@ -447,17 +447,36 @@ class Index:
         return self.embedder.embed_queries([question])[0]
 
     def features(
-        self, question: str, mode: str = "hybrid", query_vector: np.ndarray | None = None
+        self,
+        question: str,
+        mode: str = "hybrid",
+        query_vector: np.ndarray | None = None,
+        dense: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
-        """Every signal for every passage: dense cosine, BM25 on stems, BM25 on word forms."""
+        """Every signal for every passage: dense cosine, BM25 on stems, BM25 on word forms.
+
+        ``dense`` passes cosines already computed for ``query_vector``."""
         out: dict[str, np.ndarray] = {}
         if mode in ("hybrid", "dense"):
-            q = query_vector if query_vector is not None else self.embed_query(question)
-            out["dense"] = self._store.vectors @ np.asarray(q, dtype=np.float32).reshape(-1)
+            if dense is None:
+                q = query_vector if query_vector is not None else self.embed_query(question)
+                dense = self._store.vectors @ np.asarray(q, dtype=np.float32).reshape(-1)
+            out["dense"] = dense
         if mode in ("hybrid", "lexical"):
             out["lexical"] = self._store.lexical.scores(question).astype(np.float64)
             out["exact"] = self._store.exact.scores(question).astype(np.float64)
         return out
+
+    def retrieve(
+        self, question: str, k: int = 5, mode: str = "hybrid", where: Where | None = None
+    ) -> tuple[list[Hit], float]:
+        """Ranked rows, and the best cosine among the allowed passages (what ``found`` is
+        decided on), from one embedding, one cosine pass and one filter evaluation."""
+        q = np.asarray(self.embed_query(question), dtype=np.float32).reshape(-1)
+        mask = self.filter_mask(where)
+        dense = self._store.vectors @ q
+        hits = self._rank(question, k, mode, q, dense, mask, WEIGHTS, "zscore")
+        return hits, _best_allowed(dense, mask)
 
     def search_rows(
         self,
@@ -477,14 +496,27 @@ class Index:
         alone. Then the best candidates holding the kind of answer asked for get a bonus.
         """
         mask = self.filter_mask(where)
+        return self._rank(question, k, mode, query_vector, None, mask, weights or WEIGHTS, fusion)
+
+    def _rank(
+        self,
+        question: str,
+        k: int,
+        mode: str,
+        query_vector: np.ndarray | None,
+        dense: np.ndarray | None,
+        mask: np.ndarray | None,
+        weights: dict[str, float],
+        fusion: str,
+    ) -> list[Hit]:
+        """:meth:`search_rows` once the filter (and maybe the cosines) are known."""
         if mask is not None and not mask.any():
             return []
         if fusion not in FUSIONS:
             raise InvalidQuestionError(
                 f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}"
             )
-        feats = self.features(question, mode, query_vector)
-        weights = weights or WEIGHTS
+        feats = self.features(question, mode, query_vector, dense)
         fused = np.zeros(len(self._store))
         for name, values in feats.items():
             w = weights.get(name, 0.0)
@@ -589,16 +621,13 @@ class Index:
     def best_dense(self, query_vector: np.ndarray, where: Where | None = None) -> float:
         """The highest cosine between the question and any (allowed) passage."""
         scores = self._store.vectors @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
-        mask = self.filter_mask(where)
-        if mask is not None:
-            scores = scores[mask]
-        return float(scores.max()) if scores.size else -1.0
+        return _best_allowed(scores, self.filter_mask(where))
 
-    def is_answered(
-        self, question: str, query_vector: np.ndarray, where: Where | None = None
-    ) -> bool:
-        """Whether the collection answers at all, by the calibration stored with the index."""
-        return self.calibration.found(self.best_dense(query_vector, where), question)
+
+def _best_allowed(scores: np.ndarray, mask: np.ndarray | None) -> float:
+    """The highest score among the allowed rows (-1 when none is allowed)."""
+    allowed = scores if mask is None else scores[mask]
+    return float(allowed.max()) if allowed.size else -1.0
 
 
 def _field(doc: Document, name: str) -> Any:

@@ -31,6 +31,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "read_manifest",
+    "sha256_file",
     "update_manifest",
     "verify_files",
     "write_generation",
@@ -43,7 +44,8 @@ MANIFEST = "manifest.json"
 T = TypeVar("T")
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -76,7 +78,7 @@ def _file_table(folder: Path) -> dict[str, dict[str, Any]]:
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
         table[f.relative_to(folder).as_posix()] = {
-            "sha256": _sha256_file(f),
+            "sha256": sha256_file(f),
             "size": f.stat().st_size,
         }
     return table
@@ -108,15 +110,7 @@ def write_generation(
             "generation": generation,
             "files": files,
         }
-        fd, manifest_tmp = tempfile.mkstemp(prefix=".manifest-", dir=directory)
-        os.chmod(manifest_tmp, 0o666 & ~mask)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(full, f, ensure_ascii=False, indent=1, sort_keys=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(manifest_tmp, directory / MANIFEST)
-        _fsync_dir(directory)
+        _replace_manifest(directory, full)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -129,19 +123,37 @@ def update_manifest(directory: Path, updates: dict[str, Any]) -> dict[str, Any]:
     manifest = read_manifest(directory)
     generation = manifest["generation"]
     manifest.update(updates)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=directory)
-    os.chmod(tmp, 0o666 & ~_umask())
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, ensure_ascii=False, indent=1)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    if read_manifest(directory)["generation"] != generation:
-        os.unlink(tmp)  # a rebuild landed meanwhile: its manifest wins, say so
-        raise CorruptIndexError(f"{directory}: the index was rebuilt meanwhile; run again")
-    os.replace(tmp, directory / MANIFEST)
-    _fsync_dir(directory)
+
+    def still_current() -> None:
+        if read_manifest(directory)["generation"] != generation:
+            # A rebuild landed meanwhile: its manifest wins, say so.
+            raise CorruptIndexError(f"{directory}: the index was rebuilt meanwhile; run again")
+
+    _replace_manifest(directory, manifest, before_replace=still_current)
     return manifest
+
+
+def _replace_manifest(
+    directory: Path,
+    manifest: dict[str, Any],
+    before_replace: Callable[[], None] | None = None,
+) -> None:
+    """Write ``manifest.json`` through a flushed temporary file and one atomic rename."""
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=directory)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, directory / MANIFEST)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(directory)
 
 
 def _collect_garbage(directory: Path, keep: str) -> None:
@@ -204,7 +216,7 @@ def verify_files(directory: Path, manifest: dict[str, Any], check_hashes: bool =
                 f"{path}: size {size} bytes, manifest says {meta.get('size')} "
                 "(truncated or modified); rebuild the index"
             )
-        if check_hashes and _sha256_file(path) != meta.get("sha256"):
+        if check_hashes and sha256_file(path) != meta.get("sha256"):
             raise CorruptIndexError(
                 f"{path}: content does not match its sha256 in the manifest "
                 "(modified or corrupted); rebuild the index"

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from ragchips import e5_rebuild as r
+from ragchips.storage import sha256_file
 
 QUERIES = [
     "Quelle est la capitale de la France ?",
@@ -404,7 +405,7 @@ def test_rebuilt_folder_layout_is_sentence_transformers(rebuilt_dir: Path) -> No
         json.loads((rebuilt_dir / "sentence_bert_config.json").read_text())["max_seq_length"] == 512
     )
     marker = json.loads((rebuilt_dir / r.MARKER_FILENAME).read_text())
-    assert marker["source_sha256"] == r._sha256_file(r.bundled_weights_path())
+    assert marker["source_sha256"] == sha256_file(r.bundled_weights_path())
     assert not [p for p in rebuilt_dir.parent.iterdir() if p.name.startswith(".") and p.is_dir()]
 
 
@@ -444,7 +445,7 @@ def test_concurrent_rebuilds_leave_one_valid_folder(tmp_path: Path) -> None:
     target = cache / r.REBUILT_DIRNAME
     assert {Path(o) for o in outputs} == {target}
     assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == [r.REBUILT_DIRNAME]
-    assert r._marker_matches(target, r._sha256_file(r.bundled_weights_path()))
+    assert r._marker_matches(target, sha256_file(r.bundled_weights_path()))
     from safetensors import safe_open
 
     with safe_open(str(target / "model.safetensors"), framework="numpy") as fh:
