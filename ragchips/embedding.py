@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_EMBEDDER",
     "E5SmallEmbedder",
     "Embedder",
+    "HashEmbedder",
     "SentenceTransformerEmbedder",
     "get_embedder",
 ]
@@ -269,6 +270,32 @@ _INSTANCES: dict[str, Embedder] = {}
 _INSTANCES_LOCK = threading.Lock()
 
 
+class HashEmbedder(Embedder):
+    """A stand-in that costs nothing: a unit vector drawn from a hash of the text.
+
+    Why: benchmarks of the index itself and crash tests need millions of vectors without a
+    model. Equal texts get equal vectors; nothing else is meaningful. Name: ``hash-<dim>``.
+    """
+
+    def __init__(self, dim: int = 384) -> None:
+        self.dim = int(dim)
+        self.name = f"hash-{self.dim}"
+
+    def _one(self, text: str) -> np.ndarray:
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+        seed = int.from_bytes(digest, "little")
+        return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(np.stack([self._one(t) for t in texts]).reshape(-1, self.dim))
+
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        out = self.embed_queries(texts) if texts else np.zeros((0, self.dim), np.float32)
+        if progress is not None:
+            progress(len(texts))
+        return out
+
+
 def get_embedder(spec: str | Embedder | dict[str, Any] | None = None) -> Embedder:
     """An embedder by name: ``"e5-small"`` or ``"st:<folder or hub id>"``; shared per process.
 
@@ -290,6 +317,8 @@ def get_embedder(spec: str | Embedder | dict[str, Any] | None = None) -> Embedde
         embedder: Embedder
         if name == DEFAULT_EMBEDDER:
             embedder = E5SmallEmbedder()
+        elif name.startswith("hash-") and name[5:].isdigit() and 0 < int(name[5:]) <= 4096:
+            embedder = HashEmbedder(int(name[5:]))
         elif name.startswith("st:") and len(name) > 3:
             embedder = SentenceTransformerEmbedder(name[3:], **prefixes)
         else:
