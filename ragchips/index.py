@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -389,6 +389,14 @@ class Index:
     @property
     def generation(self) -> str:
         return str(self.manifest.get("generation", ""))
+
+    def doc_ids(self) -> list[str]:
+        """Every document id, in index order (cheap: no document text is read)."""
+        return [d.doc_id for d in self.documents]
+
+    def iter_documents(self) -> Iterator[Document]:
+        """Every document with its stored text, read one at a time."""
+        yield from self.documents
 
     def document(self, doc_id: str) -> Document:
         try:
