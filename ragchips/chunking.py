@@ -55,6 +55,12 @@ class ChunkerSettings:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Any) -> ChunkerSettings:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
 
 @lru_cache(maxsize=8)
 def _splitter(chunk_size: int, chunk_overlap: int) -> Any:

@@ -58,16 +58,9 @@ def _add_ask_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _parse_where(items: list[str]) -> dict[str, Any] | None:
-    from .errors import InvalidQuestionError
+    from .filters import parse_where_text
 
-    where: dict[str, Any] = {}
-    for item in items:
-        field, sep, value = item.partition("=")
-        if not sep or not field.strip():
-            raise InvalidQuestionError(f"--where takes FIELD=VALUE, not {item!r}")
-        values = [v.strip() for v in value.split(",")] if "," in value else value.strip()
-        where[field.strip()] = values
-    return where or None
+    return parse_where_text(items)
 
 
 def _run_ask(args: argparse.Namespace) -> int:
@@ -94,48 +87,6 @@ def _run_ask(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(str(answer))
-    return 0
-
-
-def _run_index(args: argparse.Namespace) -> int:
-    from .chunking import ChunkerSettings
-    from .index import Index
-
-    skipped: list[str] = []
-
-    def on_skip(path: str, reason: str) -> None:
-        skipped.append(path)
-        print(f"warning: skipped {reason}", file=sys.stderr)
-
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            from tqdm import tqdm
-
-            show = args.progress if args.progress is not None else sys.stderr.isatty()
-            bar = tqdm(total=total, desc="embedding", unit="passage", disable=not show)
-        bar.update(done - bar.n)
-
-    chunker = ChunkerSettings(chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
-    try:
-        index = Index.build(
-            args.paths,
-            embedder=args.embedder,
-            chunker=chunker,
-            out=args.out,
-            on_skip=on_skip,
-            progress=progress,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
-    counts = index.manifest["counts"]
-    print(
-        f"indexed {counts['documents']} documents, {counts['passages']} passages -> {args.out}"
-        + (f" ({len(skipped)} files skipped)" if skipped else "")
-    )
     return 0
 
 
@@ -237,9 +188,6 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .chunking import ChunkerSettings
-
-    defaults = ChunkerSettings()
     parser = argparse.ArgumentParser(
         prog="ragchips",
         description="Ask questions about French documents; every answer cites exact passages.",
@@ -251,21 +199,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_ask_arguments(p_ask)
     p_ask.set_defaults(run=_run_ask)
 
-    p_index = sub.add_parser("index", help="build an index from files or folders")
-    p_index.add_argument("paths", nargs="+", help="files or folders (.txt, .md, .html, .jsonl)")
-    p_index.add_argument("--out", required=True, metavar="DIR", help="index folder to write")
-    p_index.add_argument(
-        "--embedder", default=None, help="e5-small (default) or st:<sentence-transformers model>"
-    )
-    p_index.add_argument("--chunk-size", type=_positive_int, default=defaults.chunk_size)
-    p_index.add_argument("--chunk-overlap", type=_positive_int, default=defaults.chunk_overlap)
-    p_index.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show a progress bar (default: when stderr is a terminal)",
-    )
-    p_index.set_defaults(run=_run_index)
+    from .cli_index import add_index_commands
+
+    add_index_commands(sub)
 
     p_eval = sub.add_parser("eval", help="measure retrieval and answers on a question set")
     p_eval.add_argument("questions", help='JSONL: {"question", "doc_id" and/or "answers"}')

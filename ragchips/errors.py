@@ -11,9 +11,11 @@ __all__ = [
     "ConfigurationError",
     "CorruptIndexError",
     "EmbedderMismatchError",
+    "IndexLockedError",
     "IndexNotFoundError",
     "InvalidQuestionError",
     "NoDocumentsError",
+    "NoMatchError",
     "RagchipsError",
     "UnreadableFileError",
 ]
@@ -55,3 +57,13 @@ class NoDocumentsError(RagchipsError, ValueError):
 
 class UnreadableFileError(RagchipsError):
     """A file that is binary, empty or cannot be decoded as text."""
+
+
+class IndexLockedError(RagchipsError):
+    """Another process is writing the index."""
+
+
+class NoMatchError(RagchipsError, ValueError):
+    """A ``where`` filter that no document satisfies."""
+
+    exit_code = 2

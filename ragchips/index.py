@@ -1,29 +1,29 @@
-"""The index: documents, their passages, a FAISS dense index and two French BM25 indexes.
+"""The index: segments of passages with exact spans, searched by meaning and by French terms.
 
-Building reads and cleans the documents, chunks them into passages with exact spans, embeds
-the passages and writes everything with :mod:`ragchips.storage`. Loading checks every file
-against the manifest, and checks (once, before the first query) that the embedder at hand
-is the model that built the index. Search fuses the dense and lexical rankings.
+Opening an index reads its manifest, checks every file's size and maps the arrays into
+memory; no document text is read until a passage is shown, so opening costs about the
+same at 10^3 and 10^6 passages. Changes (:meth:`Index.add`, :meth:`update`, :meth:`delete`,
+:meth:`sync`) go through :mod:`ragchips.writer` under the writer lock and take effect in one
+atomic step; an open Index sees them after :meth:`reload` (``ask()`` and the service reload
+by themselves). Ranking lives in :mod:`ragchips.ranking`.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .analysis import FrenchAnalyzer
 from .answertype import answer_type, has_candidate
 from .calibration import DEFAULT as DEFAULT_CALIBRATION
 from .calibration import Calibration
-from .chunking import ChunkerSettings, chunk_spans
-from .cleaning import clean
+from .chunking import ChunkerSettings
+from .dense import DenseConfig
 from .embedding import PROBE_MIN_COSINE, Embedder, get_embedder
 from .errors import (
     CorruptIndexError,
@@ -31,14 +31,19 @@ from .errors import (
     IndexNotFoundError,
     InvalidQuestionError,
     NoDocumentsError,
+    NoMatchError,
     RagchipsError,
 )
-from .lexical import LexicalIndex
+from .filters import BUILTIN_FIELDS, parse_where
+from .lexical import FIELDS, score_field
+from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
 from .reader import Document, read_documents
 from .results import Passage
-from .storage import load_consistent, verify_files, write_generation
+from .segments import Segment
+from .storage import check_sizes, load_consistent, read_manifest, writer_lock
+from .writer import ChangeReport, apply_changes
 
-__all__ = ["MAX_K", "MAX_QUESTION_CHARS", "MODES", "Index", "Where", "default_index_path"]
+__all__ = ["MAX_K", "MAX_QUESTION_CHARS", "MODES", "Hit", "Index", "Where", "default_index_path"]
 
 MODES = ("hybrid", "dense", "lexical")
 Where = dict[str, Any]
@@ -46,15 +51,15 @@ MAX_K = 100
 # A question is a sentence or a short paragraph; beyond this it is a pasted document, and
 # the embedder would silently truncate it anyway.
 MAX_QUESTION_CHARS = 2000
-# Reciprocal rank fusion constant (Cormack et al. 2009), for fusion="rrf".
-RRF_K = 60
 # Answer-type bonus (in z-score units) and how many top passages it is applied to;
 # measured on the seeds gold set and PIAF (tests/bench: README).
 ANSWER_TYPE_BONUS = 0.5
 RERANK_DEPTH = 30
 FUSIONS = ("zscore", "rrf")
-# Weights of the standardised signals in hybrid search (see Index.search_rows).
-WEIGHTS = {"dense": 1.75, "lexical": 0.5, "exact": 0.5}
+# Weights of the standardised signals in hybrid search (see ragchips.ranking).
+WEIGHTS = {"dense": 1.75, "stems": 0.5, "forms": 0.5}
+# Dense candidates beyond the depth needed: more of them, fewer exact cosines to read.
+DENSE_MARGIN = 40
 
 
 def default_index_path() -> Path:
@@ -103,120 +108,68 @@ def check_mode(mode: object) -> str:
     return str(mode)
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One scored passage row, before it becomes a :class:`Passage`."""
-
-    row: int
-    score: float
-    dense: float | None
-    lexical: float | None
-
-
-# The exact-form lexical index: accents folded, no stemming. Next to the stemmed index
-# it rewards the very word forms of the question ("la puce" over "les puces").
-EXACT_ANALYZER = FrenchAnalyzer(stem=False, accents="stem_then_fold")
-
-
-REQUIRED_FILES = (
-    "documents.jsonl",
-    "passages.npy",
-    "dense.faiss",
-    "lexical/lexical.json",
-    "exact/lexical.json",
-)
-
-
-@dataclass
-class Store:
-    """The passages of an index and their three search structures.
-
-    ``rows`` is (n, 3) int64: (document, start, end), offsets into the document text.
-    ``dense`` is a flat FAISS inner-product index; ``lexical`` BM25 over French stems;
-    ``exact`` BM25 over folded word forms.
-    """
-
-    rows: np.ndarray
-    dense: Any
-    lexical: LexicalIndex
-    exact: LexicalIndex
-
-    def __post_init__(self) -> None:
-        import faiss
-
-        n, d = self.dense.ntotal, self.dense.d
-        # A view on FAISS's own storage: exact scores for every row, no copy.
-        self.vectors = (
-            faiss.rev_swig_ptr(self.dense.get_xb(), n * d).reshape(n, d)
-            if n
-            else np.zeros((0, d), dtype=np.float32)
-        )
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def save(self, folder: Path) -> None:
-        import faiss
-
-        np.save(folder / "passages.npy", self.rows, allow_pickle=False)
-        faiss.write_index(self.dense, str(folder / "dense.faiss"))
-        self.lexical.save(folder / "lexical")
-        self.exact.save(folder / "exact")
-
-    @classmethod
-    def load(cls, folder: Path) -> Store:
-        import faiss
-
-        rows = np.load(folder / "passages.npy", allow_pickle=False)
-        dense = faiss.read_index(str(folder / "dense.faiss"))
-        lexical = LexicalIndex.load(folder / "lexical", mmap=True)
-        exact = LexicalIndex.load(folder / "exact", mmap=True)
-        if not isinstance(dense, faiss.IndexFlat):
-            raise ValueError("dense.faiss is not a flat index")
-        if rows.ndim != 2 or rows.shape[1] != 3 or rows.dtype != np.int64:
-            raise ValueError(f"passages.npy has shape {rows.shape}, expected (n, 3) int64")
-        if not dense.ntotal == len(rows) == len(lexical) == len(exact):
-            raise ValueError("passage, vector and lexical counts disagree")
-        return cls(rows, dense, lexical, exact)
-
-
-def _standardise(x: np.ndarray) -> np.ndarray:
-    std = float(x.std())
-    return (x - x.mean()) / std if std > 1e-12 else np.zeros_like(x)
-
-
-def _embed_text(title: str, text: str) -> str:
-    """What the embedder sees for a passage: its document title gives it context."""
-    if title and not text.startswith(title):
-        return f"{title}\n{text}"
-    return text
-
-
 class Index:
     """A searchable collection. Build with :meth:`build`, open with :meth:`load`."""
 
-    def __init__(
-        self,
-        documents: list[Document],
-        store: Store,
-        manifest: dict[str, Any],
-        embedder: Embedder,
-        path: Path | None = None,
-    ) -> None:
-        self.documents = documents
-        self._store = store
+    def __init__(self, directory: Path, manifest: dict[str, Any], embedder: Embedder) -> None:
+        self.path: Path | None = directory
         self.manifest = manifest
         self.embedder = embedder
-        self.path = path
-        self._by_id = {d.doc_id: i for i, d in enumerate(documents)}
+        self.dense_config = DenseConfig.from_dict(manifest.get("dense"))
         try:
             self._calibration = Calibration.from_dict(manifest.get("calibration"))
         except ValueError as exc:
-            raise CorruptIndexError(f"{path or 'index'}: {exc}; rebuild the index") from exc
+            raise CorruptIndexError(f"{directory}: {exc}; rebuild the index") from exc
+        self._open(directory, manifest)
         self._probe_checked = False
         self._probe_lock = threading.Lock()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
-    # -- building -------------------------------------------------------------------------
+    def _open(self, directory: Path, manifest: dict[str, Any]) -> None:
+        try:
+            segs = [Segment(directory / s["name"], self.dense_config) for s in manifest["segments"]]
+            state = manifest.get("state") or {}
+            alive: list[np.ndarray | None] = []
+            vsum = np.zeros(int(manifest["embedder"].get("dim", 0)) or segs[0].vsum.shape[0])
+            vgram = np.zeros((len(vsum), len(vsum)))
+            for seg in segs:
+                sub = directory / str(state.get("name", "-"))
+                if f"{seg.name}.deleted.npy" in state.get("files", {}):
+                    deleted = np.load(sub / f"{seg.name}.deleted.npy", allow_pickle=False)
+                    alive.append(~np.isin(np.asarray(seg.rows[:, 0]), deleted))
+                    vsum += np.load(sub / f"{seg.name}.vsum.npy", allow_pickle=False)
+                    vgram += np.load(sub / f"{seg.name}.vgram.npy", allow_pickle=False)
+                else:
+                    alive.append(None)
+                    vsum += seg.vsum
+                    vgram += np.asarray(seg.vgram)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+            raise CorruptIndexError(f"{directory}: cannot read index data ({exc})") from exc
+        for seg, _mask in zip(segs, alive):
+            _check_spans(directory, seg)
+            if seg.dense.vectors.shape[1] != len(vsum):
+                raise CorruptIndexError(f"{directory}: vector dimension differs between segments")
+        self._segments = segs
+        self._alive = alive
+        self._bases = np.cumsum([0] + [s.n_rows for s in segs])
+        self._n_live = int(
+            sum(s.n_rows if m is None else int(m.sum()) for s, m in zip(segs, alive))
+        )
+        self._vsum, self._vgram = vsum, vgram
+        self._lengths = {
+            f: float(
+                sum(
+                    float(np.sum(s.postings[f].lengths if m is None else s.postings[f].lengths[m]))
+                    for s, m in zip(segs, alive)
+                )
+            )
+            for f in FIELDS
+        }
+        self._base_dir = directory.absolute()
+
+    # -- building and changing ------------------------------------------------------------
 
     @classmethod
     def build(
@@ -229,86 +182,149 @@ class Index:
         on_skip: Callable[[str, str], None] | None = None,
         progress: Callable[[int, int], None] | None = None,
         calibration: Calibration | None = None,
+        dense: DenseConfig | str | None = None,
+        wait: float = 0.0,
     ) -> Index:
-        """Index files, folders or :class:`Document` objects; save to ``out`` if given."""
-        import faiss
-
-        from .lexical import LexicalIndex
-
-        chunker = chunker or ChunkerSettings()
-        items = list(sources)
-        docs = [s for s in items if isinstance(s, Document)]
-        paths = [s for s in items if not isinstance(s, Document)]
-        if paths:
-            docs.extend(read_documents(paths, on_skip=on_skip))
-        if not docs:
-            raise NoDocumentsError(
-                "no readable text to index (supported: .txt, .md, .html, .jsonl)"
-            )
-        ids = [d.doc_id for d in docs]
-        if len(set(ids)) != len(ids):
-            dup = sorted({i for i in ids if ids.count(i) > 1})
-            raise RagchipsError(f"doc_id given twice: {', '.join(dup[:5])}")
-
-        rows: list[tuple[int, int, int]] = []
-        for i, doc in enumerate(docs):
-            segments = clean(doc.text).segments
-            rows.extend((i, a, b) for a, b in chunk_spans(doc.text, segments, chunker))
-        if not rows:
-            raise NoDocumentsError("the documents contain no body text to index")
-        texts = [_embed_text(docs[d].title, docs[d].text[a:b]) for d, a, b in rows]
+        """Index files, folders or :class:`Document` objects from scratch; save to ``out``
+        (replacing any index there in one atomic step), else to a temporary folder."""
+        docs = _read_sources(sources, on_skip)
         emb = get_embedder(embedder)
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress is not None:
-                progress(done, len(texts))
-
-        vectors = emb.embed_passages(texts, tick)
-        if vectors.shape != (len(texts), emb.dim):
-            raise RagchipsError(
-                f"embedder returned shape {vectors.shape}, expected ({len(texts)}, {emb.dim})"
-            )
-        dense = faiss.IndexFlatIP(emb.dim)
-        dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        store = Store(
-            np.asarray(rows, dtype=np.int64).reshape(-1, 3),
-            dense,
-            LexicalIndex.build(texts),
-            LexicalIndex.build(texts, analyzer=EXACT_ANALYZER),
-        )
-
-        identity = emb.identity()
-        identity["probe"] = [round(float(x), 6) for x in emb.probe()]
-        manifest: dict[str, Any] = {
-            "embedder": identity,
-            "chunker": chunker.to_dict(),
-            "counts": {"documents": len(docs), "passages": len(rows)},
-            "calibration": (calibration or DEFAULT_CALIBRATION).to_dict(),
-            "documents": [
-                {"doc_id": d.doc_id, "source": d.source, "sha256": d.sha256} for d in docs
-            ],
-        }
-        index = cls(docs, store, manifest, emb)
+        settings = _settings(emb, chunker or ChunkerSettings(), dense, calibration)
+        tmp = None if out is not None else tempfile.TemporaryDirectory(prefix="ragchips-")
+        directory = Path(out) if out is not None else Path(tmp.name) / "index"  # type: ignore[union-attr]
+        with writer_lock(directory, wait):
+            apply_changes(directory, None, settings, emb, add=docs, progress=progress)
+        index = cls.load(directory, embedder=emb, verify=False)
         index._probe_checked = True
-        if out is not None:
-            index.save(out)
+        index._tmp = tmp
         return index
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index atomically to ``path`` (see :mod:`ragchips.storage`)."""
+    @classmethod
+    def sync(
+        cls,
+        sources: Iterable[str | os.PathLike[str] | Document],
+        out: str | os.PathLike[str],
+        *,
+        embedder: str | Embedder | None = None,
+        chunker: ChunkerSettings | None = None,
+        on_skip: Callable[[str, str], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        dense: DenseConfig | str | None = None,
+        full: bool = False,
+        wait: float = 0.0,
+    ) -> tuple[Index, ChangeReport]:
+        """Make the index at ``out`` hold exactly these sources, embedding only new or
+        changed documents (by content hash); unchanged ones are left untouched."""
+        directory = Path(out)
+        docs = _read_sources(sources, on_skip)
+        emb = get_embedder(embedder)
+        chunker = chunker or ChunkerSettings()
+        report = ChangeReport()
+        with writer_lock(directory, wait):
+            current = None if full else _current_manifest(directory)
+            reusable = current is not None and _compatible(current, emb, chunker)
+            if reusable and dense is None:
+                dense = DenseConfig.from_dict(current.get("dense"))  # type: ignore[union-attr]
+            calibration = None
+            if reusable:
+                calibration = Calibration.from_dict(current.get("calibration"))  # type: ignore[union-attr]
+            settings = _settings(emb, chunker, dense, calibration)
+            if not reusable:
+                apply_changes(directory, None, settings, emb, add=docs, progress=progress)
+                report.added = [d.doc_id for d in docs]
+            else:
+                old = cls.load(directory, embedder=emb, verify=False)
+                known = old._doc_hashes()
+                wanted = {d.doc_id: d for d in docs}
+                add = [d for d in docs if d.doc_id not in known]
+                changed = [d for d in docs if d.doc_id in known and known[d.doc_id] != d.sha256]
+                gone = [i for i in known if i not in wanted]
+                report.added = [d.doc_id for d in add]
+                report.updated = [d.doc_id for d in changed]
+                report.removed = gone
+                report.kept = len(docs) - len(add) - len(changed)
+                if add or changed or gone:
+                    apply_changes(
+                        directory,
+                        current,
+                        settings,
+                        emb,
+                        add=add + changed,
+                        delete=[d.doc_id for d in changed] + gone,
+                        progress=progress,
+                    )
+        index = cls.load(directory, embedder=emb, verify=False)
+        index._probe_checked = True
+        return index, report
 
-        def write(folder: Path) -> None:
-            with open(folder / "documents.jsonl", "w", encoding="utf-8") as f:
-                for d in self.documents:
-                    f.write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")
-            self._store.save(folder)
+    def add(self, docs: Sequence[Document]) -> ChangeReport:
+        """Add new documents (a doc_id already in the index is an error: use update)."""
+        docs = list(docs)
+        return self._change(add=docs, check_new=True)
 
-        target = Path(path)
-        self.manifest = write_generation(target, write, self.manifest)
-        self.path = target
+    def update(self, docs: Sequence[Document]) -> ChangeReport:
+        """Replace documents by doc_id with new content, in one atomic step."""
+        docs = list(docs)
+        return self._change(add=docs, delete=[d.doc_id for d in docs])
+
+    def delete(self, doc_ids: Iterable[str]) -> ChangeReport:
+        """Remove documents by doc_id."""
+        return self._change(delete=list(doc_ids))
+
+    def compact(self) -> None:
+        """Merge every segment into one, dropping deleted passages."""
+        self._change(compact=True)
+
+    def _change(
+        self,
+        add: list[Document] | None = None,
+        delete: list[str] | None = None,
+        check_new: bool = False,
+        compact: bool = False,
+        wait: float = 10.0,
+    ) -> ChangeReport:
+        if self.path is None:
+            raise RagchipsError("this index has no folder")
+        add, delete = add or [], delete or []
+        for name, ids in (("added", [d.doc_id for d in add]), ("deleted", delete)):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            if dup:
+                raise RagchipsError(f"doc_id given twice among the documents {name}: {dup[0]!r}")
+        with writer_lock(self.path, wait):
+            current = read_manifest(self.path)
+            self.reload(current)
+            if check_new:
+                taken = [d.doc_id for d in add if self._locate(d.doc_id) is not None]
+                if taken:
+                    raise RagchipsError(
+                        f"doc_id {taken[0]!r} is already in the index: use update() to replace it"
+                    )
+            settings = {k: v for k, v in current.items() if k in _SETTING_KEYS}
+            manifest = apply_changes(
+                self.path,
+                current,
+                settings,
+                self.embedder,
+                add=add,
+                delete=delete,
+                compact=compact,
+            )
+        self.reload(manifest)
+        report = ChangeReport(removed=[i for i in delete if i not in {d.doc_id for d in add}])
+        report.added = [d.doc_id for d in add if d.doc_id not in set(delete)]
+        report.updated = [d.doc_id for d in add if d.doc_id in set(delete)]
+        return report
+
+    def reload(self, manifest: dict[str, Any] | None = None) -> None:
+        """Switch to the index's current state on disk."""
+        if self.path is None:
+            return
+        manifest = manifest or read_manifest(self.path)
+        if manifest == self.manifest:
+            return
+        check_sizes(self.path, manifest)
+        self._open(self.path, manifest)
+        self.manifest = manifest
 
     # -- loading --------------------------------------------------------------------------
 
@@ -318,112 +334,142 @@ class Index:
         path: str | os.PathLike[str] | None = None,
         *,
         embedder: str | Embedder | None = None,
-        verify: bool = True,
+        verify: bool = False,
     ) -> Index:
-        """Open an index (default: :func:`default_index_path`), checking every file."""
+        """Open an index (default: :func:`default_index_path`). Sizes are always checked;
+        ``verify=True`` also checks every file's sha256 (see ``ragchips verify``)."""
         directory = Path(path) if path is not None else default_index_path()
         if not directory.exists():
             raise IndexNotFoundError(
                 f"no index at {directory}: build one with "
                 f"'ragchips index PATH... --out {directory}'"
             )
-        return load_consistent(directory, lambda m: cls._load_files(directory, m, embedder, verify))
 
-    @classmethod
-    def _load_files(
-        cls,
-        directory: Path,
-        manifest: dict[str, Any],
-        embedder: str | Embedder | None,
-        verify: bool,
-    ) -> Index:
-        folder = verify_files(directory, manifest, check_hashes=verify)
-        listed = set(manifest["files"])
-        unlisted = [f for f in REQUIRED_FILES if f not in listed]
-        if unlisted:
-            raise CorruptIndexError(
-                f"{directory}: the manifest does not list {', '.join(unlisted)}; rebuild the index"
-            )
-        recorded = manifest["embedder"]
-        if not isinstance(recorded, dict) or not isinstance(recorded.get("name"), str):
-            raise CorruptIndexError(f"{directory}: the manifest's embedder is malformed")
-        if embedder is None:
-            emb = get_embedder(recorded)
-        else:
-            emb = get_embedder(embedder)
-            if emb.name != recorded.get("name"):
+        def load(manifest: dict[str, Any]) -> Index:
+            check_sizes(directory, manifest, hashes=verify)
+            recorded = manifest["embedder"]
+            if not isinstance(recorded, dict) or not isinstance(recorded.get("name"), str):
+                raise CorruptIndexError(f"{directory}: the manifest's embedder is malformed")
+            emb = get_embedder(recorded if embedder is None else embedder)
+            if emb.name != recorded["name"]:
                 raise EmbedderMismatchError(
-                    f"index {directory} was built with embedder {recorded.get('name')!r}, "
-                    f"not {emb.name!r}; rebuild it or query it with {recorded.get('name')!r}"
+                    f"index {directory} was built with embedder {recorded['name']!r}, "
+                    f"not {emb.name!r}; rebuild it or query it with {recorded['name']!r}"
                 )
-        try:
-            documents = []
-            with open(folder / "documents.jsonl", encoding="utf-8") as f:
-                for line in f:
-                    d = json.loads(line)
-                    documents.append(
-                        Document(
-                            doc_id=d["doc_id"],
-                            source=d["source"],
-                            title=d["title"],
-                            text=d["text"],
-                            sha256=d["sha256"],
-                            metadata=d.get("metadata") or {},
-                        )
-                    )
-            store = Store.load(folder)
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise CorruptIndexError(f"{directory}: cannot read index data ({exc})") from exc
-        if int(recorded.get("dim", -1)) != store.dense.d:
-            raise CorruptIndexError(f"{directory}: vector dimension differs from the manifest")
-        _check_spans(directory, store.rows, [len(d.text) for d in documents])
-        return cls(documents, store, manifest, emb, directory)
+            return cls(directory, manifest, emb)
+
+        return load_consistent(directory, load)
 
     # -- reading --------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._store)
+        return self._n_live
 
     @property
     def generation(self) -> str:
         return str(self.manifest.get("generation", ""))
 
+    @property
+    def segments(self) -> list[Segment]:
+        return list(self._segments)
+
+    def _live_docs(self) -> Iterator[tuple[Segment, int]]:
+        for seg, mask in zip(self._segments, self._alive):
+            if mask is None:
+                yield from ((seg, i) for i in range(seg.n_docs))
+            else:
+                live = np.zeros(seg.n_docs, dtype=bool)
+                live[np.asarray(seg.rows[:, 0])[mask]] = True
+                yield from ((seg, int(i)) for i in np.flatnonzero(live))
+
     def doc_ids(self) -> list[str]:
-        """Every document id, in index order (cheap: no document text is read)."""
-        return [d.doc_id for d in self.documents]
+        """Every document id (no document text is read)."""
+        out = []
+        for seg, mask in zip(self._segments, self._alive):
+            ids = seg.doc_ids()
+            if mask is not None:
+                live = np.zeros(seg.n_docs, dtype=bool)
+                live[np.asarray(seg.rows[:, 0])[mask]] = True
+                ids = [i for i, ok in zip(ids, live) if ok]
+            out.extend(ids)
+        return out
+
+    def _doc_hashes(self) -> dict[str, str]:
+        return {(rec := seg.doc(i))["doc_id"]: rec["sha256"] for seg, i in self._live_docs()}
 
     def iter_documents(self) -> Iterator[Document]:
         """Every document with its stored text, read one at a time."""
-        yield from self.documents
+        for seg, i in self._live_docs():
+            yield self._document(seg.doc(i))
+
+    @property
+    def documents(self) -> list[Document]:
+        """Every document with its text (reads the whole collection: prefer iter_documents)."""
+        return list(self.iter_documents())
+
+    def _source(self, rec: dict[str, Any]) -> str:
+        path = rec.get("path")
+        if isinstance(path, str):
+            return os.path.normpath(os.path.join(self._base_dir, path))
+        return str(rec["source"])
+
+    def _document(self, rec: dict[str, Any]) -> Document:
+        return Document(
+            doc_id=rec["doc_id"],
+            source=self._source(rec),
+            title=rec["title"],
+            text=rec["text"],
+            sha256=rec["sha256"],
+            metadata=rec.get("metadata") or {},
+        )
+
+    def _locate(self, doc_id: str) -> tuple[int, int] | None:
+        for s, (seg, mask) in enumerate(zip(self._segments, self._alive)):
+            i = seg.find(doc_id)
+            if i is not None and (mask is None or mask[np.asarray(seg.rows[:, 0]) == i].any()):
+                return s, i
+        return None
 
     def document(self, doc_id: str) -> Document:
-        try:
-            return self.documents[self._by_id[doc_id]]
-        except KeyError:
-            raise KeyError(f"no document {doc_id!r} in this index") from None
+        found = self._locate(doc_id)
+        if found is None:
+            raise KeyError(f"no document {doc_id!r} in this index")
+        return self._document(self._segments[found[0]].doc(found[1]))
+
+    def _where_row(self, row: int) -> tuple[Segment, int]:
+        s = int(np.searchsorted(self._bases, row, side="right")) - 1
+        return self._segments[s], row - int(self._bases[s])
 
     def passage(self, row: int, rank: int = 0, score: float = 0.0) -> Passage:
-        d, a, b = (int(x) for x in self._store.rows[row])
-        doc = self.documents[d]
+        seg, local = self._where_row(int(row))
+        d, a, b = (int(x) for x in seg.rows[local])
+        rec = seg.doc(d)
         return Passage(
             rank=rank,
             score=score,
-            text=doc.text[a:b],
-            doc_id=doc.doc_id,
-            source=doc.source,
-            title=doc.title,
+            text=rec["text"][a:b],
+            doc_id=rec["doc_id"],
+            source=self._source(rec),
+            title=rec["title"],
             start=a,
             end=b,
-            passage_id=int(row),
-            metadata=dict(doc.metadata),
+            passage_id=int(seg.ids[local]),
+            metadata=dict(rec.get("metadata") or {}),
         )
 
     @property
     def passages(self) -> list[Passage]:
-        """Every stored passage, in document order (``rank`` 0, ``score`` 0)."""
-        return [self.passage(i) for i in range(len(self._store))]
+        """Every live passage, in index order (``rank`` 0, ``score`` 0); reads every text."""
+        out = []
+        for s, (seg, mask) in enumerate(zip(self._segments, self._alive)):
+            rows = range(seg.n_rows) if mask is None else np.flatnonzero(mask)
+            out.extend(self.passage(int(self._bases[s]) + int(r)) for r in rows)
+        return out
+
+    def _text(self, row: int) -> str:
+        seg, local = self._where_row(row)
+        d, a, b = (int(x) for x in seg.rows[local])
+        return str(seg.doc(d)["text"][a:b])
 
     # -- searching ------------------------------------------------------------------------
 
@@ -454,37 +500,113 @@ class Index:
         self._check_embedder()
         return self.embedder.embed_queries([question])[0]
 
-    def features(
+    def allowed(self, where: Where | None) -> list[np.ndarray | None]:
+        """Per segment, the rows a question may return: live, and matching ``where``."""
+        conditions = parse_where(where)
+        if not conditions:
+            return list(self._alive)
+        known = set(self.manifest.get("fields", [])) | set(BUILTIN_FIELDS)
+        for c in conditions:
+            if c.field not in known:
+                raise InvalidQuestionError(
+                    f"no document has a field {c.field!r}; fields: {', '.join(sorted(known))}"
+                )
+        out: list[np.ndarray | None] = []
+        any_left = False
+        for seg, alive in zip(self._segments, self._alive):
+            docs = np.ones(seg.n_docs, dtype=bool)
+            for c in conditions:
+                if c.field == "doc_id":
+                    hit = np.zeros(seg.n_docs, dtype=bool)
+                    for key in c.keys:
+                        i = seg.find(key)
+                        if i is not None:
+                            hit[i] = True
+                    docs &= hit
+                    continue
+                column = seg.column(c.field)
+                docs &= (
+                    column.matching_docs(c, seg.n_docs)
+                    if column is not None
+                    else np.zeros(seg.n_docs, dtype=bool)
+                )
+            rows = docs[np.asarray(seg.rows[:, 0])]
+            if alive is not None:
+                rows &= alive
+            any_left = any_left or bool(rows.any())
+            out.append(rows)
+        if not any_left:
+            raise NoMatchError(f"no document matches where={where!r}")
+        return out
+
+    def _candidates(
         self,
         question: str,
-        mode: str = "hybrid",
-        query_vector: np.ndarray | None = None,
-        dense: np.ndarray | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Every signal for every passage: dense cosine, BM25 on stems, BM25 on word forms.
+        q: np.ndarray,
+        depth: int,
+        mode: str,
+        allowed: list[np.ndarray | None],
+    ) -> Candidates:
+        m = depth + DENSE_MARGIN
+        rows, scores, complete = [], [], True
+        for s, (seg, mask) in enumerate(zip(self._segments, allowed)):
+            r, sc = seg.dense.search(q, m, mask)
+            rows.append(r + int(self._bases[s]))
+            scores.append(sc)
+            limit = seg.n_rows if mask is None else int(mask.sum())
+            complete = complete and len(r) >= limit and seg.dense.ann is None
+        all_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        all_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+        order = np.lexsort((all_rows, -all_scores))[:m]
+        n = max(self._n_live, 1)
+        mean = float(q @ self._vsum) / n
+        sq = float(q @ self._vgram @ q) / n
+        lexical, lex_stats = {}, {}
+        if mode != "dense":
+            per_field = {
+                f: score_field(
+                    question,
+                    f,
+                    [s.postings[f] for s in self._segments],
+                    self._alive,
+                    self._n_live,
+                    self._lengths[f],
+                )
+                for f in FIELDS
+            }
+            lexical = lexical_candidates(per_field, self._bases, allowed)
+            lex_stats = {
+                f: Stats.from_sums(ls.total, ls.total_sq, self._n_live)
+                for f, ls in per_field.items()
+            }
+        return Candidates(
+            all_rows[order],
+            all_scores[order],
+            complete,
+            Stats(mean, float(np.sqrt(max(sq - mean * mean, 0.0)))),
+            lexical,
+            lex_stats,
+            lambda r: self._cosines(r, q),
+        )
 
-        ``dense`` passes cosines already computed for ``query_vector``."""
-        out: dict[str, np.ndarray] = {}
-        if mode in ("hybrid", "dense"):
-            if dense is None:
-                q = query_vector if query_vector is not None else self.embed_query(question)
-                dense = self._store.vectors @ np.asarray(q, dtype=np.float32).reshape(-1)
-            out["dense"] = dense
-        if mode in ("hybrid", "lexical"):
-            out["lexical"] = self._store.lexical.scores(question).astype(np.float64)
-            out["exact"] = self._store.exact.scores(question).astype(np.float64)
+    def _cosines(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+        out = np.empty(len(rows), dtype=np.float32)
+        seg_of = np.searchsorted(self._bases, rows, side="right") - 1
+        for s in np.unique(seg_of):
+            pick = seg_of == s
+            out[pick] = self._segments[s].dense.cosines(rows[pick] - self._bases[s], q)
         return out
 
     def retrieve(
         self, question: str, k: int = 5, mode: str = "hybrid", where: Where | None = None
     ) -> tuple[list[Hit], float]:
         """Ranked rows, and the best cosine among the allowed passages (what ``found`` is
-        decided on), from one embedding, one cosine pass and one filter evaluation."""
+        decided on), from one embedding and one filter evaluation."""
         q = np.asarray(self.embed_query(question), dtype=np.float32).reshape(-1)
-        mask = self.filter_mask(where)
-        dense = self._store.vectors @ q
-        hits = self._rank(question, k, mode, q, dense, mask, WEIGHTS, "zscore")
-        return hits, _best_allowed(dense, mask)
+        allowed = self.allowed(where)
+        cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
+        best = float(cands.dense_scores[0]) if len(cands.dense_scores) else -1.0
+        return self._rank(question, k, mode, cands, WEIGHTS, "zscore"), best
 
     def search_rows(
         self,
@@ -496,104 +618,58 @@ class Index:
         where: Where | None = None,
         fusion: str = "zscore",
     ) -> list[Hit]:
-        """Ranked passage rows; the building block of :meth:`search` and answers.
-
-        Each signal is standardised over the collection (z-scores) and the signals are
-        added with :data:`WEIGHTS`; measured on PIAF and the seeds gold set (README), this
-        ranks better than reciprocal rank fusion (``fusion="rrf"``) and than any signal
-        alone. Then the best candidates holding the kind of answer asked for get a bonus.
-        """
-        mask = self.filter_mask(where)
-        return self._rank(question, k, mode, query_vector, None, mask, weights or WEIGHTS, fusion)
+        """Ranked passage rows; the building block of :meth:`search` and answers."""
+        if fusion not in FUSIONS:
+            raise InvalidQuestionError(
+                f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}"
+            )
+        q = query_vector if query_vector is not None else self.embed_query(question)
+        q = np.asarray(q, dtype=np.float32).reshape(-1)
+        cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, self.allowed(where))
+        return self._rank(question, k, mode, cands, weights or WEIGHTS, fusion)
 
     def _rank(
         self,
         question: str,
         k: int,
         mode: str,
-        query_vector: np.ndarray | None,
-        dense: np.ndarray | None,
-        mask: np.ndarray | None,
+        cands: Candidates,
         weights: dict[str, float],
         fusion: str,
     ) -> list[Hit]:
-        """:meth:`search_rows` once the filter (and maybe the cosines) are known."""
-        if mask is not None and not mask.any():
-            return []
-        if fusion not in FUSIONS:
-            raise InvalidQuestionError(
-                f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}"
-            )
-        feats = self.features(question, mode, query_vector, dense)
-        fused = np.zeros(len(self._store))
-        for name, values in feats.items():
-            w = weights.get(name, 0.0)
-            if mode != "hybrid":
-                w = w or 1.0
-            if w and fusion == "rrf":
-                ranks = np.empty(len(values))
-                ranks[np.argsort(-values, kind="stable")] = np.arange(len(values))
-                fused += 1.0 / (RRF_K + ranks + 1)
-            elif w:
-                fused += w * _standardise(values)
-        if mode == "lexical":
-            fused[(feats["lexical"] <= 0) & (feats["exact"] <= 0)] = -np.inf
-        if mask is not None:
-            fused[~mask] = -np.inf
+        if mode != "hybrid":
+            names = ("dense",) if mode == "dense" else ("stems", "forms")
+            weights = {n: weights.get(n) or 1.0 for n in names}
+        depth = max(k, RERANK_DEPTH) if mode == "hybrid" else k
+        if fusion == "rrf" and mode == "hybrid":
+            rows, scores = rrf(cands, depth)
+            extra: dict[str, np.ndarray] = {}
+        else:
+            rows, scores, extra = fuse(cands, mode, depth, weights)
+        scores = scores.copy()
         if mode == "hybrid":
-            self._answer_type_bonus(question, fused)
-        k = min(k, len(fused))
-        top = np.argpartition(-fused, k - 1)[:k] if k < len(fused) else np.arange(len(fused))
-        top = top[np.isfinite(fused[top])]
-        order = top[np.lexsort((top, -fused[top]))]
-        dense = feats.get("dense")
-        lexical = feats.get("lexical")
+            self._answer_type_bonus(question, rows[:RERANK_DEPTH], scores)
+        order = np.lexsort((rows, -scores))[:k]
+        dense, stems = extra.get("dense"), extra.get("stems")
         return [
             Hit(
-                int(r),
-                float(fused[r]),
-                None if dense is None else float(dense[r]),
-                None if lexical is None else float(lexical[r]),
+                int(rows[i]),
+                float(scores[i]),
+                None if dense is None else float(dense[i]),
+                None if stems is None else float(stems[i]),
             )
-            for r in order
+            for i in order
         ]
 
-    def filter_mask(self, where: Where | None) -> np.ndarray | None:
-        """Passages whose document matches every ``field: value`` (a list means any of)."""
-        if not where:
-            return None
-        if not isinstance(where, dict):
-            raise InvalidQuestionError("where must be a mapping of field names to values")
-        known = {"doc_id", "source", "title"}
-        for d in self.documents:
-            known.update(d.metadata)
-        for field_name in where:
-            if field_name not in known:
-                raise InvalidQuestionError(
-                    f"no document has a field {field_name!r}; fields: {', '.join(sorted(known))}"
-                )
-        ok = np.fromiter(
-            (all(_matches(_field(d, f), v) for f, v in where.items()) for d in self.documents),
-            dtype=bool,
-            count=len(self.documents),
-        )
-        return ok[self._store.rows[:, 0]]
-
-    def _answer_type_bonus(self, question: str, fused: np.ndarray) -> None:
+    def _answer_type_bonus(self, question: str, rows: np.ndarray, scores: np.ndarray) -> None:
         """Among the best candidates, favour passages holding the kind of answer asked for
         (a date for "quand", a name for "qui"...; see :mod:`ragchips.answertype`)."""
         kind = answer_type(question)
         if kind is None:
             return
-        n = min(RERANK_DEPTH, len(fused))
-        top = np.argpartition(-fused, n - 1)[:n] if n < len(fused) else np.arange(len(fused))
-        for row in top:
-            if np.isfinite(fused[row]) and has_candidate(kind, question, self._text(row)):
-                fused[row] += ANSWER_TYPE_BONUS
-
-    def _text(self, row: int) -> str:
-        d, a, b = self._store.rows[row]
-        return self.documents[int(d)].text[int(a) : int(b)]
+        for i, row in enumerate(rows.tolist()):
+            if has_candidate(kind, question, self._text(row)):
+                scores[i] += ANSWER_TYPE_BONUS
 
     def search(
         self, question: str, k: int = 5, mode: str = "hybrid", where: Where | None = None
@@ -609,15 +685,18 @@ class Index:
 
     def lexical_terms(self, question: str) -> list[str]:
         """The question as the lexical index sees it (French analysis)."""
-        return list(self._store.lexical.analyzer(question))
+        return list(FIELDS["stems"][0](question))
 
     def term_weights(self, terms: Sequence[str]) -> dict[str, float]:
         """How rare each term is in this collection (BM25 idf; unknown terms weigh 0)."""
-        lex = self._store.lexical
-        n = len(lex)
+        n = self._n_live
         out = {}
         for t in terms:
-            df = lex.document_frequency(t)
+            df = 0
+            for seg, mask in zip(self._segments, self._alive):
+                hit = seg.postings["stems"].postings(t)
+                if hit is not None:
+                    df += len(hit[0]) if mask is None else int(mask[hit[0]].sum())
             out[t] = max(0.1, float(np.log1p((n - df + 0.5) / (df + 0.5)))) if df else 0.0
         return out
 
@@ -628,45 +707,78 @@ class Index:
 
     def best_dense(self, query_vector: np.ndarray, where: Where | None = None) -> float:
         """The highest cosine between the question and any (allowed) passage."""
-        scores = self._store.vectors @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
-        return _best_allowed(scores, self.filter_mask(where))
+        q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        best = -1.0
+        for seg, mask in zip(self._segments, self.allowed(where)):
+            _, sc = seg.dense.search(q, 1, mask)
+            if len(sc):
+                best = max(best, float(sc[0]))
+        return best
 
 
-def _best_allowed(scores: np.ndarray, mask: np.ndarray | None) -> float:
-    """The highest score among the allowed rows (-1 when none is allowed)."""
-    allowed = scores if mask is None else scores[mask]
-    return float(allowed.max()) if allowed.size else -1.0
+_SETTING_KEYS = ("embedder", "chunker", "dense", "calibration", "lexical")
 
 
-def _field(doc: Document, name: str) -> Any:
-    if name in ("doc_id", "source", "title"):
-        return getattr(doc, name)
-    return doc.metadata.get(name, _MISSING)
+def _settings(
+    emb: Embedder,
+    chunker: ChunkerSettings,
+    dense: DenseConfig | str | None,
+    calibration: Calibration | None,
+) -> dict[str, Any]:
+    if isinstance(dense, str):
+        dense = DenseConfig(kind=dense)
+    identity = emb.identity()
+    identity["probe"] = [round(float(x), 6) for x in emb.probe()]
+    return {
+        "embedder": identity,
+        "chunker": chunker.to_dict(),
+        "dense": (dense or DenseConfig()).to_dict(),
+        "calibration": (calibration or DEFAULT_CALIBRATION).to_dict(),
+        "lexical": {"k1": 0.9, "b": 0.75, "fields": list(FIELDS)},
+    }
 
 
-_MISSING = object()
+def _current_manifest(directory: Path) -> dict[str, Any] | None:
+    if not (directory / "manifest.json").exists():
+        return None
+    return read_manifest(directory)
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equality that lets ``--where year=2020`` match the number 2020."""
-    return a == b or (not isinstance(a, bool | type(None)) and str(a) == str(b))
+def _compatible(manifest: dict[str, Any], emb: Embedder, chunker: ChunkerSettings) -> bool:
+    return (
+        manifest["embedder"].get("name") == emb.name
+        and ChunkerSettings.from_dict(manifest.get("chunker")) == chunker
+    )
 
 
-def _matches(value: Any, wanted: Any) -> bool:
-    if value is _MISSING:
-        return False
-    wanted_values = list(wanted) if isinstance(wanted, list | tuple | set | frozenset) else [wanted]
-    values = value if isinstance(value, list) else [value]
-    return any(_same(v, w) for v in values for w in wanted_values)
+def _read_sources(
+    sources: Iterable[str | os.PathLike[str] | Document],
+    on_skip: Callable[[str, str], None] | None,
+) -> list[Document]:
+    items = list(sources)
+    docs = [s for s in items if isinstance(s, Document)]
+    paths = [s for s in items if not isinstance(s, Document)]
+    if paths:
+        docs.extend(read_documents(paths, on_skip=on_skip))
+    if not docs:
+        raise NoDocumentsError("no readable text to index (supported: .txt, .md, .html, .jsonl)")
+    ids = [d.doc_id for d in docs]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        dup = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+        raise RagchipsError(f"doc_id given twice: {', '.join(dup[:5])}")
+    return docs
 
 
-def _check_spans(directory: Path, rows: np.ndarray, lengths: list[int]) -> None:
+def _check_spans(directory: Path, seg: Segment) -> None:
     """Refuse an index whose spans point outside their documents (an edited index)."""
+    rows = np.asarray(seg.rows)
     if not len(rows):
-        raise CorruptIndexError(f"{directory}: the index holds no passage")
+        raise CorruptIndexError(f"{directory}: segment {seg.name} holds no passage")
     docs = rows[:, 0]
-    if docs.min() < 0 or docs.max() >= len(lengths):
+    if docs.min() < 0 or docs.max() >= seg.n_docs:
         raise CorruptIndexError(f"{directory}: passages point at missing documents")
     starts, ends = rows[:, 1], rows[:, 2]
-    if np.any(starts < 0) or np.any(starts >= ends) or np.any(ends > np.asarray(lengths)[docs]):
+    chars = np.asarray(seg.chars)
+    if np.any(starts < 0) or np.any(starts >= ends) or np.any(ends > chars[docs]):
         raise CorruptIndexError(f"{directory}: a passage span lies outside its document")

@@ -1,315 +1,277 @@
-"""BM25 lexical index over passages, built with bm25s and our French analyzer.
+"""BM25 over French terms, in segments that can be added and deleted without a rebuild.
 
-Why: dense retrieval misses exact names, numbers and rare words; BM25 over
-:func:`ragchips.analysis.analyze` terms catches them, and its full score vector feeds
-fusion with the dense scores. bm25s builds the index (its eager sparse matrix of
-precomputed BM25 weights); we only hand it pre-analysed token lists, so our analyzer is
-used at index and query time instead of bm25s's English tokenizer. Queries against a
-loaded index are scored by :class:`_Postings` with numpy alone (the same sums as bm25s),
-so the query path never imports bm25s or scipy.
+Why not a ready-made engine: bm25s bakes idf and the average length into its matrix, so it
+can neither add nor delete (bm25s#5); tantivy adds and deletes but keeps deleted documents in
+its statistics until a merge and fixes k1 at 1.2, so an updated index would not rank like a
+fresh build of the same collection. Here each segment stores raw term frequencies (one CSC
+column per term) and passage lengths; the collection-wide statistics (live passages, their
+total length, live document frequencies) are summed over segments at query time with the
+deletions applied, so after any sequence of updates the scores equal those of a fresh build.
 
-Persistence: bm25s saves its CSC arrays with ``np.save(allow_pickle=False)`` and its
-vocabulary and parameters as JSON (checked in bm25s 0.3.x source, and by the tests, which
-reload every file with ``allow_pickle=False``). We add ``lexical.json`` with our own
-metadata (format version, row count, analyzer options), written last, so a directory
-without it is an incomplete save.
+Scoring touches only the postings of the question's terms (passages sharing a term with it),
+never the whole collection. The BM25 variant is Lucene's, as in bm25s's default, with the
+same k1 and b as before, so rankings are unchanged: idf = ln(1 + (N - df + .5) / (df + .5)),
+weight = idf * tf / (tf + k1 * (1 - b + b * dl / avgdl)).
+
+Files of one field (``stems/`` or ``forms/`` inside a segment): ``vocab.json`` (term ->
+column), ``indptr.npy`` (int64), ``rows.npy`` (int32, row within the segment), ``tf.npy``
+(float32), ``lengths.npy`` (float32 terms per row). JSON and ``.npy`` without pickle only.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ragchips.analysis import FRENCH_STOP_WORDS, FrenchAnalyzer, analyze, analyze_query
+from .analysis import FrenchAnalyzer, analyze, analyze_query
 
-__all__ = ["DEFAULT_B", "DEFAULT_K1", "LexicalIndex"]
-
-Analyzer = Callable[[str], list[str]]
-QueryAnalyzer = Callable[[str], list[list[str]]]
+__all__ = [
+    "DEFAULT_B",
+    "DEFAULT_K1",
+    "EXACT_ANALYZER",
+    "FIELDS",
+    "FieldPostings",
+    "LexicalScores",
+    "build_postings",
+    "merge_postings",
+    "score_field",
+]
 
 DEFAULT_K1 = 0.9
-"""BM25 k1, chosen on PIAF (tests/bench/bench_lexical.py): 0.6-0.9 beat 1.2-2.0 on
-MRR@10 by ~0.01 over paragraphs; 0.9 keeps recall@5 (0.6 loses ~0.01)."""
+"""BM25 k1, chosen on PIAF (tests/bench/bench_lexical.py): 0.6-0.9 beat 1.2-2.0 on MRR@10 by
+~0.01 over paragraphs; 0.9 keeps recall@5 (0.6 loses ~0.01)."""
 DEFAULT_B = 0.75
 """BM25 b, the usual value: PIAF is flat in b (0.3-0.9 within 0.005 MRR@10 at k1=0.9)."""
 
-_META_NAME = "lexical.json"
-_FORMAT = 1
+# The exact-form field: accents folded, no stemming. Next to the stemmed field it rewards
+# the very word forms of the question ("la puce" over "les puces").
+EXACT_ANALYZER = FrenchAnalyzer(stem=False, accents="stem_then_fold")
+
+Analyzer = Callable[[str], list[str]]
+# Field name -> (analyzer for passages, analyzer for questions as groups of alternatives).
+FIELDS: dict[str, tuple[Analyzer, Callable[[str], list[list[str]]]]] = {
+    "stems": (analyze, analyze_query),
+    "forms": (EXACT_ANALYZER, EXACT_ANALYZER.query_groups),
+}
 
 
-def _describe_analyzer(analyzer: Analyzer) -> dict[str, Any] | None:
-    """JSON description of a FrenchAnalyzer (or ``analyze``), None for anything else."""
-    if analyzer is analyze:
-        analyzer = FrenchAnalyzer()
-    if not isinstance(analyzer, FrenchAnalyzer):
-        return None
-    stop = analyzer.stop_words
-    return {
-        "class": "FrenchAnalyzer",
-        "accents": analyzer.accents,
-        "hyphens": analyzer.hyphens,
-        "stem": analyzer.stem,
-        "stop_words": (
-            None if stop is None else "french" if stop == FRENCH_STOP_WORDS else sorted(stop)
-        ),
-    }
+@dataclass
+class FieldPostings:
+    """One field of one segment: term frequencies by term, and passage lengths."""
 
-
-def _rebuild_analyzer(desc: dict[str, Any] | None) -> Analyzer:
-    """Inverse of :func:`_describe_analyzer`."""
-    if desc is None or desc.get("class") != "FrenchAnalyzer":
-        raise ValueError(
-            "this index was built with a custom analyzer: pass the same one to load(analyzer=...)"
-        )
-    stop = desc["stop_words"]
-    stop_words = (
-        None if stop is None else FRENCH_STOP_WORDS if stop == "french" else frozenset(stop)
-    )
-    analyzer = FrenchAnalyzer(
-        accents=desc["accents"], hyphens=desc["hyphens"], stem=desc["stem"], stop_words=stop_words
-    )
-    return analyze if analyzer == FrenchAnalyzer() else analyzer
-
-
-def _query_analyzer(analyzer: Analyzer) -> QueryAnalyzer:
-    """Grouped query terms: FrenchAnalyzer's word groups, else one group per term."""
-    if analyzer is analyze:
-        return analyze_query
-    if isinstance(analyzer, FrenchAnalyzer):
-        return analyzer.query_groups
-    return lambda text: [[term] for term in analyzer(text)]
-
-
-def _bm25s() -> Any:
-    """bm25s, imported only to build an index: it pulls in scipy (~0.3 s), which the query
-    path does without (see :class:`_Postings`)."""
-    with warnings.catch_warnings():
-        # bm25s imports tqdm's notebook bar; without ipywidgets, tqdm warns in notebooks.
-        warnings.filterwarnings("ignore", message=".*IProgress not found.*")
-        import bm25s
-    return bm25s
-
-
-# The files bm25s's BM25.save writes (checked against bm25s 0.3.x).
-_ARRAYS = ("data", "indices", "indptr")
-_PARAMS = "params.index.json"
-_VOCAB = "vocab.index.json"
-
-
-class _Postings:
-    """A saved bm25s index, read with numpy alone: its eager BM25 matrix (CSC, one column
-    per term) and vocabulary. Scoring a query adds up the columns of its terms, exactly as
-    bm25s's numpy backend does for the Lucene variant, without importing bm25s or scipy."""
-
-    def __init__(self, directory: Path, mmap: bool) -> None:
-        params = json.loads((directory / _PARAMS).read_text(encoding="utf-8"))
-        if params.get("method") != "lucene":
-            raise ValueError(f"{directory}: unsupported BM25 variant {params.get('method')!r}")
-        self.vocab_dict: dict[str, int] = json.loads(
-            (directory / _VOCAB).read_text(encoding="utf-8")
-        )
-        mode = "r" if mmap else None
-        self.scores: dict[str, Any] = {
-            name: np.load(directory / f"{name}.csc.index.npy", mmap_mode=mode, allow_pickle=False)
-            for name in _ARRAYS
-        }
-        self.scores["num_docs"] = int(params["num_docs"])
-        self._directory = directory
-        indptr = self.scores["indptr"]
-        if len(indptr) != len(self.vocab_dict) + 1 or int(indptr[-1]) != len(self.scores["data"]):
-            raise ValueError(f"{directory}: BM25 arrays and vocabulary disagree")
-
-    def get_scores_from_ids(self, ids: list[int]) -> np.ndarray:
-        data, indices, indptr = (self.scores[n] for n in _ARRAYS)
-        out = np.zeros(self.scores["num_docs"], dtype=np.float32)
-        for t in ids:
-            start, end = int(indptr[t]), int(indptr[t + 1])
-            # A column holds each document at most once: plain fancy-index addition is exact.
-            out[indices[start:end]] += data[start:end]
-        return out
-
-    def save(self, directory: Path, **_: Any) -> None:
-        import shutil
-
-        for name in (*(f"{n}.csc.index.npy" for n in _ARRAYS), _PARAMS, _VOCAB):
-            shutil.copyfile(self._directory / name, directory / name)
-
-
-class LexicalIndex:
-    """BM25 index over a fixed list of passages; rows are the positions in ``texts``."""
-
-    def __init__(self, bm25: Any, analyzer: Analyzer, meta: dict[str, Any] | None = None) -> None:
-        """Wrap an indexed ``bm25s.BM25`` or :class:`_Postings`; use :meth:`build` or
-        :meth:`load` instead."""
-        self._bm25 = bm25
-        self._analyzer = analyzer
-        self._query_groups = _query_analyzer(analyzer)
-        self._vocab: dict[str, int] = bm25.vocab_dict
-        self._n = int(bm25.scores["num_docs"])
-        self._meta = meta or {}
-
-    @classmethod
-    def build(
-        cls,
-        texts: Sequence[str],
-        analyzer: Analyzer = analyze,
-        k1: float = DEFAULT_K1,
-        b: float = DEFAULT_B,
-    ) -> LexicalIndex:
-        """Analyse and index ``texts`` (Lucene BM25 variant). Empty ``texts``: ValueError."""
-        if len(texts) == 0:
-            raise ValueError("cannot build a lexical index over an empty corpus")
-        vocab: dict[str, int] = {}
-        ids: list[list[int]] = []
-        for text in texts:
-            if not isinstance(text, str):
-                raise TypeError(f"passages must be str, got {type(text).__name__}")
-            ids.append([vocab.setdefault(term, len(vocab)) for term in analyzer(text)])
-        no_terms = not vocab
-        if no_terms:
-            # bm25s cannot build a zero-column matrix; one unused term keeps shapes valid.
-            vocab[""] = 0
-        bm25s = _bm25s()
-        bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
-        # Deterministic vocabulary (first occurrence order), so equal inputs give equal files.
-        # With no term at all, bm25s divides 0 by a zero average length: harmless, silenced.
-        with np.errstate(invalid="ignore" if no_terms else "warn"):
-            bm25.index(
-                bm25s.tokenization.Tokenized(ids=ids, vocab=vocab),
-                create_empty_token=False,
-                show_progress=False,
-            )
-        meta = {
-            "format": _FORMAT,
-            "num_docs": len(texts),
-            "k1": k1,
-            "b": b,
-            "analyzer": _describe_analyzer(analyzer),
-        }
-        return cls(bm25, analyzer, meta)
-
-    def save(self, directory: Path) -> None:
-        """Write the index to ``directory`` as .npy arrays and JSON (no pickle)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        meta_path = directory / _META_NAME
-        meta_path.unlink(missing_ok=True)
-        self._bm25.save(directory, allow_pickle=False, show_progress=False)
-        tmp = meta_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self._meta, ensure_ascii=False, indent=1), encoding="utf-8")
-        tmp.replace(meta_path)
-
-    @classmethod
-    def load(
-        cls, directory: Path, mmap: bool = True, analyzer: Analyzer | None = None
-    ) -> LexicalIndex:
-        """Read an index written by :meth:`save`; arrays are memory-mapped if ``mmap``.
-
-        ``analyzer`` defaults to the one recorded at build time; it is required when the
-        index was built with a custom callable.
-        """
-        directory = Path(directory)
-        meta_path = directory / _META_NAME
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"no lexical index in {directory} (missing {_META_NAME})")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"unsupported lexical index format {meta.get('format')!r}")
-        if analyzer is None:
-            analyzer = _rebuild_analyzer(meta.get("analyzer"))
-        bm25 = _Postings(directory, mmap)
-        if int(bm25.scores["num_docs"]) != meta["num_docs"]:
-            raise ValueError(f"{directory}: bm25s row count differs from {_META_NAME}")
-        return cls(bm25, analyzer, meta)
+    vocab: dict[str, int]
+    indptr: np.ndarray
+    rows: np.ndarray
+    tf: np.ndarray
+    lengths: np.ndarray
 
     def __len__(self) -> int:
-        """Number of indexed passages (rows)."""
-        return self._n
+        return len(self.lengths)
 
-    @property
-    def analyzer(self) -> Analyzer:
-        """The analyzer applied to queries (the one used at build time)."""
-        return self._analyzer
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        col = self.vocab.get(term)
+        if col is None:
+            return None
+        a, b = int(self.indptr[col]), int(self.indptr[col + 1])
+        return self.rows[a:b], self.tf[a:b]
 
-    def document_frequency(self, term: str) -> int:
-        """Number of rows containing the analysed ``term`` (0 if unknown)."""
-        i = self._vocab.get(term)
-        if i is None:
-            return 0
-        indptr = self._bm25.scores["indptr"]
-        return int(indptr[i + 1] - indptr[i])
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
+        for name in ("indptr", "rows", "tf", "lengths"):
+            np.save(folder / f"{name}.npy", getattr(self, name), allow_pickle=False)
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every row for ``query`` (float32, length ``len(self)``; 0 = no match).
+    @classmethod
+    def load(cls, folder: Path) -> FieldPostings:
+        vocab = json.loads((folder / "vocab.json").read_text("utf-8"))
+        arrays = {
+            name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            for name in ("indptr", "rows", "tf", "lengths")
+        }
+        p = cls(vocab, **arrays)
+        if not isinstance(vocab, dict) or len(p.indptr) != len(vocab) + 1:
+            raise ValueError(f"{folder}: vocabulary and postings disagree")
+        if int(p.indptr[-1]) != len(p.rows) or len(p.rows) != len(p.tf):
+            raise ValueError(f"{folder}: postings arrays disagree")
+        return p
 
-        Sum over query words of bm25s's BM25 weights; a word with alternative terms
-        (accented and folded stems, see :meth:`FrenchAnalyzer.query_groups`) counts once,
-        with its best-scoring alternative. A word repeated in the query counts twice.
-        """
-        vocab = self._vocab
-        singles: list[int] = []
-        alternatives: list[list[int]] = []
-        for group in self._query_groups(query):
-            ids = list(dict.fromkeys(vocab[t] for t in group if t and t in vocab))
-            if len(ids) == 1:
-                singles.append(ids[0])
-            elif ids:
-                alternatives.append(ids)
-        if not singles and not alternatives:
-            return np.zeros(self._n, dtype=np.float32)
-        get = self._bm25.get_scores_from_ids
-        total = np.zeros(self._n, dtype=np.float32)
-        if singles:
-            total += get(singles)
-        for ids in alternatives:
-            total += np.maximum.reduce([get([i]) for i in ids])
-        return total
 
-    def _allowed_mask(self, allowed: np.ndarray) -> np.ndarray:
-        """Boolean row mask from a boolean mask or an array of row ids."""
-        allowed = np.asarray(allowed)
-        if allowed.dtype == bool:
-            if allowed.shape != (self._n,):
-                raise ValueError(f"allowed mask has shape {allowed.shape}, expected ({self._n},)")
-            return allowed
-        if allowed.size and not np.issubdtype(allowed.dtype, np.integer):
-            raise TypeError(f"allowed must be a boolean mask or int row ids, not {allowed.dtype}")
-        rows = allowed.astype(np.int64, copy=False).ravel()
-        if rows.size and (rows.min() < 0 or rows.max() >= self._n):
-            raise IndexError(f"allowed row ids must be in [0, {self._n})")
-        mask = np.zeros(self._n, dtype=bool)
-        mask[rows] = True
-        return mask
+def build_postings(texts: Sequence[str], analyzer: Analyzer) -> FieldPostings:
+    """Analyse ``texts`` (one per row) into a term-frequency CSC."""
+    vocab: dict[str, int] = {}
+    cols: list[int] = []
+    rows: list[int] = []
+    lengths = np.zeros(len(texts), dtype=np.float32)
+    for r, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"passages must be str, got {type(text).__name__}")
+        terms = analyzer(text)
+        lengths[r] = len(terms)
+        for t in terms:
+            cols.append(vocab.setdefault(t, len(vocab)))
+        rows.extend([r] * len(terms))
+    return _to_csc(
+        vocab,
+        np.asarray(cols, dtype=np.int64),
+        np.asarray(rows, dtype=np.int64),
+        np.ones(len(cols), dtype=np.float32),
+        lengths,
+    )
 
-    def search(
-        self, query: str, k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` rows matching ``query``: (row ids int64, scores float32), best first.
 
-        Only rows sharing at least one term with the query are returned (so possibly fewer
-        than ``k``, and none for a query without known terms). ``allowed`` (boolean mask of
-        length ``len(self)`` or array of row ids) restricts results to those rows. Ties are
-        broken by row id.
-        """
-        if k < 0:
-            raise ValueError(f"k must be >= 0, got {k}")
-        empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
-        mask = None if allowed is None else self._allowed_mask(allowed)
-        if k == 0:
-            return empty
-        scores = self.scores(query)
-        hits = scores > 0
-        if mask is not None:
-            hits &= mask
-        rows = np.flatnonzero(hits)
-        if rows.size == 0:
-            return empty
-        if rows.size > k:
-            rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
-        rows = rows[np.lexsort((rows, -scores[rows]))]
-        return rows.astype(np.int64), scores[rows]
+def _to_csc(
+    vocab: dict[str, int],
+    cols: np.ndarray,
+    rows: np.ndarray,
+    tf: np.ndarray,
+    lengths: np.ndarray,
+) -> FieldPostings:
+    """Sum duplicate (term, row) pairs and sort by term then row."""
+    n_rows = max(len(lengths), 1)
+    if len(cols):
+        key = cols * n_rows + rows
+        uniq, inverse = np.unique(key, return_inverse=True)
+        sums = np.bincount(inverse, weights=tf).astype(np.float32)
+        ucols, urows = uniq // n_rows, uniq % n_rows
+    else:
+        sums = np.zeros(0, np.float32)
+        ucols = urows = np.zeros(0, np.int64)
+    indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ucols, minlength=len(vocab)), out=indptr[1:])
+    return FieldPostings(vocab, indptr, urows.astype(np.int32), sums, lengths)
+
+
+def merge_postings(parts: Sequence[tuple[FieldPostings, np.ndarray]]) -> FieldPostings:
+    """One field of a merged segment: each part with its kept rows (bool mask), in order."""
+    vocab: dict[str, int] = {}
+    all_cols, all_rows, all_tf, all_len = [], [], [], []
+    offset = 0
+    for p, keep in parts:
+        new_row = np.cumsum(keep) - 1 + offset
+        terms = sorted(p.vocab, key=p.vocab.__getitem__)
+        gmap = np.asarray([vocab.setdefault(t, len(vocab)) for t in terms], dtype=np.int64)
+        counts = np.diff(np.asarray(p.indptr))
+        cols = np.repeat(gmap, counts)
+        rows = np.asarray(p.rows, dtype=np.int64)
+        live = keep[rows]
+        all_cols.append(cols[live])
+        all_rows.append(new_row[rows[live]])
+        all_tf.append(np.asarray(p.tf)[live])
+        all_len.append(np.asarray(p.lengths)[keep])
+        offset += int(keep.sum())
+    used = np.zeros(len(vocab), dtype=bool)
+    cols = np.concatenate(all_cols) if all_cols else np.zeros(0, np.int64)
+    used[cols] = True
+    # Drop terms whose every posting was deleted, renumbering columns in first-seen order.
+    renum = np.cumsum(used) - 1
+    terms = [t for t, c in sorted(vocab.items(), key=lambda kv: kv[1]) if used[c]]
+    return _to_csc(
+        {t: i for i, t in enumerate(terms)},
+        renum[cols],
+        np.concatenate(all_rows) if all_rows else np.zeros(0, np.int64),
+        np.concatenate(all_tf) if all_tf else np.zeros(0, np.float32),
+        np.concatenate(all_len) if all_len else np.zeros(0, np.float32),
+    )
+
+
+@dataclass
+class LexicalScores:
+    """BM25 scores of the passages that share a term with the question, per segment.
+
+    ``rows[s]``/``scores[s]``: matching live rows of segment ``s`` and their scores.
+    ``total`` and ``total_sq``: sums of the scores and of their squares over the whole
+    collection (non-matching passages score 0), which give its mean and deviation.
+    """
+
+    rows: list[np.ndarray]
+    scores: list[np.ndarray]
+    total: float
+    total_sq: float
+
+
+def score_field(
+    question: str,
+    field: str,
+    segments: Sequence[FieldPostings],
+    alive: Sequence[np.ndarray | None],
+    n_live: int,
+    total_length: float,
+    k1: float = DEFAULT_K1,
+    b: float = DEFAULT_B,
+) -> LexicalScores:
+    """BM25 of ``question`` over one field of every segment, with live statistics.
+
+    ``alive[s]`` is the live-row mask of segment ``s`` (None: no deletion)."""
+    groups = FIELDS[field][1](question)
+    n_seg = len(segments)
+    empty = LexicalScores([np.zeros(0, np.int64)] * n_seg, [np.zeros(0)] * n_seg, 0.0, 0.0)
+    if n_live == 0:
+        return empty
+    avgdl = total_length / n_live if total_length > 0 else 1.0
+    # Live postings of every distinct query term, and its live document frequency.
+    cache: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    df: dict[str, int] = {}
+    for term in {t for g in groups for t in g if t}:
+        per_seg = []
+        count = 0
+        for seg, mask in zip(segments, alive):
+            hit = seg.postings(term)
+            if hit is None:
+                per_seg.append((np.zeros(0, np.int32), np.zeros(0, np.float32)))
+                continue
+            rows, tf = hit
+            if mask is not None:
+                keep = mask[rows]
+                rows, tf = rows[keep], tf[keep]
+            per_seg.append((rows, tf))
+            count += len(rows)
+        if count:
+            cache[term] = per_seg
+            df[term] = count
+    if not cache:
+        return empty
+    out_rows, out_scores = [], []
+    total = total_sq = 0.0
+    norm_a, norm_b = k1 * (1 - b), k1 * b / avgdl
+    idf = {t: float(np.log1p((n_live - f + 0.5) / (f + 0.5))) for t, f in df.items()}
+    for s, seg in enumerate(segments):
+        lengths = np.asarray(seg.lengths)
+        acc: np.ndarray | None = None
+        for group in groups:
+            parts = []
+            for term in dict.fromkeys(t for t in group if t in cache):
+                rows, tf = cache[term][s]
+                if len(rows):
+                    denom = tf + (norm_a + norm_b * lengths[rows])
+                    parts.append((rows, (idf[term] * tf / denom).astype(np.float32)))
+            if not parts:
+                continue
+            if acc is None:
+                acc = np.zeros(len(seg), dtype=np.float32)
+            if len(parts) == 1:
+                rows, w = parts[0]
+            else:
+                # A word with alternative terms counts once, with its best alternative.
+                rows = np.concatenate([p[0] for p in parts])
+                w = np.concatenate([p[1] for p in parts])
+                order = np.lexsort((-w, rows))
+                rows, w = rows[order], w[order]
+                first = np.ones(len(rows), dtype=bool)
+                first[1:] = rows[1:] != rows[:-1]
+                rows, w = rows[first], w[first]
+            acc[rows] += w  # rows are distinct within one word: plain addition is exact
+        if acc is None:
+            out_rows.append(np.zeros(0, np.int64))
+            out_scores.append(np.zeros(0))
+            continue
+        rows = np.flatnonzero(acc)
+        scores = acc[rows].astype(np.float64)
+        out_rows.append(rows)
+        out_scores.append(scores)
+        total += float(scores.sum())
+        total_sq += float(scores @ scores)
+    return LexicalScores(out_rows, out_scores, total, total_sq)

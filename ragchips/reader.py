@@ -130,14 +130,34 @@ def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Do
     )
 
 
+def _index_folders(root: Path) -> set[Path]:
+    """ragchips index folders under ``root``: their files are the index, not documents."""
+    found = set()
+    for manifest in root.rglob("manifest.json"):
+        try:
+            head = manifest.read_text(encoding="utf-8", errors="replace")[:200]
+        except OSError:
+            continue
+        if '"ragchips-index"' in head:
+            found.add(manifest.parent)
+    return found
+
+
 def discover_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """Files to read: given files as they are, folders walked in sorted order."""
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
+            indexes = _index_folders(p)
             for child in sorted(p.rglob("*")):
                 hidden = any(part.startswith(".") for part in child.relative_to(p).parts)
-                if child.is_file() and not hidden and child.suffix.lower() in SUFFIXES:
+                inside_index = any(parent in indexes for parent in child.parents)
+                if (
+                    child.is_file()
+                    and not hidden
+                    and not inside_index
+                    and child.suffix.lower() in SUFFIXES
+                ):
                     yield child
         elif p.exists():
             yield p

@@ -1,45 +1,56 @@
-"""Index files on disk that never corrupt, never execute code, and are checked on load.
+"""Index folders that never corrupt, never execute code, and change in one atomic step.
 
 Layout of ``indexes/NAME/``::
 
-    manifest.json        what the index is, and the sha256 and size of every data file
-    g-<hash>/            one generation of data files (documents.jsonl, passages.npy,
-                         dense.faiss, lexical/...)
+    manifest.json     what the index is; its segments and state, with every file's size
+                      and sha256; swapped by one atomic rename
+    seg-NNNNNN/       immutable segments (see :mod:`ragchips.segments`)
+    state-NNNNNN/     the generation's deletions and live moments (small files)
+    writer.lock       held (flock) by the one process that writes
 
-A save writes a whole new generation folder, flushes it, then replaces ``manifest.json``
-with one atomic rename: a crash at any point leaves the previous manifest and its
-generation intact. Readers that raced a save (manifest read, old generation deleted) just
-read the new manifest again. Only JSON, ``.npy`` without pickle and FAISS's own format
-are used: loading an index can never run code.
+A write puts new segments and a new state folder next to the old ones, flushes them, then
+replaces ``manifest.json`` with one rename: a crash at any moment (SIGKILL included) leaves
+the previous manifest, which names only complete folders. Folders no manifest names are
+removed after the swap; a reader that raced it reads the new manifest again. The lock is an
+``flock``: the kernel releases it when its holder dies, so a killed writer never leaves
+the index locked. Loading checks the manifest and every file's size; the full sha256 of
+every file is checked by ``ragchips verify`` and for each file right after it is written.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import CorruptIndexError, IndexNotFoundError
+from .errors import CorruptIndexError, IndexLockedError, IndexNotFoundError
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "check_sizes",
+    "file_table",
+    "load_consistent",
     "read_manifest",
+    "replace_manifest",
     "sha256_file",
     "update_manifest",
-    "verify_files",
-    "write_generation",
+    "writer_lock",
 ]
 
 FORMAT = "ragchips-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
+LOCK = "writer.lock"
+SMALL_FILE = 16 * 1024
 
 T = TypeVar("T")
 
@@ -53,7 +64,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -72,7 +83,8 @@ def _umask() -> int:
     return mask
 
 
-def _file_table(folder: Path) -> dict[str, dict[str, Any]]:
+def file_table(folder: Path) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file under ``folder``, each flushed to disk first."""
     table = {}
     for f in sorted(p for p in folder.rglob("*") if p.is_file()):
         with open(f, "rb") as fh:
@@ -81,59 +93,48 @@ def _file_table(folder: Path) -> dict[str, dict[str, Any]]:
             "sha256": sha256_file(f),
             "size": f.stat().st_size,
         }
+    for d in sorted({p.parent for p in folder.rglob("*")} | {folder}):
+        fsync_dir(d)
     return table
 
 
-def write_generation(
-    directory: Path, write_files: Callable[[Path], None], manifest: dict[str, Any]
-) -> dict[str, Any]:
-    """Write a new generation with ``write_files(folder)`` and switch the manifest to it."""
-    directory.mkdir(parents=True, exist_ok=True)
+def new_folder(directory: Path) -> Path:
+    """A private temporary folder inside the index, renamed into place when complete."""
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory))
-    mask = _umask()
-    os.chmod(tmp, 0o777 & ~mask)
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
+@contextmanager
+def writer_lock(directory: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold the index's writer lock; wait up to ``wait`` seconds for another writer."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
     try:
-        write_files(tmp)
-        files = _file_table(tmp)
-        digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-        generation = f"g-{digest[:16]}"
-        final = directory / generation
-        if final.exists():
-            shutil.rmtree(tmp)  # identical content already there
-        else:
-            os.replace(tmp, final)
-        _fsync_dir(directory)
-        full = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            **manifest,
-            "generation": generation,
-            "files": files,
-        }
-        _replace_manifest(directory, full)
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "?"
+                    raise IndexLockedError(
+                        f"{directory}: another writer ({holder}) is updating this index; "
+                        "wait for it to finish, or pass --wait SECONDS"
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}".encode(), 0)
+        yield
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    _collect_garbage(directory, keep=generation)
-    return full
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
 
-def update_manifest(directory: Path, updates: dict[str, Any]) -> dict[str, Any]:
-    """Change manifest fields (not the data files) with one atomic rename."""
-    manifest = read_manifest(directory)
-    generation = manifest["generation"]
-    manifest.update(updates)
-
-    def still_current() -> None:
-        if read_manifest(directory)["generation"] != generation:
-            # A rebuild landed meanwhile: its manifest wins, say so.
-            raise CorruptIndexError(f"{directory}: the index was rebuilt meanwhile; run again")
-
-    _replace_manifest(directory, manifest, before_replace=still_current)
-    return manifest
-
-
-def _replace_manifest(
+def replace_manifest(
     directory: Path,
     manifest: dict[str, Any],
     before_replace: Callable[[], None] | None = None,
@@ -153,20 +154,47 @@ def _replace_manifest(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
-def _collect_garbage(directory: Path, keep: str) -> None:
+def collect_garbage(directory: Path, manifest: dict[str, Any]) -> None:
+    """Remove folders the manifest does not name (old segments and states, crashed tmps)."""
+    keep = {s["name"] for s in manifest.get("segments", [])}
+    if manifest.get("state"):
+        keep.add(manifest["state"]["name"])
     now = time.time()
     for child in directory.iterdir():
-        if child.name.startswith("g-") and child.name != keep and child.is_dir():
-            shutil.rmtree(child, ignore_errors=True)
-        elif child.name.startswith((".tmp-", ".manifest-")) and now - child.stat().st_mtime > 3600:
-            # Left by a crashed writer long ago; a running writer's files are recent.
-            if child.is_dir():
+        name = child.name
+        try:
+            if name.startswith(("seg-", "state-", "g-")) and name not in keep and child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
-            else:
-                child.unlink(missing_ok=True)
+            elif name.startswith((".tmp-", ".manifest-")) and now - child.stat().st_mtime > 3600:
+                # Left by a crashed writer; a running writer holds the lock, so under the
+                # lock any temporary folder is a dead writer's, but age keeps this cautious.
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        except OSError:
+            continue
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Under the writer lock, every temporary folder belongs to a dead writer."""
+    for child in directory.iterdir():
+        if child.name.startswith(".tmp-") and child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith(".manifest-"):
+            child.unlink(missing_ok=True)
+
+
+def update_manifest(directory: Path, updates: dict[str, Any]) -> dict[str, Any]:
+    """Change manifest fields (not the data files) under the writer lock."""
+    with writer_lock(directory, wait=10.0):
+        manifest = read_manifest(directory)
+        manifest.update(updates)
+        replace_manifest(directory, manifest)
+    return manifest
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -184,48 +212,62 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise CorruptIndexError(f"{path}: unreadable manifest ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CorruptIndexError(f"{path}: not a ragchips index manifest")
-    if manifest.get("version") != FORMAT_VERSION:
+    version = manifest.get("version")
+    if version == 1:
         raise CorruptIndexError(
-            f"{path}: index format version {manifest.get('version')!r}, this ragchips reads "
-            f"version {FORMAT_VERSION}; rebuild the index"
+            f"{directory}: index format 1 (ragchips 0.1); upgrade it in place, without "
+            f"embedding anything again, with 'ragchips upgrade {directory}'"
         )
-    for key in ("generation", "files", "embedder"):
+    if version != FORMAT_VERSION:
+        raise CorruptIndexError(
+            f"{path}: index format version {version!r}, this ragchips reads version "
+            f"{FORMAT_VERSION}; rebuild the index"
+        )
+    for key in ("segments", "embedder", "generation"):
         if key not in manifest:
             raise CorruptIndexError(f"{path}: manifest has no {key!r}")
+    if not isinstance(manifest["segments"], list):
+        raise CorruptIndexError(f"{path}: manifest's segments are malformed")
     return manifest
 
 
-def verify_files(directory: Path, manifest: dict[str, Any], check_hashes: bool = True) -> Path:
-    """Check every data file against the manifest; return the generation folder."""
-    generation = str(manifest["generation"])
-    if "/" in generation or "\\" in generation or generation.startswith("."):
-        raise CorruptIndexError(f"{directory}: invalid generation name {generation!r}")
-    folder = directory / generation
-    files = manifest["files"]
-    if not isinstance(files, dict) or not files:
-        raise CorruptIndexError(f"{directory}: manifest lists no data files")
-    for rel, meta in files.items():
-        path = folder / rel
-        if ".." in Path(rel).parts:
-            raise CorruptIndexError(f"{directory}: invalid file name {rel!r} in manifest")
-        if not path.is_file():
-            raise FileNotFoundError(str(path))
-        size = path.stat().st_size
-        if size != meta.get("size"):
-            raise CorruptIndexError(
-                f"{path}: size {size} bytes, manifest says {meta.get('size')} "
-                "(truncated or modified); rebuild the index"
-            )
-        if check_hashes and sha256_file(path) != meta.get("sha256"):
-            raise CorruptIndexError(
-                f"{path}: content does not match its sha256 in the manifest "
-                "(modified or corrupted); rebuild the index"
-            )
-    return folder
+def _folders(manifest: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for seg in manifest["segments"]:
+        yield seg["name"], seg["files"]
+    if manifest.get("state"):
+        yield manifest["state"]["name"], manifest["state"]["files"]
+
+
+def check_sizes(directory: Path, manifest: dict[str, Any], hashes: bool = False) -> None:
+    """Every listed file exists with its size (and, with ``hashes``, its sha256)."""
+    for name, files in _folders(manifest):
+        if not isinstance(name, str) or "/" in name or name.startswith(".") or not name:
+            raise CorruptIndexError(f"{directory}: invalid folder name {name!r} in manifest")
+        if not isinstance(files, dict) or not files:
+            raise CorruptIndexError(f"{directory}: manifest lists no files for {name}")
+        for rel, meta in files.items():
+            if ".." in Path(rel).parts or Path(rel).is_absolute():
+                raise CorruptIndexError(f"{directory}: invalid file name {rel!r} in manifest")
+            path = directory / name / rel
+            if not path.is_file():
+                raise FileNotFoundError(str(path))
+            size = path.stat().st_size
+            if size != meta.get("size"):
+                raise CorruptIndexError(
+                    f"{path}: size {size} bytes, manifest says {meta.get('size')} "
+                    "(truncated or modified); rebuild the index"
+                )
+            # Small files (manifests of segments, vocabularies of small ones) are cheap
+            # to hash on every load; large ones only when asked (ragchips verify).
+            if (hashes or size <= SMALL_FILE) and sha256_file(path) != meta.get("sha256"):
+                raise CorruptIndexError(
+                    f"{path}: content does not match its sha256 in the manifest "
+                    "(modified or corrupted); rebuild the index"
+                )
 
 
 def load_consistent(directory: Path, load: Callable[[dict[str, Any]], T]) -> T:
-    """Run ``load(manifest)``, reading the manifest again if a save replaced it meanwhile."""
+    """Run ``load(manifest)``, reading the manifest again if a write replaced it meanwhile."""
     for _ in range(5):
         manifest = read_manifest(directory)
         try:

@@ -77,7 +77,7 @@ def test_ask_errors_are_one_line_without_traceback(
 
 def test_ask_on_corrupt_index_fails_cleanly(index_copy: Path) -> None:
     manifest = json.loads((index_copy / "manifest.json").read_text())
-    (index_copy / manifest["generation"] / "documents.jsonl").write_text("garbage")
+    (index_copy / manifest["segments"][0]["name"] / "rows.npy").write_text("garbage")
     out = run("ask", "puce", "--index", str(index_copy))
     assert out.returncode == 1
     assert "rebuild the index" in out.stderr and "Traceback" not in out.stderr
@@ -190,7 +190,7 @@ def test_calibrate_stores_a_threshold(index_copy: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--chunk-size", "0"], "at least 50"),
+        (["--chunk-size", "10"], "at least 50"),
         (["--chunk-size", "100", "--chunk-overlap", "200"], "overlap"),
     ],
 )

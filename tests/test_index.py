@@ -16,6 +16,7 @@ from ragchips.errors import (
     IndexNotFoundError,
     InvalidQuestionError,
     NoDocumentsError,
+    NoMatchError,
 )
 from ragchips.index import MAX_K, MAX_QUESTION_CHARS
 
@@ -31,15 +32,16 @@ def test_every_passage_span_is_exact_against_the_file_on_disk(seeds_index_path: 
 
 def test_manifest_records_what_built_the_index(seeds_index_path: Path) -> None:
     m = json.loads((seeds_index_path / "manifest.json").read_text(encoding="utf-8"))
-    assert m["format"] == "ragchips-index" and m["version"] == 1
+    assert m["format"] == "ragchips-index" and m["version"] == 2
     emb = m["embedder"]
     assert emb["name"] == "e5-small" and emb["dim"] == 384
     assert emb["query_prefix"] == "query: " and emb["passage_prefix"] == "passage: "
     assert len(emb["weights_sha256"]) == 64 and len(emb["probe"]) == 384
     assert m["chunker"]["chunk_size"] > 0
-    assert len(m["documents"]) == 5
-    assert all(len(d["sha256"]) == 64 for d in m["documents"])
-    assert all(meta["size"] > 0 for meta in m["files"].values())
+    assert m["counts"]["documents"] == 5
+    assert m["dense"]["kind"] in ("auto", "flat", "ivf", "hnsw")
+    files = [meta for seg in m["segments"] for meta in seg["files"].values()]
+    assert files and all(len(meta["sha256"]) == 64 for meta in files)
 
 
 def test_titles_are_headlines(seeds_index_path: Path) -> None:
@@ -88,9 +90,13 @@ def test_missing_index(tmp_path: Path) -> None:
         Index.load(tmp_path / "none")
 
 
+def _segment(index: Path) -> Path:
+    m = json.loads((index / "manifest.json").read_text())
+    return index / m["segments"][0]["name"]
+
+
 def test_truncated_index_file_is_refused(index_copy: Path) -> None:
-    m = json.loads((index_copy / "manifest.json").read_text())
-    target = index_copy / m["generation"] / "dense.faiss"
+    target = _segment(index_copy) / "vectors.npy"
     data = target.read_bytes()
     target.write_bytes(data[: len(data) // 2])
     with pytest.raises(CorruptIndexError, match="truncated"):
@@ -98,17 +104,19 @@ def test_truncated_index_file_is_refused(index_copy: Path) -> None:
 
 
 def test_edited_document_text_is_refused(index_copy: Path) -> None:
-    m = json.loads((index_copy / "manifest.json").read_text())
-    target = index_copy / m["generation"] / "documents.jsonl"
+    # Same size: loading (sizes only) cannot see it; reading the document can.
+    target = _segment(index_copy) / "docs.jsonl"
     text = target.read_text(encoding="utf-8")
     target.write_text(text.replace("OpenAI", "OpenAJ", 1), encoding="utf-8")
+    idx = Index.load(index_copy)
+    with pytest.raises(CorruptIndexError, match="docs.jsonl"):
+        list(idx.iter_documents())
     with pytest.raises(CorruptIndexError, match="sha256"):
-        Index.load(index_copy)
+        Index.load(index_copy, verify=True)
 
 
 def test_deleted_data_file_is_refused(index_copy: Path) -> None:
-    m = json.loads((index_copy / "manifest.json").read_text())
-    shutil.rmtree(index_copy / m["generation"] / "lexical")
+    shutil.rmtree(_segment(index_copy) / "stems")
     with pytest.raises(CorruptIndexError, match="missing"):
         Index.load(index_copy)
 
@@ -167,8 +175,8 @@ def test_rebuild_replaces_atomically_and_reader_sees_new_data(
     new = Index.load(tmp_path / "idx")
     assert new.generation != old.generation
     assert len(new.documents) == 2 and len(old.documents) == 1
-    gens = [p for p in (tmp_path / "idx").iterdir() if p.name.startswith("g-")]
-    assert len(gens) == 1
+    segments = [p for p in (tmp_path / "idx").iterdir() if p.name.startswith("seg-")]
+    assert len(segments) == 1
 
 
 def test_question_with_lone_surrogate_is_refused(seeds_index_path: Path) -> None:
@@ -194,7 +202,8 @@ def test_where_filters_documents(seeds_index_path: Path) -> None:
     assert {h.doc_id for h in idx.search("puces", k=20, where={"doc_id": two})} <= set(two)
     with pytest.raises(InvalidQuestionError, match="no document has a field 'lang'"):
         idx.search("puces", where={"lang": "fr"})
-    assert idx.search("puces", where={"doc_id": "nope"}) == []
+    with pytest.raises(NoMatchError, match="no document matches"):
+        idx.search("puces", where={"doc_id": "nope"})
 
 
 def test_jsonl_corpus_with_metadata_filters(tmp_path: Path, native_embedder) -> None:

@@ -1,144 +1,165 @@
-"""Atomic, verified index files."""
+"""Manifests swapped atomically, files checked on load, one writer at a time."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from ragchips.errors import CorruptIndexError, IndexNotFoundError
+from ragchips.errors import CorruptIndexError, IndexLockedError, IndexNotFoundError
 from ragchips.storage import (
+    FORMAT,
     MANIFEST,
+    check_sizes,
+    file_table,
     load_consistent,
     read_manifest,
-    verify_files,
-    write_generation,
+    replace_manifest,
+    update_manifest,
+    writer_lock,
 )
 
 
-def writer(payload: str):
-    def write(folder: Path) -> None:
-        (folder / "data.txt").write_text(payload, encoding="utf-8")
-        (folder / "sub").mkdir()
-        (folder / "sub" / "more.txt").write_text(payload * 2, encoding="utf-8")
-
-    return write
-
-
-def test_write_then_verify(tmp_path: Path) -> None:
-    m = write_generation(tmp_path / "idx", writer("one"), {"embedder": {"name": "x"}})
-    manifest = read_manifest(tmp_path / "idx")
-    assert manifest == m
-    folder = verify_files(tmp_path / "idx", manifest)
-    assert (folder / "data.txt").read_text() == "one"
-    assert set(manifest["files"]) == {"data.txt", "sub/more.txt"}
-
-
-def test_crash_mid_write_leaves_old_index_intact(tmp_path: Path) -> None:
-    target = tmp_path / "idx"
-    write_generation(target, writer("old"), {"embedder": {}})
-    before = read_manifest(target)
-
-    def crash(folder: Path) -> None:
-        (folder / "data.txt").write_text("half", encoding="utf-8")
-        raise KeyboardInterrupt  # the process dies in the middle
-
-    with pytest.raises(KeyboardInterrupt):
-        write_generation(target, crash, {"embedder": {}})
-    assert read_manifest(target) == before
-    folder = verify_files(target, before)
-    assert (folder / "data.txt").read_text() == "old"
-    assert not [p for p in target.iterdir() if p.name.startswith(".tmp-")]
+def _index(tmp_path: Path, payload: str = "one") -> Path:
+    """A minimal index folder: one segment folder with two files, and its manifest."""
+    directory = tmp_path / "idx"
+    seg = directory / "seg-000000"
+    (seg / "sub").mkdir(parents=True)
+    (seg / "data.txt").write_text(payload, encoding="utf-8")
+    (seg / "sub" / "more.txt").write_text(payload * 2, encoding="utf-8")
+    manifest = {
+        "format": FORMAT,
+        "version": 2,
+        "embedder": {"name": "x"},
+        "generation": 1,
+        "segments": [{"name": "seg-000000", "files": file_table(seg)}],
+        "state": None,
+    }
+    replace_manifest(directory, manifest)
+    return directory
 
 
-def test_old_generation_is_replaced(tmp_path: Path) -> None:
-    target = tmp_path / "idx"
-    first = write_generation(target, writer("a"), {"embedder": {}})
-    second = write_generation(target, writer("b"), {"embedder": {}})
-    assert first["generation"] != second["generation"]
-    gens = sorted(p.name for p in target.iterdir() if p.name.startswith("g-"))
-    assert gens == [second["generation"]]
-
-
-def test_same_content_gives_same_generation(tmp_path: Path) -> None:
-    a = write_generation(tmp_path / "a", writer("same"), {"embedder": {}})
-    b = write_generation(tmp_path / "b", writer("same"), {"embedder": {}})
-    assert a["generation"] == b["generation"]
+def test_manifest_round_trip_and_sizes(tmp_path: Path) -> None:
+    directory = _index(tmp_path)
+    manifest = read_manifest(directory)
+    assert set(manifest["segments"][0]["files"]) == {"data.txt", "sub/more.txt"}
+    check_sizes(directory, manifest, hashes=True)
+    assert not [p for p in directory.iterdir() if p.name.startswith(".manifest-")]
 
 
 def test_truncated_and_edited_files_are_detected(tmp_path: Path) -> None:
-    target = tmp_path / "idx"
-    m = write_generation(target, writer("payload"), {"embedder": {}})
-    data = target / m["generation"] / "data.txt"
-    data.write_text("payl", encoding="utf-8")
-    with pytest.raises(CorruptIndexError, match="truncated"):
-        verify_files(target, m)
-    data.write_text("PAYLOAD", encoding="utf-8")  # same size, other content
+    directory = _index(tmp_path)
+    manifest = read_manifest(directory)
+    data = directory / "seg-000000" / "data.txt"
+    data.write_text("on", encoding="utf-8")
+    with pytest.raises(CorruptIndexError, match=r"data\.txt: size 2 bytes.*truncated"):
+        check_sizes(directory, manifest)
+    data.write_text("ONE", encoding="utf-8")  # same size, other bytes: a small file is hashed
     with pytest.raises(CorruptIndexError, match="sha256"):
-        verify_files(target, m)
+        check_sizes(directory, manifest)
 
 
-def test_missing_and_foreign_manifests(tmp_path: Path) -> None:
-    with pytest.raises(IndexNotFoundError, match="no index"):
-        read_manifest(tmp_path / "nothing")
+def test_missing_foreign_and_old_manifests(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="no index at"):
+        read_manifest(tmp_path / "none")
     (tmp_path / "empty").mkdir()
     with pytest.raises(IndexNotFoundError, match="not a ragchips index"):
         read_manifest(tmp_path / "empty")
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    (bad / MANIFEST).write_text("{truncated", encoding="utf-8")
+    directory = _index(tmp_path)
+    (directory / MANIFEST).write_text("{not json", encoding="utf-8")
     with pytest.raises(CorruptIndexError, match="unreadable manifest"):
-        read_manifest(bad)
-    (bad / MANIFEST).write_text(json.dumps({"format": "other"}), encoding="utf-8")
-    with pytest.raises(CorruptIndexError, match="not a ragchips index"):
-        read_manifest(bad)
-    (bad / MANIFEST).write_text(json.dumps({"format": "ragchips-index", "version": 99}))
-    with pytest.raises(CorruptIndexError, match="version 99"):
-        read_manifest(bad)
+        read_manifest(directory)
+    (directory / MANIFEST).write_text(json.dumps({"format": "other"}), encoding="utf-8")
+    with pytest.raises(CorruptIndexError, match="not a ragchips index manifest"):
+        read_manifest(directory)
+    (directory / MANIFEST).write_text(json.dumps({"format": FORMAT, "version": 1}), "utf-8")
+    with pytest.raises(CorruptIndexError, match="ragchips upgrade"):
+        read_manifest(directory)
 
 
-def test_manifest_cannot_point_outside_the_index(tmp_path: Path) -> None:
-    target = tmp_path / "idx"
-    m = write_generation(target, writer("x"), {"embedder": {}})
-    evil = dict(m, generation="../../etc")
-    with pytest.raises(CorruptIndexError, match="invalid generation"):
-        verify_files(target, evil)
-    evil = dict(m, files={"../../outside.txt": {"size": 1, "sha256": "0"}})
+@pytest.mark.parametrize("name", ["../outside", ".hidden", "a/b"])
+def test_manifest_cannot_point_outside_the_index(tmp_path: Path, name: str) -> None:
+    directory = _index(tmp_path)
+    manifest = read_manifest(directory)
+    manifest["segments"][0]["name"] = name
+    with pytest.raises(CorruptIndexError, match="invalid folder name"):
+        check_sizes(directory, manifest)
+    manifest = read_manifest(directory)
+    manifest["segments"][0]["files"] = {"../../etc/passwd": {"size": 1, "sha256": "x"}}
     with pytest.raises(CorruptIndexError, match="invalid file name"):
-        verify_files(target, evil)
+        check_sizes(directory, manifest)
 
 
-def test_reader_that_races_a_save_reads_the_new_generation(tmp_path: Path) -> None:
-    target = tmp_path / "idx"
-    write_generation(target, writer("old"), {"embedder": {}})
+def test_reader_that_races_a_write_reads_the_new_manifest(tmp_path: Path) -> None:
+    directory = _index(tmp_path)
     calls = []
 
-    def load(manifest: dict) -> str:
+    def load(manifest: dict) -> int:
         calls.append(manifest["generation"])
-        if len(calls) == 1:  # a save lands between reading the manifest and the files
-            write_generation(target, writer("new"), {"embedder": {}})
-        folder = verify_files(target, manifest)
-        return (folder / "data.txt").read_text()
+        if len(calls) == 1:  # a writer swapped the manifest and removed our files
+            replace_manifest(directory, {**manifest, "generation": 2})
+            raise FileNotFoundError("seg-000000/data.txt")
+        return int(manifest["generation"])
 
-    assert load_consistent(target, load) == "new"
-    assert len(calls) == 2 and calls[0] != calls[1]
+    assert load_consistent(directory, load) == 2 and calls == [1, 2]
 
 
-def test_missing_data_file_without_a_new_generation_is_corruption(tmp_path: Path) -> None:
-    target = tmp_path / "idx"
-    m = write_generation(target, writer("x"), {"embedder": {}})
-    (target / m["generation"] / "data.txt").unlink()
-    with pytest.raises(CorruptIndexError, match="missing"):
-        load_consistent(target, lambda man: verify_files(target, man))
+def test_missing_file_without_a_new_manifest_is_corruption(tmp_path: Path) -> None:
+    directory = _index(tmp_path)
+
+    def load(manifest: dict) -> None:
+        check_sizes(directory, manifest)
+
+    (directory / "seg-000000" / "data.txt").unlink()
+    with pytest.raises(CorruptIndexError, match=r"data file missing \(data.txt\)"):
+        load_consistent(directory, load)
+
+
+def test_second_writer_fails_clearly_or_waits(tmp_path: Path) -> None:
+    directory = _index(tmp_path)
+    with writer_lock(directory):
+        with pytest.raises(IndexLockedError, match=r"another writer \(pid \d+"):
+            with writer_lock(directory):
+                pass
+    with writer_lock(directory, wait=1.0):  # free again
+        pass
+
+
+def test_a_killed_writer_does_not_leave_the_index_locked(tmp_path: Path) -> None:
+    directory = _index(tmp_path)
+    code = (
+        "import sys, time; from pathlib import Path; from ragchips.storage import writer_lock\n"
+        "with writer_lock(Path(sys.argv[1])):\n"
+        "    print('locked', flush=True); time.sleep(600)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        with pytest.raises(IndexLockedError):
+            with writer_lock(directory):
+                pass
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        t0 = time.monotonic()
+        with writer_lock(directory, wait=10):
+            assert (directory / "writer.lock").exists()  # the file stays; the lock is gone
+        assert time.monotonic() - t0 < 10
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 def test_update_manifest_changes_fields_not_data(tmp_path: Path) -> None:
-    from ragchips.storage import update_manifest
-
-    target = tmp_path / "idx"
-    m = write_generation(target, writer("x"), {"embedder": {}, "calibration": {"a": 1}})
-    updated = update_manifest(target, {"calibration": {"a": 2}})
-    assert read_manifest(target) == updated
-    assert updated["calibration"] == {"a": 2} and updated["files"] == m["files"]
-    verify_files(target, updated)
+    directory = _index(tmp_path)
+    before = read_manifest(directory)
+    after = update_manifest(directory, {"calibration": {"threshold": 0.5}})
+    assert after["segments"] == before["segments"]
+    assert read_manifest(directory)["calibration"] == {"threshold": 0.5}

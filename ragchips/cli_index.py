@@ -1,0 +1,195 @@
+"""``ragchips index|verify|upgrade|compact``: building an index and looking after it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_index_commands"]
+
+
+def _progress(args: argparse.Namespace) -> tuple[Any, Any]:
+    """A tqdm bar on a terminal; in a log, a line every 30 s (a long job is never silent)."""
+    state: dict[str, Any] = {"bar": None, "last": 0.0, "t0": time.monotonic()}
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if show:
+            if state["bar"] is None:
+                from tqdm import tqdm
+
+                state["bar"] = tqdm(total=total, desc="embedding", unit="passage")
+            state["bar"].update(done - state["bar"].n)
+            return
+        now = time.monotonic()
+        if now - state["last"] >= 30 or done == total:
+            state["last"] = now
+            rate = done / max(now - state["t0"], 1e-9)
+            left = (total - done) / rate if rate else 0
+            print(
+                f"embedding: {done}/{total} passages, {rate:.1f}/s, {left:.0f} s left",
+                file=sys.stderr,
+            )
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return progress, close
+
+
+def _run_index(args: argparse.Namespace) -> int:
+    from .chunking import ChunkerSettings
+    from .dense import DenseConfig
+    from .index import Index
+
+    skipped: list[str] = []
+
+    def on_skip(path: str, reason: str) -> None:
+        skipped.append(path)
+        print(f"warning: skipped {reason}", file=sys.stderr)
+
+    progress, close = _progress(args)
+    chunker = ChunkerSettings(chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
+    dense = DenseConfig(kind=args.dense, nprobe=args.nprobe) if args.dense else None
+    try:
+        index, report = Index.sync(
+            args.paths,
+            args.out,
+            embedder=args.embedder,
+            chunker=chunker,
+            on_skip=on_skip,
+            progress=progress,
+            dense=dense,
+            full=args.full,
+            wait=args.wait,
+        )
+    finally:
+        close()
+    counts = index.manifest["counts"]
+    print(
+        f"indexed {counts['documents']} documents, {counts['passages']} passages -> {args.out}"
+        f" ({report.summary()})" + (f" ({len(skipped)} files skipped)" if skipped else "")
+    )
+    return 0
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from .maintenance import verify
+
+    report = verify(Path(args.dir))
+    if report.ok:
+        print(
+            f"ok: {report.documents} documents, {report.passages} passages, "
+            f"{report.segments} segments; every file matches its sha256"
+        )
+        return 0
+    for p in report.problems:
+        print(f"problem: {p}", file=sys.stderr)
+    print(
+        f"{args.dir} is damaged: rebuild it with 'ragchips index PATH... --out {args.dir} --full'"
+        " (the documents are re-read and re-embedded)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _run_upgrade(args: argparse.Namespace) -> int:
+    from .maintenance import upgrade
+
+    manifest = upgrade(Path(args.dir))
+    counts = manifest["counts"]
+    print(
+        f"upgraded {args.dir} to format {manifest['version']}: "
+        f"{counts['documents']} documents, {counts['passages']} passages (nothing re-embedded)"
+    )
+    return 0
+
+
+def _run_compact(args: argparse.Namespace) -> int:
+    from .index import Index
+
+    index = Index.load(args.dir)
+    before = len(index.segments)
+    index.compact()
+    print(f"compacted {args.dir}: {before} segments -> {len(index.segments)}")
+    return 0
+
+
+def _wait(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError("--wait takes 0 to 86400 seconds")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, not {value}")
+    return value
+
+
+def add_index_commands(sub: Any) -> None:
+    """Declare ``index``, ``verify``, ``upgrade`` and ``compact`` on a subparsers object."""
+    from .chunking import ChunkerSettings
+    from .dense import DENSE_KINDS
+
+    defaults = ChunkerSettings()
+    p = sub.add_parser(
+        "index",
+        help="build or update an index from files or folders",
+        description="Build an index, or bring an existing one up to date: only new or changed "
+        "documents are embedded, deleted ones are removed.",
+    )
+    p.add_argument("paths", nargs="+", help="files or folders (.txt, .md, .html, .jsonl)")
+    p.add_argument("--out", required=True, metavar="DIR", help="index folder to write")
+    p.add_argument(
+        "--embedder", default=None, help="e5-small (default) or st:<sentence-transformers model>"
+    )
+    p.add_argument("--chunk-size", type=_positive, default=defaults.chunk_size)
+    p.add_argument("--chunk-overlap", type=int, default=defaults.chunk_overlap)
+    p.add_argument("--full", action="store_true", help="rebuild everything, embed every passage")
+    p.add_argument(
+        "--dense",
+        choices=DENSE_KINDS,
+        default=None,
+        help="dense index: exact (flat), approximate (ivf, hnsw) or auto (default: flat while "
+        "small, ivf for segments of 100,000 passages or more)",
+    )
+    p.add_argument("--nprobe", type=_positive, default=64, help="IVF lists searched (default 64)")
+    p.add_argument(
+        "--wait",
+        type=_wait,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait for another writer to finish (default: fail at once)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar (default: when stderr is a terminal; else a line every 30 s)",
+    )
+    p.set_defaults(run=_run_index)
+
+    p = sub.add_parser("verify", help="check every file and part of an index; say how to repair")
+    p.add_argument("dir", metavar="DIR")
+    p.set_defaults(run=_run_verify)
+
+    p = sub.add_parser("upgrade", help="upgrade an index of an older format in place")
+    p.add_argument("dir", metavar="DIR")
+    p.set_defaults(run=_run_upgrade)
+
+    p = sub.add_parser("compact", help="merge an index's segments, dropping deleted passages")
+    p.add_argument("dir", metavar="DIR")
+    p.set_defaults(run=_run_compact)

@@ -1,0 +1,184 @@
+"""Dense search per segment: exact while a segment is small, approximate (FAISS) beyond.
+
+Every segment keeps its float32 vectors in ``vectors.npy`` (memory-mapped): they are the
+truth. A large segment may also carry an approximate FAISS index (IVF or HNSW with 8-bit
+scalar quantisation) that proposes candidates; their cosines are then recomputed exactly from
+the vectors, so fused scores never depend on quantisation, only the candidate list does.
+Deleted passages are masked at search time (FAISS ``IDSelectorBitmap``), so nothing is ever
+removed from a FAISS index in place and ids never shift.
+
+The collection-wide mean and deviation of the cosines, which hybrid fusion needs, come from
+each segment's first and second moments (sum of vectors, sum of outer products): for a
+question q, mean = q.S/N and E[cos^2] = q^T G q / N, exact without scoring every passage.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import RagchipsError
+
+__all__ = ["DENSE_KINDS", "DenseConfig", "SegmentDense", "build_ann", "moments"]
+
+DENSE_KINDS = ("auto", "flat", "ivf", "hnsw")
+
+
+@dataclass(frozen=True)
+class DenseConfig:
+    """How segments search their vectors; recorded in the manifest.
+
+    ``auto``: exact while a segment holds fewer than ``auto_rows`` passages, IVF beyond.
+    ``ivf``/``hnsw``: approximate for segments of at least ``min_rows`` passages.
+    """
+
+    kind: str = "auto"
+    auto_rows: int = 100_000
+    min_rows: int = 20_000
+    nlist: int = 0  # 0: about 4 * sqrt(rows), a power of two
+    nprobe: int = 64
+    hnsw_m: int = 32
+    ef_search: int = 128
+
+    def __post_init__(self) -> None:
+        if self.kind not in DENSE_KINDS:
+            raise RagchipsError(
+                f"unknown dense index {self.kind!r}: use one of {', '.join(DENSE_KINDS)}"
+            )
+        for name in ("auto_rows", "min_rows", "nlist", "nprobe", "hnsw_m", "ef_search"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise RagchipsError(f"dense setting {name} must be a whole number >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DenseConfig:
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ValueError("dense settings are malformed")
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def ann_kind(self, rows: int) -> str | None:
+        """The approximate index a segment of ``rows`` passages gets, if any."""
+        if self.kind == "auto":
+            return "ivf" if rows >= self.auto_rows else None
+        if self.kind == "flat" or rows < max(self.min_rows, 1):
+            return None
+        return self.kind
+
+
+def moments(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of the vectors and sum of their outer products (float64), in blocks."""
+    d = vectors.shape[1]
+    s = np.zeros(d)
+    g = np.zeros((d, d))
+    for a in range(0, len(vectors), 65536):
+        block = np.asarray(vectors[a : a + 65536], dtype=np.float64)
+        s += block.sum(axis=0)
+        g += block.T @ block
+    return s, g
+
+
+def build_ann(vectors: np.ndarray, kind: str, config: DenseConfig, path: Path) -> dict[str, Any]:
+    """Train and write the approximate index of one segment; return what the manifest keeps."""
+    import faiss
+
+    n, d = vectors.shape
+    if kind == "ivf":
+        nlist = config.nlist or max(16, 2 ** round(math.log2(max(4 * math.sqrt(n), 16))))
+        nlist = min(nlist, max(1, n // 39))
+        index = faiss.index_factory(d, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+        sample = vectors
+        if n > nlist * 64:
+            pick = np.random.default_rng(0).choice(n, nlist * 64, replace=False)
+            sample = vectors[np.sort(pick)]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        params: dict[str, Any] = {"kind": "ivf", "nlist": int(nlist)}
+    else:
+        index = faiss.index_factory(d, f"HNSW{config.hnsw_m},SQ8", faiss.METRIC_INNER_PRODUCT)
+        index.train(np.ascontiguousarray(vectors[: min(n, 200_000)], dtype=np.float32))
+        params = {"kind": "hnsw", "m": config.hnsw_m}
+    for a in range(0, n, 65536):
+        index.add(np.ascontiguousarray(vectors[a : a + 65536], dtype=np.float32))
+    faiss.write_index(index, str(path))
+    return params
+
+
+def _read_ann(path: Path) -> Any:
+    import faiss
+
+    for flags in (faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY, faiss.IO_FLAG_MMAP, 0):
+        try:
+            return faiss.read_index(str(path), flags)
+        except RuntimeError:
+            continue
+    raise ValueError(f"{path}: unreadable FAISS index")
+
+
+class SegmentDense:
+    """The vectors of one segment and, for a large one, its approximate index."""
+
+    def __init__(self, vectors: np.ndarray, ann_path: Path | None, config: DenseConfig) -> None:
+        self.vectors = vectors
+        self.config = config
+        self.ann = _read_ann(ann_path) if ann_path is not None else None
+        if self.ann is not None and self.ann.ntotal != len(vectors):
+            raise ValueError(f"{ann_path}: holds {self.ann.ntotal} vectors, not {len(vectors)}")
+
+    def search(
+        self, q: np.ndarray, m: int, allowed: np.ndarray | None, exact: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``m`` allowed rows by cosine (exact cosines), best first."""
+        n = len(self.vectors)
+        if n == 0 or m <= 0 or (allowed is not None and not allowed.any()):
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if self.ann is None or exact:
+            scores = np.asarray(self.vectors) @ q
+            if allowed is not None:
+                rows = np.flatnonzero(allowed)
+                scores = scores[rows]
+            else:
+                rows = None
+            m = min(m, len(scores))
+            top = np.argpartition(-scores, m - 1)[:m] if m < len(scores) else np.arange(m)
+            top = top[np.lexsort((top, -scores[top]))]
+            found = top if rows is None else rows[top]
+            return found.astype(np.int64), scores[top]
+        return self._search_ann(q, m, allowed)
+
+    def _search_ann(
+        self, q: np.ndarray, m: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        n = len(self.vectors)
+        sel = None
+        if allowed is not None:
+            bits = np.packbits(allowed.astype(np.uint8), bitorder="little")
+            sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
+        if isinstance(self.ann, faiss.IndexIVF) or hasattr(self.ann, "nprobe"):
+            params: Any = faiss.SearchParametersIVF(sel=sel, nprobe=self.config.nprobe)
+        else:
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(self.config.ef_search, m))
+        _, ids = self.ann.search(q.reshape(1, -1).astype(np.float32), min(m, n), params=params)
+        rows = ids[0][ids[0] >= 0].astype(np.int64)
+        exact = np.asarray(self.vectors[np.sort(rows)]) @ q if len(rows) else np.zeros(0)
+        rows = np.sort(rows)
+        order = np.lexsort((rows, -exact))
+        return rows[order], exact[order].astype(np.float32)
+
+    def cosines(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Exact cosines of some rows (a gather from the memory-mapped vectors)."""
+        if not len(rows):
+            return np.zeros(0, np.float32)
+        order = np.argsort(rows)
+        out = np.empty(len(rows), dtype=np.float32)
+        out[order] = np.asarray(self.vectors[rows[order]]) @ q
+        return out

@@ -1,0 +1,148 @@
+"""Looking after an index over the years: full verification and upgrades of old formats.
+
+Why separate from loading: loading must stay cheap at any size (sizes only), while a
+verification reads every byte and cross-checks every part; it is what to run after a
+crash, a copy or a disk error, and it says how to repair what it finds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CorruptIndexError, RagchipsError
+from .reader import Document
+from .storage import MANIFEST, check_sizes, read_manifest, writer_lock
+
+__all__ = ["VerifyReport", "upgrade", "verify"]
+
+
+@dataclass
+class VerifyReport:
+    documents: int = 0
+    passages: int = 0
+    segments: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(directory: Path) -> VerifyReport:
+    """Check every file's sha256 and cross-check vectors, postings, texts and ids."""
+    from .index import Index
+
+    report = VerifyReport()
+    try:
+        manifest = read_manifest(directory)
+        check_sizes(directory, manifest, hashes=True)
+        index = Index.load(directory, verify=False)
+    except (CorruptIndexError, FileNotFoundError, OSError) as exc:
+        report.problems.append(f"{exc}")
+        return report
+    report.segments = len(index.segments)
+    ids_seen: set[int] = set()
+    doc_ids: set[str] = set()
+    for seg, alive in zip(index.segments, index._alive):
+        n = seg.n_rows
+        ids = np.asarray(seg.ids)
+        if len(np.unique(ids)) != n or ids_seen.intersection(ids.tolist()):
+            report.problems.append(f"{seg.name}: passage ids repeat")
+        ids_seen.update(ids.tolist())
+        for name, p in seg.postings.items():
+            if len(p.rows) and (int(np.max(p.rows)) >= n or int(np.min(p.rows)) < 0):
+                report.problems.append(f"{seg.name}/{name}: postings point past the passages")
+        vectors = np.asarray(seg.dense.vectors)
+        norms = np.linalg.norm(vectors, axis=1)
+        if len(norms) and (np.abs(norms - 1).max() > 1e-3):
+            report.problems.append(f"{seg.name}: vectors are not unit length")
+        if not np.allclose(vectors.astype(np.float64).sum(axis=0), seg.vsum, atol=1e-2):
+            report.problems.append(f"{seg.name}: stored vector moments do not match the vectors")
+        for i in range(seg.n_docs):
+            rec = seg.doc(i)
+            if len(rec["text"]) != int(seg.chars[i]):
+                report.problems.append(f"{seg.name}: document {rec['doc_id']!r} length differs")
+            if seg.find(rec["doc_id"]) != i:
+                report.problems.append(f"{seg.name}: document {rec['doc_id']!r} is not findable")
+        live = np.zeros(seg.n_docs, dtype=bool)
+        rows = np.asarray(seg.rows)
+        live[rows[:, 0] if alive is None else rows[alive, 0]] = True
+        for i in np.flatnonzero(live):
+            d = seg.doc(int(i))["doc_id"]
+            if d in doc_ids:
+                report.problems.append(f"document {d!r} is live in two segments")
+            doc_ids.add(d)
+    report.documents = len(doc_ids)
+    report.passages = len(index)
+    counts = manifest.get("counts", {})
+    if counts.get("passages") != report.passages or counts.get("documents") != report.documents:
+        report.problems.append(
+            f"manifest counts {counts} differ from the data "
+            f"({report.documents} documents, {report.passages} passages)"
+        )
+    return report
+
+
+def upgrade(directory: Path) -> dict[str, Any]:
+    """Rewrite a format-1 index as format 2 in place, reusing its vectors (no embedding)."""
+    import faiss
+
+    from .embedding import get_embedder
+    from .writer import Prepared, apply_changes
+
+    path = directory / MANIFEST
+    try:
+        old = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CorruptIndexError(f"{path}: unreadable manifest ({exc})") from exc
+    if not isinstance(old, dict) or old.get("version") != 1:
+        raise RagchipsError(f"{directory}: not a format-1 index; nothing to upgrade")
+    folder = directory / str(old.get("generation", ""))
+    try:
+        docs = []
+        with open(folder / "documents.jsonl", encoding="utf-8") as f:
+            for line in f:
+                d = json.loads(line)
+                docs.append(
+                    Document(
+                        d["doc_id"],
+                        d["source"],
+                        d["title"],
+                        d["text"],
+                        d["sha256"],
+                        d.get("metadata") or {},
+                    )
+                )
+        rows = np.load(folder / "passages.npy", allow_pickle=False)
+        flat = faiss.read_index(str(folder / "dense.faiss"))
+        vectors = flat.reconstruct_n(0, flat.ntotal)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise CorruptIndexError(f"{directory}: cannot read the format-1 index ({exc})") from exc
+    if len(rows) != len(vectors):
+        raise CorruptIndexError(f"{directory}: format-1 passages and vectors disagree")
+    spans: list[list[tuple[int, int]]] = [[] for _ in docs]
+    for d, a, b in rows.tolist():
+        spans[d].append((a, b))
+    prepared = [Prepared(doc, s) for doc, s in zip(docs, spans) if s]
+    order = np.argsort(rows[:, 0], kind="stable")
+    embedder = get_embedder(old["embedder"])
+    settings = {
+        "embedder": old["embedder"],
+        "chunker": old.get("chunker", {}),
+        "dense": None,
+        "calibration": old.get("calibration"),
+        "lexical": {"k1": 0.9, "b": 0.75, "fields": ["stems", "forms"]},
+    }
+    with writer_lock(directory):
+        from .dense import DenseConfig
+
+        settings["dense"] = DenseConfig().to_dict()
+        manifest = apply_changes(
+            directory, None, settings, embedder, embedded=(prepared, vectors[order])
+        )
+    return manifest

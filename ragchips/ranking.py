@@ -1,0 +1,204 @@
+"""Hybrid ranking from candidate lists, equal to scoring every passage.
+
+The fused score of a passage is w_d z(cosine) + w_s z(BM25 stems) + w_f z(BM25 word forms),
+each z standardised over the whole collection (weights measured on PIAF and the seeds gold
+set; README). The collection's means and deviations are known without scoring every
+passage (:mod:`ragchips.dense`, :mod:`ragchips.lexical`), and the best passages are found
+from two candidate lists, as in Fagin's threshold algorithm:
+
+- the M best passages by cosine (M >= the depth needed): any passage outside this list has
+  a cosine at most the M-th one's;
+- the passages sharing a term with the question, by their lexical part L: a passage with
+  no term scores the constant L0, below every lexical match.
+
+A passage outside both lists is beaten by each of the M dense candidates, so it cannot
+rank. Lexical candidates are taken best L first, their exact cosines read from the vectors,
+until L + w_d z(M-th cosine) falls below the current cut. What comes out is exactly what
+scoring every passage would give (with the approximate dense path, up to the dense list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .lexical import LexicalScores
+
+__all__ = ["Candidates", "Hit", "Stats", "fuse"]
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One scored passage (``row`` is the index's global row), before it becomes a Passage."""
+
+    row: int
+    score: float
+    dense: float | None
+    lexical: float | None
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Mean and deviation of one signal over the whole collection."""
+
+    mean: float
+    sd: float
+
+    def z(self, x: np.ndarray | float) -> np.ndarray:
+        if self.sd <= 1e-12:
+            return np.zeros_like(np.asarray(x, dtype=np.float64))
+        return (np.asarray(x, dtype=np.float64) - self.mean) / self.sd
+
+    @classmethod
+    def from_sums(cls, total: float, total_sq: float, n: int) -> Stats:
+        if n <= 0:
+            return cls(0.0, 0.0)
+        mean = total / n
+        return cls(mean, float(np.sqrt(max(total_sq / n - mean * mean, 0.0))))
+
+
+@dataclass
+class Candidates:
+    """What the index hands to :func:`fuse`, rows being global rows."""
+
+    dense_rows: np.ndarray  # best first, exact cosines
+    dense_scores: np.ndarray
+    dense_complete: bool  # True when every allowed passage is in the dense list
+    dense_stats: Stats
+    lexical: dict[str, tuple[np.ndarray, np.ndarray]]  # field -> (rows, scores), allowed only
+    lexical_stats: dict[str, Stats]
+    cosines: Callable[[np.ndarray], np.ndarray]  # exact cosines of any global rows
+
+
+def _lexical_table(
+    c: Candidates, weights: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], float]:
+    """Union of lexical matches: rows, their lexical part L, raw scores per field, and L0."""
+    fields = [f for f in c.lexical if weights.get(f, 0.0)]
+    l0 = sum(weights[f] * float(c.lexical_stats[f].z(0.0)) for f in fields)
+    parts = [c.lexical[f][0] for f in c.lexical]
+    rows = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+    total = np.full(len(rows), l0, dtype=np.float64)
+    raw: dict[str, np.ndarray] = {}
+    for f, (r, s) in c.lexical.items():
+        values = np.zeros(len(rows))
+        values[np.searchsorted(rows, r)] = s
+        raw[f] = values
+        if f in fields and c.lexical_stats[f].sd > 1e-12:
+            total += weights[f] * values / c.lexical_stats[f].sd
+    return rows, total, raw, l0
+
+
+def fuse(
+    c: Candidates,
+    mode: str,
+    depth: int,
+    weights: dict[str, float],
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The ``depth`` best rows by fused score, best first (ties by row), with their scores
+    and per-signal raw values ("dense", "stems")."""
+    w_d = weights.get("dense", 0.0)
+    lex_rows, lex_part, raw, l0 = _lexical_table(c, weights)
+    if mode == "dense":
+        rows, scores = c.dense_rows[:depth], w_d * c.dense_stats.z(c.dense_scores[:depth])
+        return _order(rows, scores, depth, {"dense": c.dense_scores[:depth]})
+    if mode == "lexical":
+        stems = raw.get("stems", np.zeros(len(lex_rows)))
+        return _order(lex_rows, lex_part, depth, {"stems": stems})
+
+    # Hybrid: dense candidates first (their lexical part looked up), then lexical ones.
+    pos = np.searchsorted(lex_rows, c.dense_rows)
+    pos_ok = pos < len(lex_rows)
+    matched = np.zeros(len(c.dense_rows), dtype=bool)
+    matched[pos_ok] = lex_rows[pos[pos_ok]] == c.dense_rows[pos_ok]
+    d_lex = np.full(len(c.dense_rows), l0, dtype=np.float64)
+    d_lex[matched] = lex_part[pos[matched]]
+    cand_rows = [c.dense_rows]
+    cand_scores = [w_d * c.dense_stats.z(c.dense_scores) + d_lex]
+    cand_cos = [c.dense_scores]
+    bound = -np.inf
+    if not c.dense_complete and len(c.dense_rows):
+        bound = w_d * float(c.dense_stats.z(float(c.dense_scores[-1])))
+    seen = np.zeros(len(lex_rows), dtype=bool)
+    seen[pos[matched]] = True
+    order = np.argsort(-lex_part, kind="stable")
+    order = order[~seen[order]]
+    if c.dense_complete:
+        order = order[:0]  # every allowed passage already has its exact score
+    start = 0
+    block = max(depth, 64)
+    while start < len(order):
+        scores_so_far = np.concatenate(cand_scores)
+        cut = (
+            np.partition(scores_so_far, len(scores_so_far) - depth)[len(scores_so_far) - depth]
+            if len(scores_so_far) >= depth
+            else -np.inf
+        )
+        if lex_part[order[start]] + bound < cut:
+            break
+        take = order[start : start + block]
+        cos = c.cosines(lex_rows[take])
+        cand_rows.append(lex_rows[take])
+        cand_scores.append(w_d * c.dense_stats.z(cos) + lex_part[take])
+        cand_cos.append(cos)
+        start += block
+    rows = np.concatenate(cand_rows)
+    scores = np.concatenate(cand_scores)
+    cos_all = np.concatenate(cand_cos)
+    stems_all = np.zeros(len(rows))
+    if "stems" in raw and len(lex_rows):
+        p = np.minimum(np.searchsorted(lex_rows, rows), len(lex_rows) - 1)
+        hit = lex_rows[p] == rows
+        stems_all[hit] = raw["stems"][p[hit]]
+    return _order(rows, scores, depth, {"dense": cos_all, "stems": stems_all})
+
+
+def rrf(c: Candidates, depth: int, lists: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Reciprocal rank fusion of the top ``lists`` of each signal (Cormack et al. 2009)."""
+    total: dict[int, float] = {}
+    ranked = [c.dense_rows[:lists]]
+    for rows, scores in c.lexical.values():
+        ranked.append(rows[np.lexsort((rows, -scores))][:lists])
+    for r in ranked:
+        for rank, row in enumerate(r.tolist()):
+            total[row] = total.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
+    rows = np.asarray(list(total), dtype=np.int64)
+    scores = np.asarray(list(total.values()), dtype=np.float64)
+    out_rows, out_scores, _ = _order(rows, scores, depth, {})
+    return out_rows, out_scores
+
+
+def _order(
+    rows: np.ndarray, scores: np.ndarray, depth: int, extra: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    rows = np.asarray(rows, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    keep = np.isfinite(scores)
+    rows, scores = rows[keep], scores[keep]
+    extra = {k: np.asarray(v)[keep] for k, v in extra.items()}
+    order = np.lexsort((rows, -scores))[:depth]
+    return rows[order], scores[order], {k: v[order] for k, v in extra.items()}
+
+
+def lexical_candidates(
+    per_field: dict[str, LexicalScores], bases: Sequence[int], allowed: Sequence[np.ndarray | None]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per field, the allowed matching rows as global rows (sorted) with their scores."""
+    out = {}
+    for f, ls in per_field.items():
+        rows, scores = [], []
+        for s, (r, sc) in enumerate(zip(ls.rows, ls.scores)):
+            if allowed[s] is not None and len(r):
+                keep = allowed[s][r]
+                r, sc = r[keep], sc[keep]
+            rows.append(np.asarray(r, dtype=np.int64) + bases[s])
+            scores.append(sc)
+        out[f] = (
+            np.concatenate(rows) if rows else np.zeros(0, np.int64),
+            np.concatenate(scores) if scores else np.zeros(0),
+        )
+    return out
