@@ -40,7 +40,7 @@ from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
 from .reader import Document, read_documents
 from .results import Passage
 from .segments import Segment
-from .storage import check_sizes, load_consistent, read_manifest, writer_lock
+from .storage import check_sizes, collect_garbage, load_consistent, read_manifest, writer_lock
 from .writer import ChangeReport, apply_changes
 
 __all__ = ["MAX_K", "MAX_QUESTION_CHARS", "MODES", "Hit", "Index", "Where", "default_index_path"]
@@ -235,6 +235,7 @@ class Index:
             else:
                 old = cls.load(directory, embedder=emb, verify=False)
                 known = old._doc_hashes()
+                old.close()
                 wanted = {d.doc_id: d for d in docs}
                 add = [d for d in docs if d.doc_id not in known]
                 changed = [d for d in docs if d.doc_id in known and known[d.doc_id] != d.sha256]
@@ -309,11 +310,20 @@ class Index:
                 delete=delete,
                 compact=compact,
             )
-        self.reload(manifest)
+            old = self._segments
+            self.reload(manifest)
+            for seg in old:
+                seg.close()
+            collect_garbage(self.path, manifest)
         report = ChangeReport(removed=[i for i in delete if i not in {d.doc_id for d in add}])
         report.added = [d.doc_id for d in add if d.doc_id not in set(delete)]
         report.updated = [d.doc_id for d in add if d.doc_id in set(delete)]
         return report
+
+    def close(self) -> None:
+        """Release the index's files; a replaced segment can then be removed from disk."""
+        for seg in self._segments:
+            seg.close()
 
     def reload(self, manifest: dict[str, Any] | None = None) -> None:
         """Switch to the index's current state on disk."""
@@ -558,6 +568,7 @@ class Index:
         all_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         all_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
         order = np.lexsort((all_rows, -all_scores))[:m]
+        complete = complete and len(all_rows) <= m  # nothing cut when merging segments
         n = max(self._n_live, 1)
         mean = float(q @ self._vsum) / n
         sq = float(q @ self._vgram @ q) / n

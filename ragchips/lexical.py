@@ -21,6 +21,7 @@ column), ``indptr.npy`` (int64), ``rows.npy`` (int32, row within the segment), `
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,21 +104,19 @@ class FieldPostings:
 def build_postings(texts: Sequence[str], analyzer: Analyzer) -> FieldPostings:
     """Analyse ``texts`` (one per row) into a term-frequency CSC."""
     vocab: dict[str, int] = {}
-    cols: list[int] = []
-    rows: list[int] = []
+    cols = array("q")
     lengths = np.zeros(len(texts), dtype=np.float32)
     for r, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"passages must be str, got {type(text).__name__}")
         terms = analyzer(text)
         lengths[r] = len(terms)
-        for t in terms:
-            cols.append(vocab.setdefault(t, len(vocab)))
-        rows.extend([r] * len(terms))
+        cols.extend([vocab.setdefault(t, len(vocab)) for t in terms])
+    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths.astype(np.int64))
     return _to_csc(
         vocab,
-        np.asarray(cols, dtype=np.int64),
-        np.asarray(rows, dtype=np.int64),
+        np.frombuffer(cols, dtype=np.int64) if len(cols) else np.zeros(0, np.int64),
+        rows,
         np.ones(len(cols), dtype=np.float32),
         lengths,
     )

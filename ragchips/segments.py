@@ -19,6 +19,7 @@ format only: opening a segment never runs code.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -151,13 +152,22 @@ class Segment:
         self._columns: dict[str, FieldColumn] = {}
         # Kept open: a reader still answers from this segment after a writer replaced it.
         self._fd = os.open(folder / "docs.jsonl", os.O_RDONLY)
+        # A shared lease: the writer removes a replaced segment only once no reader holds it.
+        self._lease: int | None = os.open(folder / "meta.json", os.O_RDONLY)
+        fcntl.flock(self._lease, fcntl.LOCK_SH)
         self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
 
+    def close(self) -> None:
+        """Release the segment (its lease and files); it can no longer be read."""
+        for name in ("_lease", "_fd"):
+            fd = getattr(self, name, None)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, None)
+
     def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self.close()
 
     @property
     def fields(self) -> list[str]:

@@ -167,6 +167,8 @@ def collect_garbage(directory: Path, manifest: dict[str, Any]) -> None:
         name = child.name
         try:
             if name.startswith(("seg-", "state-", "g-")) and name not in keep and child.is_dir():
+                if name.startswith("seg-") and _leased(child):
+                    continue  # a reader still answers from it: removed at a later write
                 shutil.rmtree(child, ignore_errors=True)
             elif name.startswith((".tmp-", ".manifest-")) and now - child.stat().st_mtime > 3600:
                 # Left by a crashed writer; a running writer holds the lock, so under the
@@ -177,6 +179,21 @@ def collect_garbage(directory: Path, manifest: dict[str, Any]) -> None:
                     child.unlink(missing_ok=True)
         except OSError:
             continue
+
+
+def _leased(folder: Path) -> bool:
+    """Whether some open reader holds a shared lease on this segment."""
+    try:
+        fd = os.open(folder / "meta.json", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temporaries(directory: Path) -> None:

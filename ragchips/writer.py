@@ -233,9 +233,16 @@ def apply_changes(
         result = _manifest(settings, segments, state, keep, new_metas, directory, next_id, counter)
         result["generation"] = _previous_generation(directory, manifest) + 1
         replace_manifest(directory, result)
+    except OSError as exc:
+        # A full disk, a size limit, a read-only folder: the old manifest still stands.
+        raise RagchipsError(
+            f"cannot write the index at {directory}: {exc.strerror or exc}; the index is unchanged"
+        ) from exc
     finally:
         for tmp in temporaries:
             shutil.rmtree(tmp, ignore_errors=True)
+        for item in live:
+            item.seg.close()
     collect_garbage(directory, result)
     return result
 

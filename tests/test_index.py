@@ -109,7 +109,7 @@ def test_edited_document_text_is_refused(index_copy: Path) -> None:
     text = target.read_text(encoding="utf-8")
     target.write_text(text.replace("OpenAI", "OpenAJ", 1), encoding="utf-8")
     idx = Index.load(index_copy)
-    with pytest.raises(CorruptIndexError, match="docs.jsonl"):
+    with pytest.raises(CorruptIndexError, match=r"docs\.jsonl"):
         list(idx.iter_documents())
     with pytest.raises(CorruptIndexError, match="sha256"):
         Index.load(index_copy, verify=True)

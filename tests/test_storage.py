@@ -123,10 +123,12 @@ def test_missing_file_without_a_new_manifest_is_corruption(tmp_path: Path) -> No
 
 def test_second_writer_fails_clearly_or_waits(tmp_path: Path) -> None:
     directory = _index(tmp_path)
-    with writer_lock(directory):
-        with pytest.raises(IndexLockedError, match=r"another writer \(pid \d+"):
-            with writer_lock(directory):
-                pass
+    with (
+        writer_lock(directory),
+        pytest.raises(IndexLockedError, match=r"another writer \(pid \d+"),
+        writer_lock(directory),
+    ):
+        pass
     with writer_lock(directory, wait=1.0):  # free again
         pass
 
@@ -143,9 +145,8 @@ def test_a_killed_writer_does_not_leave_the_index_locked(tmp_path: Path) -> None
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-        with pytest.raises(IndexLockedError):
-            with writer_lock(directory):
-                pass
+        with pytest.raises(IndexLockedError), writer_lock(directory):
+            pass
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         t0 = time.monotonic()

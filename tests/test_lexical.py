@@ -1,0 +1,138 @@
+"""BM25 postings in segments: equal to a fresh build after deletions and merges."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragchips.lexical import (
+    DEFAULT_B,
+    DEFAULT_K1,
+    FIELDS,
+    FieldPostings,
+    build_postings,
+    merge_postings,
+    score_field,
+)
+
+TEXTS = [
+    "La puce d'OpenAI sera fabriquée par TSMC en 2026.",
+    "Broadcom aide OpenAI à concevoir sa puce.",
+    "Le festival des lanternes a pour thème les oiseaux migrateurs.",
+    "Les puces de Nvidia dominent le marché des centres de données.",
+    "Tigris : 10 000 emplois et une usine de puces.",
+    "Le chat dort sur le canapé pendant que la pluie tombe.",
+]
+
+
+def brute_force(question: str, field: str, texts: list[str]) -> np.ndarray:
+    """BM25 (Lucene variant) written out by hand over the analysed texts."""
+    analyse, groups_of = FIELDS[field]
+    docs = [analyse(t) for t in texts]
+    n = len(docs)
+    avgdl = sum(len(d) for d in docs) / n
+    out = np.zeros(n)
+    for group in groups_of(question):
+        best = np.zeros(n)
+        for term in set(group):
+            df = sum(1 for d in docs if term in d)
+            if not df:
+                continue
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            for i, d in enumerate(docs):
+                tf = d.count(term)
+                norm = DEFAULT_K1 * (1 - DEFAULT_B + DEFAULT_B * len(d) / avgdl)
+                best[i] = max(best[i], idf * tf / (tf + norm) if tf else 0.0)
+        out += best
+    return out
+
+
+def scores(question: str, field: str, segments, alive) -> np.ndarray:
+    n_live = sum(len(s) if m is None else int(m.sum()) for s, m in zip(segments, alive))
+    total = sum(
+        float(np.sum(s.lengths if m is None else s.lengths[m])) for s, m in zip(segments, alive)
+    )
+    ls = score_field(question, field, segments, alive, n_live, total)
+    full = []
+    for seg, rows, sc in zip(segments, ls.rows, ls.scores):
+        v = np.zeros(len(seg))
+        v[rows] = sc
+        full.append(v)
+    return np.concatenate(full)
+
+
+@pytest.mark.parametrize("field", list(FIELDS))
+@pytest.mark.parametrize(
+    "question", ["qui fabrique la puce ?", "puces puces Nvidia", "Tigris 10 000", "éléphant"]
+)
+def test_scores_equal_bm25_written_by_hand(field: str, question: str) -> None:
+    p = build_postings(TEXTS, FIELDS[field][0])
+    got = scores(question, field, [p], [None])
+    assert np.allclose(got, brute_force(question, field, TEXTS), atol=1e-5)
+
+
+def test_scores_after_deletions_equal_a_fresh_build_of_what_is_left() -> None:
+    first = build_postings(TEXTS[:3], FIELDS["stems"][0])
+    second = build_postings(TEXTS[3:], FIELDS["stems"][0])
+    alive = [np.array([True, False, True]), np.array([True, True, False])]
+    kept = [t for t, ok in zip(TEXTS, np.concatenate(alive)) if ok]
+    for q in ("puce OpenAI", "les puces du marché", "oiseaux"):
+        got = scores(q, "stems", [first, second], alive)[np.concatenate(alive)]
+        assert np.allclose(got, brute_force(q, "stems", kept), atol=1e-5)
+
+
+def test_merge_equals_a_build_of_the_kept_texts() -> None:
+    a = build_postings(TEXTS[:4], FIELDS["forms"][0])
+    b = build_postings(TEXTS[4:], FIELDS["forms"][0])
+    keep_a, keep_b = np.array([True, False, True, True]), np.array([False, True])
+    merged = merge_postings([(a, keep_a), (b, keep_b)])
+    kept = [t for t, ok in zip(TEXTS, np.concatenate([keep_a, keep_b])) if ok]
+    fresh = build_postings(kept, FIELDS["forms"][0])
+    assert set(merged.vocab) == set(fresh.vocab)
+    for term in fresh.vocab:
+        r1, t1 = merged.postings(term)  # type: ignore[misc]
+        r2, t2 = fresh.postings(term)  # type: ignore[misc]
+        assert r1.tolist() == r2.tolist() and t1.tolist() == t2.tolist()
+    assert merged.lengths.tolist() == fresh.lengths.tolist()
+
+
+def test_a_word_counts_once_whatever_its_accents_and_twice_when_repeated() -> None:
+    p = build_postings(["le café est chaud", "le cafe est froid"], FIELDS["stems"][0])
+    accented = scores("café", "stems", [p], [None])
+    plain = scores("cafe", "stems", [p], [None])
+    assert np.allclose(accented, plain) and accented.min() > 0
+    twice = scores("café café", "stems", [p], [None])
+    assert np.allclose(twice, 2 * accented)
+
+
+def test_numbers_stay_whole() -> None:
+    p = build_postings(["Tigris: 10 000 emplois", "10 emplois et 000 euros"], FIELDS["stems"][0])
+    s = scores("10 000", "stems", [p], [None])
+    assert s[0] > 0 and s[1] == 0
+
+
+def test_unknown_terms_and_empty_collections_score_nothing() -> None:
+    p = build_postings(TEXTS, FIELDS["stems"][0])
+    assert not scores("zzzz qqqq", "stems", [p], [None]).any()
+    ls = score_field("puce", "stems", [p], [np.zeros(len(TEXTS), bool)], 0, 0.0)
+    assert all(len(r) == 0 for r in ls.rows)
+
+
+def test_save_and_load_without_pickle(tmp_path: Path) -> None:
+    p = build_postings(TEXTS, FIELDS["stems"][0])
+    p.save(tmp_path / "stems")
+    for f in (tmp_path / "stems").glob("*.npy"):
+        np.load(f, allow_pickle=False)
+    q = FieldPostings.load(tmp_path / "stems")
+    assert np.allclose(scores("puce", "stems", [q], [None]), scores("puce", "stems", [p], [None]))
+    (tmp_path / "stems" / "vocab.json").write_text('{"x": 0}', "utf-8")
+    with pytest.raises(ValueError, match="disagree"):
+        FieldPostings.load(tmp_path / "stems")
+
+
+def test_passages_must_be_text() -> None:
+    with pytest.raises(TypeError, match="must be str"):
+        build_postings(["ok", 3], FIELDS["stems"][0])  # type: ignore[list-item]

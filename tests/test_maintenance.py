@@ -1,0 +1,110 @@
+"""ragchips verify (every byte, every part) and upgrades of format-1 indexes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragchips import Index
+from ragchips.embedding import HashEmbedder
+from ragchips.errors import CorruptIndexError
+from ragchips.maintenance import upgrade, verify
+from ragchips.reader import Document
+
+BIN = Path(sys.executable).parent
+TEXTS = [
+    "La puce sera fabriquée à Taïwan.\n\nLa production commencera en 2026.",
+    "Le festival a pour thème les oiseaux migrateurs.",
+]
+
+
+def docs() -> list[Document]:
+    return [
+        Document(f"d{i}", f"d{i}.txt", f"Titre {i}", t, hashlib.sha256(t.encode()).hexdigest())
+        for i, t in enumerate(TEXTS)
+    ]
+
+
+def test_verify_passes_on_a_sound_index_and_names_a_modified_file(tmp_path: Path) -> None:
+    Index.build(docs(), embedder=HashEmbedder(16), out=tmp_path / "i")
+    report = verify(tmp_path / "i")
+    assert report.ok and report.documents == 2 and report.passages >= 2
+    seg = next((tmp_path / "i").glob("seg-*"))
+    vectors = seg / "vectors.npy"
+    data = bytearray(vectors.read_bytes())
+    data[-4:] = b"\x00\x00\x80\x3f"  # same size, other numbers
+    vectors.write_bytes(bytes(data))
+    report = verify(tmp_path / "i")
+    assert not report.ok and "vectors.npy" in report.problems[0] and "sha256" in report.problems[0]
+    out = subprocess.run(
+        [str(BIN / "ragchips"), "verify", str(tmp_path / "i")], capture_output=True, text=True
+    )
+    assert out.returncode == 1 and "--full" in out.stderr and "Traceback" not in out.stderr
+
+
+def _format1(directory: Path) -> None:
+    """A format-1 index as ragchips 0.1 wrote it (one generation folder, flat FAISS)."""
+    import faiss
+
+    emb = HashEmbedder(16)
+    gen = directory / "g-0123456789abcdef"
+    gen.mkdir(parents=True)
+    rows, texts = [], []
+    with open(gen / "documents.jsonl", "w", encoding="utf-8") as f:
+        for i, d in enumerate(docs()):
+            f.write(json.dumps({**d.to_dict()}, ensure_ascii=False) + "\n")
+            start = 0
+            for para in d.text.split("\n\n"):
+                a = d.text.index(para, start)
+                rows.append((i, a, a + len(para)))
+                texts.append(f"{d.title}\n{para}")
+                start = a + len(para)
+    np.save(gen / "passages.npy", np.asarray(rows, dtype=np.int64), allow_pickle=False)
+    flat = faiss.IndexFlatIP(16)
+    flat.add(emb.embed_passages(texts))
+    faiss.write_index(flat, str(gen / "dense.faiss"))
+    manifest = {
+        "format": "ragchips-index",
+        "version": 1,
+        "embedder": emb.identity(),
+        "chunker": {
+            "chunk_size": 400,
+            "chunk_overlap": 80,
+            "splitter": "langchain-recursive-fr-v1",
+        },
+        "generation": gen.name,
+        "files": {},
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+
+def test_a_format_1_index_says_how_to_upgrade_and_upgrades_without_embedding(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "old"
+    _format1(directory)
+    with pytest.raises(CorruptIndexError, match=f"ragchips upgrade {directory}"):
+        Index.load(directory)
+    out = subprocess.run(
+        [str(BIN / "ask"), "puce", "--index", str(directory)], capture_output=True, text=True
+    )
+    assert out.returncode == 1 and "ragchips upgrade" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    done = subprocess.run(
+        [str(BIN / "ragchips"), "upgrade", str(directory)], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "nothing re-embedded" in done.stdout, done.stderr
+    idx = Index.load(directory)
+    assert sorted(idx.doc_ids()) == ["d0", "d1"] and len(idx) == 3
+    p = idx.search("festival oiseaux", k=1, mode="lexical")[0]
+    assert p.doc_id == "d1" and idx.document("d1").text[p.start : p.end] == p.text
+    assert not (directory / "g-0123456789abcdef").exists()
+    assert verify(directory).ok
+    with pytest.raises(Exception, match="not a format-1 index"):
+        upgrade(directory)

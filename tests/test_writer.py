@@ -1,0 +1,407 @@
+"""Changing an index: incremental, atomic, equal to a fresh build, safe against crashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ragchips import Index
+from ragchips.api import open_index
+from ragchips.dense import DenseConfig
+from ragchips.embedding import HashEmbedder
+from ragchips.errors import IndexLockedError, RagchipsError
+from ragchips.maintenance import verify
+from ragchips.reader import Document
+
+BIN = Path(sys.executable).parent
+HASH = ("--embedder", "hash-64")
+WORDS = [
+    "puce",
+    "usine",
+    "fabrique",
+    "conception",
+    "Taïwan",
+    "modèle",
+    "énergie",
+    "réseau",
+    "données",
+    "serveur",
+    "calcul",
+    "mémoire",
+    "festival",
+    "lanterne",
+    "oiseau",
+    "migrateur",
+    "rivière",
+    "montagne",
+    "village",
+    "élection",
+    "budget",
+    "ministre",
+    "école",
+    "hôpital",
+    "train",
+]
+
+
+def doc(doc_id: str, seed: int, paragraphs: int = 2) -> Document:
+    rng = np.random.default_rng(seed)
+    text = "\n\n".join(
+        " ".join(rng.choice(WORDS, size=int(rng.integers(8, 40)))) + "." for _ in range(paragraphs)
+    )
+    return Document(
+        doc_id,
+        f"{doc_id}.txt",
+        f"Titre {doc_id}",
+        text,
+        hashlib.sha256(text.encode()).hexdigest(),
+        {"year": 2000 + seed % 5},
+    )
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hash stand-in, counting the passages it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.embedded = 0
+
+    def embed_passages(self, texts, progress=None):  # type: ignore[no-untyped-def]
+        self.embedded += len(texts)
+        return super().embed_passages(texts, progress)
+
+
+QUESTIONS = ["usine de puce", "festival des oiseaux migrateurs", "budget du ministre", "train"]
+
+
+def ranking(idx: Index, mode: str) -> list[list[tuple[str, int, int, float]]]:
+    out = []
+    for q in QUESTIONS:
+        hits = idx.search(q, k=8, mode=mode)
+        out.append([(h.doc_id, h.start, h.end, round(h.score, 5)) for h in hits])
+    return out
+
+
+def same_up_to_ties(a: list, b: list) -> bool:
+    """Equal scores in order, and equal passages within every tie group but the one cut at k."""
+    for ra, rb in zip(a, b, strict=True):
+        if len(ra) != len(rb) or any(abs(x[3] - y[3]) > 2e-5 for x, y in zip(ra, rb)):
+            return False
+
+        def groups(r: list) -> dict[float, set]:
+            g: dict[float, set] = {}
+            for x in r:
+                g.setdefault(round(x[3], 4), set()).add(x[:3])
+            return g
+
+        ga, gb = groups(ra), groups(rb)
+        last = round(ra[-1][3], 4) if ra else None
+        if any(key != last and ga[key] != gb.get(key) for key in ga):
+            return False
+    return True
+
+
+def test_python_add_update_delete(tmp_path: Path) -> None:
+    emb = CountingEmbedder()
+    idx = Index.build([doc("a", 1), doc("b", 2)], embedder=emb, out=tmp_path / "i")
+    before = emb.embedded
+    idx.add([doc("c", 3)])
+    # Only the new document was embedded.
+    assert emb.embedded - before == sum(1 for p in idx.passages if p.doc_id == "c") > 0
+    assert sorted(idx.doc_ids()) == ["a", "b", "c"]
+    new_b = doc("b", 99)
+    report = idx.update([new_b])
+    assert report.updated == ["b"]
+    assert idx.document("b").text == new_b.text
+    idx.delete(["a"])
+    assert sorted(idx.doc_ids()) == ["b", "c"]
+    assert {p.doc_id for p in idx.passages} == {"b", "c"}
+    reopened = Index.load(tmp_path / "i", embedder=emb)
+    assert sorted(reopened.doc_ids()) == ["b", "c"] and len(reopened) == len(idx)
+    assert verify(tmp_path / "i").ok
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda i: i.add([doc("a", 5)]), "already in the index"),
+        (lambda i: i.delete(["nope"]), "no document 'nope'"),
+        (lambda i: i.update([doc("a", 5), doc("a", 6)]), "given twice"),
+        (lambda i: i.delete(["a", "b"]), "without any document"),
+    ],
+)
+def test_bad_changes_are_refused_and_lose_nothing(tmp_path: Path, call, message) -> None:
+    idx = Index.build([doc("a", 1), doc("b", 2)], embedder=HashEmbedder(64), out=tmp_path / "i")
+    before = ranking(idx, "hybrid")
+    with pytest.raises(RagchipsError, match=message):
+        call(idx)
+    again = Index.load(tmp_path / "i", embedder=HashEmbedder(64))
+    assert ranking(again, "hybrid") == before and sorted(again.doc_ids()) == ["a", "b"]
+
+
+OPS = st.lists(
+    st.tuples(st.sampled_from(["add", "update", "delete", "compact"]), st.integers(0, 11)),
+    min_size=1,
+    max_size=7,
+)
+
+
+def _replay(tmp_path: Path, ops: list[tuple[str, int]], dense: DenseConfig) -> None:
+    emb = HashEmbedder(32)
+    live = {f"d{i}": doc(f"d{i}", i) for i in range(3)}
+    out = tmp_path / f"i{abs(hash(tuple(ops))) % 10**8}"
+    idx = Index.build(list(live.values()), embedder=emb, out=out, dense=dense)
+    version = 100
+    for op, n in ops:
+        name = f"d{n}"
+        if op == "add" and name not in live:
+            live[name] = doc(name, n)
+            idx.add([live[name]])
+        elif op == "update" and name in live:
+            version += 1
+            live[name] = doc(name, version, paragraphs=1 + version % 3)
+            idx.update([live[name]])
+        elif op == "delete" and name in live and len(live) > 1:
+            del live[name]
+            idx.delete([name])
+        elif op == "compact":
+            idx.compact()
+    fresh = Index.build(list(live.values()), embedder=emb, out=out.with_suffix(".f"), dense=dense)
+    for mode in ("hybrid", "lexical", "dense"):
+        assert same_up_to_ties(ranking(idx, mode), ranking(fresh, mode)), (mode, ops)
+    assert len(idx) == len(fresh)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=OPS)
+def test_updates_equal_a_fresh_build_exact_path(tmp_path: Path, ops) -> None:
+    _replay(tmp_path, ops, DenseConfig(kind="flat"))
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=OPS)
+def test_updates_equal_a_fresh_build_approximate_path(tmp_path: Path, ops) -> None:
+    # IVF on every segment, every list probed: what is tested is the bookkeeping of the
+    # approximate path (ids, deletions, merges), not FAISS's recall.
+    _replay(tmp_path, ops, DenseConfig(kind="ivf", min_rows=1, nlist=1, nprobe=1))
+
+
+def run(*args: str, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "ragchips"), *args], capture_output=True, text=True, timeout=300, **kw
+    )
+
+
+def test_cli_index_is_incremental(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(4):
+        (docs / f"n{i}.txt").write_text(doc(f"n{i}", i).text, "utf-8")
+    out = docs / "index"  # the index inside the folder it indexes: never read back
+    first = run("index", str(docs), "--out", str(out), "--embedder", "hash-64")
+    assert first.returncode == 0, first.stderr
+    assert "added 4, updated 0, removed 0, kept 0" in first.stdout
+    again = run("index", str(docs), "--out", str(out), "--embedder", "hash-64")
+    assert "added 0, updated 0, removed 0, kept 4" in again.stdout and again.stderr == ""
+    (docs / "n1.txt").write_text(doc("n1", 50).text, "utf-8")
+    (docs / "n2.txt").unlink()
+    (docs / "n3.txt").write_bytes(b"\x00\x01binary now")
+    (docs / "n9.txt").write_text(doc("n9", 9).text, "utf-8")
+    third = run("index", str(docs), "--out", str(out), "--embedder", "hash-64")
+    assert "added 1, updated 1, removed 2, kept 1" in third.stdout, third.stdout
+    assert "n3.txt" in third.stderr and "binary" in third.stderr
+    idx = Index.load(out)
+    assert sorted(idx.doc_ids()) == ["n0", "n1", "n9"]
+    assert idx.document("n1").text == doc("n1", 50).text
+    full = run("index", str(docs), "--out", str(out), "--embedder", "hash-64", "--full")
+    assert "added 3, updated 0, removed 0, kept 0" in full.stdout
+    ok = run("verify", str(out))
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: 3 documents")
+
+
+def test_second_cli_writer_gets_a_clear_message(tmp_path: Path) -> None:
+    idx = Index.build([doc("a", 1)], embedder=HashEmbedder(64), out=tmp_path / "i")
+    from ragchips.storage import writer_lock
+
+    (tmp_path / "d.txt").write_text(doc("d", 4).text, "utf-8")
+    with writer_lock(tmp_path / "i"):
+        out = run("index", str(tmp_path / "d.txt"), "--out", str(tmp_path / "i"))
+    assert out.returncode != 0 and "another writer" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert sorted(Index.load(tmp_path / "i", embedder=HashEmbedder(64)).doc_ids()) == ["a"]
+    del idx
+
+
+def test_readers_keep_answering_during_writes(tmp_path: Path) -> None:
+    emb = HashEmbedder(64)
+    writer = Index.build([doc(f"w{i}", i) for i in range(20)], embedder=emb, out=tmp_path / "i")
+    errors: list[BaseException] = []
+    counts: set[int] = set()
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                idx = open_index(tmp_path / "i")
+                hits = idx.search("usine de puce", k=5)
+                assert hits and all(
+                    h.text == idx.document(h.doc_id).text[h.start : h.end] for h in hits
+                )
+                counts.add(len(idx.doc_ids()))
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        for i in range(20, 32):
+            writer.add([doc(f"w{i}", i)])
+            writer.delete([f"w{i - 20}"])
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not errors, errors[0]
+    assert len(counts) >= 1 and all(12 <= c <= 21 for c in counts)
+    assert open_index(tmp_path / "i").doc_ids() == writer.doc_ids()
+
+
+CRASH_SCRIPT = """
+import sys
+from ragchips import Index
+from ragchips.embedding import HashEmbedder
+sys.path.insert(0, sys.argv[2])
+from test_writer import doc
+print("ready", flush=True)
+sys.stdin.readline()
+idx, report = Index.sync([doc(f"n{i}", i) for i in range(int(sys.argv[3]))], sys.argv[1],
+                         embedder=HashEmbedder(64))
+print("done", flush=True)
+"""
+
+
+def test_sigkill_at_any_moment_leaves_the_old_or_the_new_index(tmp_path: Path) -> None:
+    target = tmp_path / "i"
+    old_ids = [f"n{i}" for i in range(30)]
+    new_n = 400
+    Index.build([doc(i, int(i[1:])) for i in old_ids], embedder=HashEmbedder(64), out=target)
+    new_ids = sorted(f"n{i}" for i in range(new_n))
+
+    def start() -> subprocess.Popen[str]:
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CRASH_SCRIPT,
+                str(target),
+                str(Path(__file__).parent),
+                str(new_n),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        return p
+
+    # How long one write takes, to spread the kills over all of it.
+    probe_dir = tmp_path / "probe"
+    Index.build([doc(i, int(i[1:])) for i in old_ids], embedder=HashEmbedder(64), out=probe_dir)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CRASH_SCRIPT,
+            str(probe_dir),
+            str(Path(__file__).parent),
+            str(new_n),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    t0 = time.monotonic()
+    p.communicate("go\n", timeout=300)
+    duration = time.monotonic() - t0
+    outcomes = []
+    for i in range(22):
+        proc = start()
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        time.sleep(duration * (i + 0.5) / 22)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        idx = Index.load(target, embedder=HashEmbedder(64))
+        ids = sorted(idx.doc_ids())
+        assert ids in (sorted(old_ids), new_ids), f"kill {i}: a mix of {len(ids)} documents"
+        assert idx.search("usine de puce", k=3)
+        assert verify(target).ok, verify(target).problems
+        outcomes.append(ids == new_ids)
+        if ids == new_ids:  # back to the old state for the next kill
+            Index.sync([doc(i, int(i[1:])) for i in old_ids], target, embedder=HashEmbedder(64))
+    assert not all(outcomes), "every kill came too late to test anything"
+
+
+def _limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+
+def test_a_full_disk_mid_write_leaves_the_old_index_answering(tmp_path: Path) -> None:
+    Index.build([doc("a", 1)], embedder=HashEmbedder(64), out=tmp_path / "i")
+    big = tmp_path / "big.jsonl"
+    big.write_text(
+        "\n".join(json.dumps({"id": f"b{i}", "text": doc("x", i, 3).text}) for i in range(300)),
+        "utf-8",
+    )
+    out = subprocess.run(
+        [str(BIN / "ragchips"), "index", str(big), "--out", str(tmp_path / "i"), *HASH],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limit_file_size,
+    )
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "File too large; the index is unchanged" in errors[0]
+    idx = Index.load(tmp_path / "i", embedder=HashEmbedder(64))
+    assert idx.doc_ids() == ["a"] and idx.search("puce", k=1)
+    assert verify(tmp_path / "i").ok
+    assert not [p for p in (tmp_path / "i").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_sources_lead_to_the_files_from_another_folder(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text(doc("a", 1).text, "utf-8")
+    monkeypatch.chdir(tmp_path)
+    Index.build([Path("docs")], embedder=HashEmbedder(64), out=Path("idx"))
+    monkeypatch.chdir(Path(os.sep))
+    p = Index.load(tmp_path / "idx").search("puce", k=1)[0]
+    assert Path(p.source) == tmp_path / "docs" / "a.txt"
+    assert Path(p.source).read_text("utf-8")[p.start : p.end] == p.text
+
+
+def test_writer_lock_error_names_the_holder(tmp_path: Path) -> None:
+    from ragchips.storage import writer_lock
+
+    idx = Index.build([doc("a", 1)], embedder=HashEmbedder(64), out=tmp_path / "i")
+    with writer_lock(tmp_path / "i"), pytest.raises(IndexLockedError, match=f"pid {os.getpid()}"):
+        idx._change(add=[doc("b", 2)], wait=0)
