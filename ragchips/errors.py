@@ -14,7 +14,9 @@ __all__ = [
     "IndexNotFoundError",
     "InvalidQuestionError",
     "NoDocumentsError",
+    "PluginError",
     "RagchipsError",
+    "UnknownPluginError",
     "UnreadableFileError",
 ]
 
@@ -55,3 +57,11 @@ class NoDocumentsError(RagchipsError, ValueError):
 
 class UnreadableFileError(RagchipsError):
     """A file that is binary, empty or cannot be decoded as text."""
+
+
+class PluginError(RagchipsError):
+    """An installed plugin (an entry point) that cannot be loaded or does not do its job."""
+
+
+class UnknownPluginError(RagchipsError, LookupError):
+    """A name (embedder, reranker, reader) that no built-in and no installed plugin provides."""
