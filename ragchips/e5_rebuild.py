@@ -403,24 +403,13 @@ def _parse_weights(data: bytes, path: Path, *, with_tensors: bool = True) -> E5W
         if not np.all(np.isfinite(tensors[name])):
             raise BadWeightsFileError(f"{path}: tensor {name!r} holds non-finite values")
 
+    # fmt: off
     return E5Weights(
-        hidden_size=h,
-        num_layers=nl,
-        num_heads=nh,
-        intermediate_size=ff,
-        vocab_size=voc,
-        max_positions=maxp,
-        type_vocab_size=tvs,
-        layer_norm_eps=float(eps),
-        pieces=pieces,
-        scores=scores,
-        bos_id=bos,
-        eos_id=eos,
-        pad_id=pad,
-        unk_id=unk,
-        normalization=normalization,
-        tensors=tensors,
+        h, nl, nh, ff, voc, maxp, tvs, float(eps),  # the header, in field order
+        pieces=pieces, scores=scores, bos_id=bos, eos_id=eos, pad_id=pad, unk_id=unk,
+        normalization=normalization, tensors=tensors,
     )
+    # fmt: on
 
 
 # ----------------------------------------------------- model (BertModel) files
