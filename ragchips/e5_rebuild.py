@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import importlib.util
 import json
 import os
@@ -662,14 +663,11 @@ def _save_sentence_transformer(w: E5Weights, folder: Path) -> None:
     """
     from sentence_transformers import SentenceTransformer
 
+    st_modules: Any
     try:  # sentence-transformers >= 6
-        from sentence_transformers.sentence_transformer.modules import (
-            Normalize,
-            Pooling,
-            Transformer,
-        )
+        from sentence_transformers.sentence_transformer import modules as st_modules
     except ImportError:  # pragma: no cover - older sentence-transformers
-        from sentence_transformers.models import Normalize, Pooling, Transformer
+        st_modules = importlib.import_module("sentence_transformers.models")
 
     from transformers.utils import logging as hf_logging
 
@@ -679,9 +677,9 @@ def _save_sentence_transformer(w: E5Weights, folder: Path) -> None:
     _hf_tokenizer(w).save_pretrained(str(hf))
     model = SentenceTransformer(
         modules=[
-            Transformer(str(hf), max_seq_length=MAX_SEQ_LENGTH),
-            Pooling(w.hidden_size, pooling_mode="mean"),
-            Normalize(),
+            st_modules.Transformer(str(hf), max_seq_length=MAX_SEQ_LENGTH),
+            st_modules.Pooling(w.hidden_size, pooling_mode="mean"),
+            st_modules.Normalize(),
         ],
         device="cpu",
         # sentence-transformers >= 5 encode_document() uses the "document" prompt (an
