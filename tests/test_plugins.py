@@ -246,3 +246,16 @@ def test_registry_families_and_factory_failures() -> None:
     with pytest.raises(ValueError):
         reg.register("*", family)
     assert isinstance(UnknownPluginError("x"), RagchipsError)
+
+
+def test_built_in_names_never_read_entry_points(tmp_path: Path) -> None:
+    """Cold `ask` pays nothing for plugins: a built-in name resolves without importlib.metadata."""
+    code = (
+        "import sys\n"
+        "from ragchips import ask\n"
+        "ask('qui fabrique la puce ?', k=1)\n"
+        "print('importlib.metadata' in sys.modules, 'pluggy' in sys.modules)\n"
+    )
+    done = _run(code, pythonpath=[], cache=tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
