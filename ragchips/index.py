@@ -24,7 +24,7 @@ from .calibration import DEFAULT as DEFAULT_CALIBRATION
 from .calibration import Calibration
 from .chunking import ChunkerSettings
 from .dense import DenseConfig
-from .embedding import PROBE_MIN_COSINE, Embedder, get_embedder
+from .embedding import Embedder, check_embedder, get_embedder
 from .errors import (
     CorruptIndexError,
     EmbedderMismatchError,
@@ -272,9 +272,10 @@ class Index:
         """Remove documents by doc_id."""
         return self._change(delete=list(doc_ids))
 
-    def compact(self) -> None:
-        """Merge every segment into one, dropping deleted passages."""
-        self._change(compact=True)
+    def compact(self, dense: DenseConfig | None = None) -> None:
+        """Merge every segment into one, dropping deleted passages; with ``dense``, also
+        rebuild the dense search structures that way (no passage is embedded again)."""
+        self._change(compact=True, dense=dense)
 
     def _change(
         self,
@@ -283,6 +284,7 @@ class Index:
         check_new: bool = False,
         compact: bool = False,
         wait: float = 10.0,
+        dense: DenseConfig | None = None,
     ) -> ChangeReport:
         if self.path is None:
             raise RagchipsError("this index has no folder")
@@ -301,6 +303,8 @@ class Index:
                         f"doc_id {taken[0]!r} is already in the index: use update() to replace it"
                     )
             settings = {k: v for k, v in current.items() if k in _SETTING_KEYS}
+            if dense is not None:
+                settings["dense"] = dense.to_dict()
             manifest = apply_changes(
                 self.path,
                 current,
@@ -489,21 +493,7 @@ class Index:
         with self._probe_lock:
             if self._probe_checked:
                 return
-            recorded = self.manifest["embedder"].get("probe")
-            if recorded:
-                ref = np.asarray(recorded, dtype=np.float32)
-                now = self.embedder.probe()
-                if ref.shape != now.shape:
-                    raise EmbedderMismatchError(
-                        f"the index holds {ref.shape[0]}-d vectors but embedder "
-                        f"{self.embedder.name!r} makes {now.shape[0]}-d ones; rebuild the index"
-                    )
-                cos = float(ref @ now / (np.linalg.norm(ref) * np.linalg.norm(now) + 1e-12))
-                if cos < PROBE_MIN_COSINE:
-                    raise EmbedderMismatchError(
-                        f"embedder {self.embedder.name!r} does not produce the vectors this index "
-                        f"was built with (probe cosine {cos:.2f}); rebuild the index"
-                    )
+            check_embedder(self.embedder, self.manifest["embedder"])
             self._probe_checked = True
 
     def embed_query(self, question: str) -> np.ndarray:

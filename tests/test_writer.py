@@ -126,8 +126,12 @@ def test_python_add_update_delete(tmp_path: Path) -> None:
     report = idx.update([new_b])
     assert report.updated == ["b"]
     assert idx.document("b").text == new_b.text
+    ids_c = sorted(p.passage_id for p in idx.passages if p.doc_id == "c")
     idx.delete(["a"])
+    idx.compact()
     assert sorted(idx.doc_ids()) == ["b", "c"]
+    # Passage ids are stable: other documents' changes and merges never renumber them.
+    assert sorted(p.passage_id for p in idx.passages if p.doc_id == "c") == ids_c
     assert {p.doc_id for p in idx.passages} == {"b", "c"}
     reopened = Index.load(tmp_path / "i", embedder=emb)
     assert sorted(reopened.doc_ids()) == ["b", "c"] and len(reopened) == len(idx)
