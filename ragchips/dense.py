@@ -163,10 +163,12 @@ class SegmentDense:
         if allowed is not None:
             bits = np.packbits(allowed.astype(np.uint8), bitorder="little")
             sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
+        lib: Any = faiss  # its stubs lack the search parameter classes' keywords
         if isinstance(self.ann, faiss.IndexIVF) or hasattr(self.ann, "nprobe"):
-            params: Any = faiss.SearchParametersIVF(sel=sel, nprobe=self.config.nprobe)
+            params = lib.SearchParametersIVF(sel=sel, nprobe=self.config.nprobe)
         else:
-            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(self.config.ef_search, m))
+            params = lib.SearchParametersHNSW(sel=sel, efSearch=max(self.config.ef_search, m))
+        assert self.ann is not None
         _, ids = self.ann.search(q.reshape(1, -1).astype(np.float32), min(m, n), params=params)
         rows = ids[0][ids[0] >= 0].astype(np.int64)
         exact = np.asarray(self.vectors[np.sort(rows)]) @ q if len(rows) else np.zeros(0)

@@ -206,8 +206,8 @@ class FieldColumn:
                 )
             picked &= ok
         mask = np.zeros(n_docs, dtype=bool)
-        for i in np.flatnonzero(picked):
-            mask[self.docs[int(self.indptr[i]) : int(self.indptr[i + 1])]] = True
+        for j in np.flatnonzero(picked):
+            mask[self.docs[int(self.indptr[j]) : int(self.indptr[j + 1])]] = True
         return mask
 
 

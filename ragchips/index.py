@@ -398,7 +398,7 @@ class Index:
 
     def doc_ids(self) -> list[str]:
         """Every document id (no document text is read)."""
-        out = []
+        out: list[str] = []
         for seg, mask in zip(self._segments, self._alive):
             ids = seg.doc_ids()
             if mask is not None:
@@ -474,7 +474,7 @@ class Index:
     @property
     def passages(self) -> list[Passage]:
         """Every live passage, in index order (``rank`` 0, ``score`` 0); reads every text."""
-        out = []
+        out: list[Passage] = []
         for s, (seg, mask) in enumerate(zip(self._segments, self._alive)):
             rows = range(seg.n_rows) if mask is None else np.flatnonzero(mask)
             out.extend(self.passage(int(self._bases[s]) + int(r)) for r in rows)

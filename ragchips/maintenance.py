@@ -72,8 +72,8 @@ def verify(directory: Path) -> VerifyReport:
         live = np.zeros(seg.n_docs, dtype=bool)
         rows = np.asarray(seg.rows)
         live[rows[:, 0] if alive is None else rows[alive, 0]] = True
-        for i in np.flatnonzero(live):
-            d = seg.doc(int(i))["doc_id"]
+        for j in np.flatnonzero(live):
+            d = seg.doc(int(j))["doc_id"]
             if d in doc_ids:
                 report.problems.append(f"document {d!r} is live in two segments")
             doc_ids.add(d)

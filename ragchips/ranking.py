@@ -185,15 +185,18 @@ def _order(
 
 
 def lexical_candidates(
-    per_field: dict[str, LexicalScores], bases: Sequence[int], allowed: Sequence[np.ndarray | None]
+    per_field: dict[str, LexicalScores],
+    bases: np.ndarray,
+    allowed: Sequence[np.ndarray | None],
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per field, the allowed matching rows as global rows (sorted) with their scores."""
     out = {}
     for f, ls in per_field.items():
         rows, scores = [], []
         for s, (r, sc) in enumerate(zip(ls.rows, ls.scores)):
-            if allowed[s] is not None and len(r):
-                keep = allowed[s][r]
+            mask = allowed[s]
+            if mask is not None and len(r):
+                keep = mask[r]
                 r, sc = r[keep], sc[keep]
             rows.append(np.asarray(r, dtype=np.int64) + bases[s])
             scores.append(sc)

@@ -196,17 +196,17 @@ def apply_changes(
             texts = [t for p in prepared for t in p.texts]
             if embedded is None:
                 vectors = _embed(embedder, texts, progress)
-            rows = np.asarray(
+            spans = np.asarray(
                 [(i, a, b) for i, p in enumerate(prepared) for a, b in p.spans], dtype=np.int64
             ).reshape(-1, 3)
-            ids = np.arange(next_id, next_id + len(rows), dtype=np.int64)
-            next_id += len(rows)
+            ids = np.arange(next_id, next_id + len(spans), dtype=np.int64)
+            next_id += len(spans)
             tmp = new_folder(directory)
             temporaries.append(tmp)
             meta = write_segment(
                 tmp / "seg",
                 [_record(p.document, directory) for p in prepared],
-                rows,
+                spans,
                 ids,
                 vectors,
                 dense,
