@@ -50,7 +50,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -144,13 +144,16 @@ class LLMConfig:
             raise LLMError("invalid LLM backoff: backoff_base and max_backoff must be >= 0")
 
     @classmethod
-    def from_env(cls, model: str | None = None, **overrides: Any) -> LLMConfig:
-        """The settings of the environment (see the module doc), ``overrides`` winning."""
+    def from_env(
+        cls, model: str | None = None, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> LLMConfig:
+        """The settings of ``env`` (default ``os.environ``; see the module doc), ``overrides``
+        winning. The service passes the variables it read once at start-up."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise TypeError(f"unknown LLMConfig field(s): {', '.join(unknown)}")
-        env = os.environ
+        env = os.environ if env is None else env
         values: dict[str, Any] = {
             "base_url": env.get("RAGCHIPS_LLM_BASE_URL")
             or env.get("OPENAI_BASE_URL")
@@ -161,15 +164,15 @@ class LLMConfig:
         # Only the settings not overridden are parsed: a bad variable is not in the way.
         wanted = known - set(overrides)
         if "timeout" in wanted and "RAGCHIPS_LLM_TIMEOUT" in env:
-            values["timeout"] = _env_number("RAGCHIPS_LLM_TIMEOUT", float)
+            values["timeout"] = _env_number(env, "RAGCHIPS_LLM_TIMEOUT", float)
         if "max_retries" in wanted and "RAGCHIPS_LLM_MAX_RETRIES" in env:
-            values["max_retries"] = _env_number("RAGCHIPS_LLM_MAX_RETRIES", int)
+            values["max_retries"] = _env_number(env, "RAGCHIPS_LLM_MAX_RETRIES", int)
         if "temperature" in wanted and "RAGCHIPS_LLM_TEMPERATURE" in env:
             raw = env["RAGCHIPS_LLM_TEMPERATURE"].strip().lower()
             values["temperature"] = (
                 None
                 if raw in ("", "default", "none")
-                else _env_number("RAGCHIPS_LLM_TEMPERATURE", float)
+                else _env_number(env, "RAGCHIPS_LLM_TEMPERATURE", float)
             )
         if "fallback" in wanted and "RAGCHIPS_LLM_FALLBACK" in env:
             flag = env["RAGCHIPS_LLM_FALLBACK"].strip().lower()
@@ -178,8 +181,10 @@ class LLMConfig:
         return cls(**values)
 
 
-def _env_number(name: str, kind: type[float] | type[int]) -> float | int:
-    raw = os.environ[name].strip()
+def _env_number(
+    env: Mapping[str, str], name: str, kind: type[float] | type[int]
+) -> float | int:
+    raw = env[name].strip()
     try:
         return kind(raw)
     except ValueError:

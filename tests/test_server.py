@@ -28,7 +28,12 @@ httpx = pytest.importorskip("httpx")
 from ragchips import Index, default_index_path  # noqa: E402
 from ragchips.embedding import E5SmallEmbedder  # noqa: E402
 from ragchips.index import MAX_QUESTION_CHARS  # noqa: E402
-from ragchips.server import MAX_BODY_BYTES, is_followup, rewrite_question  # noqa: E402
+from ragchips.server import (  # noqa: E402
+    MAX_BODY_BYTES,
+    MAX_CHAT_BODY_BYTES,
+    is_followup,
+    rewrite_question,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub import OpenAIStub, status  # noqa: E402
@@ -101,6 +106,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, stub: OpenAIStub) -> Iterat
     env = _server_env(
         {
             "RAGCHIPS_SERVER_DEBUG": "1",
+            "RAGCHIPS_SERVER_MODELS": "stub-model",
             "RAGCHIPS_LLM_BASE_URL": stub.url,
             "RAGCHIPS_LLM_MAX_RETRIES": "0",
             "RAGCHIPS_LLM_TIMEOUT": "10",
@@ -204,7 +210,7 @@ def test_health_describes_the_served_index(client: Any) -> None:
     assert h["status"] == "ok"
     assert h["index"] == str(default_index_path().absolute())
     assert h["generation"] == index.generation
-    assert h["documents"] == len(index.documents) == 5
+    assert h["documents"] == len(index.doc_ids()) == 5
     assert h["passages"] == len(index)
 
 
@@ -342,7 +348,7 @@ def test_chat_stream_is_sse_with_citations_first(client: Any) -> None:
 
 def test_models_and_openapi_document_the_service(client: Any) -> None:
     models = client.get("/v1/models").json()
-    assert [m["id"] for m in models["data"]] == ["ragchips"]
+    assert [m["id"] for m in models["data"]] == ["ragchips", "stub-model"]
     spec = client.get("/openapi.json").json()
     assert {"/ask", "/search", "/health", "/v1/chat/completions"} <= set(spec["paths"])
     schemas = spec["components"]["schemas"]
@@ -498,8 +504,11 @@ def test_bad_requests_get_a_clear_json_error(
 def test_body_over_the_limit_is_refused_before_parsing(client: Any) -> None:
     big = json.dumps({"question": "x" * MAX_BODY_BYTES}).encode()
     assert_error(client.post("/ask", content=big), 413, "KiB")
-    # Without a Content-Length (chunked), the count stops the read as well.
-    chunks = (big[i : i + 4096] for i in range(0, len(big), 4096))
+    # Without a Content-Length (chunked), the count stops the read as well; a chat history
+    # may be longer than a question, up to its own limit.
+    huge = json.dumps({"messages": [{"role": "user", "content": "x" * MAX_CHAT_BODY_BYTES}]})
+    big_chat = huge.encode()
+    chunks = (big_chat[i : i + 4096] for i in range(0, len(big_chat), 4096))
     assert_error(client.post("/v1/chat/completions", content=chunks), 413, "KiB")
     # Not JSON at all, but big: still 413, not a parse error.
     assert_error(client.post("/search", content=b"\xff" * (MAX_BODY_BYTES + 1)), 413)
