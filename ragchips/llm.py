@@ -181,9 +181,7 @@ class LLMConfig:
         return cls(**values)
 
 
-def _env_number(
-    env: Mapping[str, str], name: str, kind: type[float] | type[int]
-) -> float | int:
+def _env_number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) -> float | int:
     raw = env[name].strip()
     try:
         return kind(raw)

@@ -122,9 +122,7 @@ class Settings:
                 env, "RAGCHIPS_SERVER_HISTORY_TOKENS", DEFAULT_HISTORY_TOKENS, minimum=1
             ),
             "debug_routes": env.get("RAGCHIPS_SERVER_DEBUG", "") == "1",
-            "llm_env": {
-                k: v for k, v in env.items() if k.startswith(("RAGCHIPS_LLM", "OPENAI_"))
-            },
+            "llm_env": {k: v for k, v in env.items() if k.startswith(("RAGCHIPS_LLM", "OPENAI_"))},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,60 +35,12 @@ from ragchips.server import (  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub import OpenAIStub, status  # noqa: E402
+from server_process import running_server  # noqa: E402
+from server_process import server_env as _server_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "examples" / "chatbot_client.py"
-STARTUP_DEADLINE_S = 45.0
 PRODUCTION_2026 = "commencer en 2026"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RAGCHIPS_", "OPENAI_")) or k == "RAGCHIPS_E5_ENGINE"
-    }
-    env.update(extra or {})
-    return env
-
-
-@contextmanager
-def running_server(index: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``python -m ragchips.server`` on a free port; yields its base URL once /health is up."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "ragchips.server", "--index", str(index), "--port", str(port)]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "--no-access-log"], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not up after {STARTUP_DEADLINE_S} s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

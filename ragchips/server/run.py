@@ -40,9 +40,7 @@ def _require_extra() -> None:
 
 def worker_app(settings: Settings) -> FastAPI:
     """The app of one worker process (uvicorn calls it in the child, as a factory)."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s:     %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(message)s")
     from .app import create_app
 
     return create_app(settings)
@@ -190,4 +188,3 @@ def main_serve(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
-

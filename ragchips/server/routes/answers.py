@@ -57,9 +57,7 @@ def search_route(
     return SearchOut(passages=passages)
 
 
-@router.get(
-    "/documents/{doc_id}", response_model=DocumentOut, summary="A stored document's text"
-)
+@router.get("/documents/{doc_id}", response_model=DocumentOut, summary="A stored document's text")
 def document_route(doc_id: str, index: Index = Depends(get_index)) -> DocumentOut:  # noqa: B008
     """The text passages were cut from: a passage is ``text[start:end]`` exactly."""
     try:

@@ -166,9 +166,11 @@ def _chat_events(
     cid, created = _completion_id(), int(time.time())
 
     def chunk(delta: ChunkDelta | None, finish: bool = False, **extra: Any) -> bytes:
-        choices = [] if delta is None else [
-            ChunkChoice(index=0, delta=delta, finish_reason="stop" if finish else None)
-        ]
+        choices = (
+            []
+            if delta is None
+            else [ChunkChoice(index=0, delta=delta, finish_reason="stop" if finish else None)]
+        )
         out = ChatCompletionChunkOut(
             id=cid,
             object="chat.completion.chunk",
