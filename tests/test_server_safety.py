@@ -332,3 +332,40 @@ def test_one_client_over_its_limit_gets_429_with_retry_after(
         assert slow_status == [200]
         # Once the first request is done, the client may ask again.
         assert httpx.post(url + "/search", json={"question": QUESTION}).status_code == 200
+
+
+def test_workers_share_the_index_and_all_pick_up_a_rebuild(
+    tmp_path: Path, native_embedder: Any
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "volcans.txt").write_text(
+        "Les volcans\n\nLe puy de Dôme est un volcan endormi du Massif central.", "utf-8"
+    )
+    out = tmp_path / "index"
+    Index.build([docs], embedder=native_embedder, out=out)
+
+    def generations_by_worker(url: str, want: int, generation: str | None) -> dict[int, str]:
+        """Ask /health on fresh connections until ``want`` workers answered (with
+        ``generation``, if given)."""
+        seen: dict[int, str] = {}
+        deadline = time.monotonic() + 30
+        while True:
+            h = httpx.get(url + "/health", timeout=10).json()
+            if generation is None or h["generation"] == generation:
+                seen[h["worker_pid"]] = h["generation"]
+            if len(seen) >= want:
+                return seen
+            assert time.monotonic() < deadline, f"only saw {seen}"
+
+    with running_server(out, tmp_path / "log", server_env(), ["--workers", "2"]) as url:
+        before = generations_by_worker(url, 2, None)
+        assert len(set(before.values())) == 1
+        (docs / "mine.txt").write_text(
+            "La mine de Zorglubie\n\nLe lithium de Zorglubie sera exploité dès 2031.", "utf-8"
+        )
+        rebuilt = Index.build([docs], embedder=native_embedder, out=out)
+        after = generations_by_worker(url, 2, rebuilt.generation)
+        assert set(after) == set(before)  # the same two workers, both on the new index
+        hits = httpx.post(url + "/search", json={"question": "lithium Zorglubie", "k": 1})
+        assert hits.json()["passages"][0]["doc_id"] == "mine"

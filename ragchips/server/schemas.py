@@ -97,6 +97,7 @@ class HealthOut(BaseModel):
     heavy_modules: list[str] = Field(
         ..., description="torch and the like, loaded in this process (should be empty)"
     )
+    worker_pid: int = Field(..., description="the worker process that answered")
 
 
 class ModelOut(BaseModel):

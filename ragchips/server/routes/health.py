@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from fastapi import APIRouter, Depends
@@ -30,4 +31,5 @@ def health_route(
         passages=len(index),
         error=service.holder.error,
         heavy_modules=sorted(m for m in HEAVY_MODULES if m in sys.modules),
+        worker_pid=os.getpid(),
     )
