@@ -113,7 +113,8 @@
         mark,
         document.createTextNode(chars.slice(c.end).join(""))
       );
-      mark.scrollIntoView({ block: "center" });
+      // Scroll the document panel only (not the page), the span a third of the way down.
+      panelText.scrollTop = Math.max(0, mark.offsetTop - panelText.clientHeight / 3);
       mark.focus({ preventScroll: true });
       panel.dataset.ready = "true";
     } catch (err) {
