@@ -39,7 +39,9 @@ asks for it (``LLMConfig.fallback``). The callable supplies the text, the flag i
 user's consent: ``ask()`` always passes its extractive answer, so ``fallback=False`` (the
 default) keeps a broken server loud, and without a callable a failure always raises.
 
-``httpx`` (the ``llm`` extra) is imported only when a request is made.
+The protocol is spoken by the official ``openai`` client (the ``llm`` extra), imported only
+when a request is made; one client per :class:`ChatClient`, so its connection pool is
+reused across calls. Its own retries are off: the policy above is ragchips's.
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ import html
 import json
 import os
 import re
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -60,7 +64,7 @@ from .errors import RagchipsError
 from .results import Passage
 
 if TYPE_CHECKING:
-    import httpx
+    import openai
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -328,14 +332,32 @@ def check_citations(text: str, n_passages: int) -> tuple[str, list[str]]:
 # -- the HTTP client ----------------------------------------------------------------------
 
 
-def _import_httpx() -> Any:
+def _import_openai() -> tuple[Any, _RawErrors]:
     try:
-        import httpx
+        import openai
     except ImportError:
         raise LLMError(
-            "summaries by a chat model need httpx: pip install 'ragchips[llm]'"
+            "summaries by a chat model need the openai client: pip install 'ragchips[llm]'"
         ) from None
-    return httpx
+    return openai, _raw_errors(openai)
+
+
+@dataclass(frozen=True)
+class _RawErrors:
+    """The HTTP library's own errors, which some openai versions let through mid-stream."""
+
+    timeout: tuple[type[BaseException], ...]
+    transport: tuple[type[BaseException], ...]
+    connect: tuple[type[BaseException], ...]
+
+
+def _raw_errors(openai: Any) -> _RawErrors:
+    # The library openai's client is built on (httpx, or a fork of it): its base class.
+    base = next((c for c in openai.DefaultHttpxClient.__mro__[1:] if c.__name__ == "Client"), None)
+    http = sys.modules.get(base.__module__.split(".")[0]) if base is not None else None
+    if http is None or not hasattr(http, "TransportError"):
+        return _RawErrors((), (), ())
+    return _RawErrors((http.TimeoutException,), (http.TransportError,), (http.ConnectError,))
 
 
 class _Retry(Exception):
@@ -371,14 +393,18 @@ def _retryable(status: int) -> bool:
 
 
 class ChatClient:
-    """An OpenAI-compatible chat-completions client (OpenAI, Ollama, vLLM, llama.cpp, LM Studio).
+    """An OpenAI-compatible chat client (OpenAI, Ollama, vLLM, llama.cpp, LM Studio).
 
-    Thread-safe; keeps one connection pool, released by :meth:`close` (or ``with``).
+    The official ``openai`` client does the protocol (requests, auth, error statuses, SSE
+    parsing); this class adds ragchips's policy on top: which failures are retried and
+    how long to wait, one-line errors that name the server and never the key, and replies
+    checked before they are trusted. One ``openai.OpenAI`` (and so one connection pool)
+    per client, reused by every call; thread-safe; released by :meth:`close` (or ``with``).
     """
 
     def __init__(self, config: LLMConfig) -> None:
         self.config = config
-        self._http: httpx.Client | None = None
+        self._sdk: openai.OpenAI | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -396,115 +422,118 @@ class ChatClient:
 
     def close(self) -> None:
         with self._lock:
-            http, self._http = self._http, None
-        if http is not None:
-            http.close()
+            sdk, self._sdk = self._sdk, None
+        if sdk is not None:
+            sdk.close()
 
     # -- public calls -------------------------------------------------------------------
 
     def complete(self, messages: list[dict[str, str]]) -> str:
         """The model's whole answer to ``messages``."""
-        httpx = _import_httpx()
-        payload = self._payload(messages, stream=False)
+        params = self._params(messages, stream=False)
 
         def once() -> str:
-            response = self._post(payload, stream=False)
-            try:
-                body = response.read()
-            except httpx.TimeoutException:
-                raise self._error(self._timeout_cause()) from None
-            except httpx.TransportError as exc:
-                raise _Retry(f"the reply was cut off ({_describe(exc)})") from exc
-            finally:
-                response.close()
+            sdk = self._client()
+            with self._failures():
+                raw = sdk.chat.completions.with_raw_response.create(**params)
+                body = raw.http_response.read()
             return self._parse_completion(body)
 
-        return self._retrying(once)
+        return self._retrying(once)  # type: ignore[no-any-return]
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """The model's answer to ``messages`` as text deltas, yielded as they arrive."""
-        httpx = _import_httpx()
-        payload = self._payload(messages, stream=True)
-        response = self._retrying(lambda: self._post(payload, stream=True))
+        openai, raw = _import_openai()
+        params = self._params(messages, stream=True)
+
+        def once() -> Any:
+            sdk = self._client()
+            with self._failures():
+                opened = sdk.chat.completions.with_streaming_response.create(**params)
+                return opened, opened.__enter__()
+
+        opened, response = self._retrying(once)
         try:
             if response.headers.get("content-type", "").startswith("application/json"):
                 # A server that ignored "stream": true; its whole answer is one delta.
                 yield self._parse_completion(response.read())
                 return
-            yield from self._read_events(response)
-        except httpx.TimeoutException:
+            yield from self._read_chunks(response.parse(), openai)
+        except raw.timeout:
             raise self._error(self._timeout_cause("the stream stalled: ")) from None
-        except httpx.TransportError as exc:
+        except raw.transport as exc:
             raise self._error(f"the stream was cut mid-answer ({_describe(exc)})") from exc
         finally:
-            response.close()
+            opened.__exit__(None, None, None)
 
     # -- internals ----------------------------------------------------------------------
 
-    def _client(self) -> httpx.Client:
-        httpx = _import_httpx()
+    def _client(self) -> openai.OpenAI:
+        openai, _ = _import_openai()
         with self._lock:
-            if self._http is None:
-                self._http = httpx.Client(
-                    timeout=httpx.Timeout(self.config.timeout),
-                    headers={"User-Agent": "ragchips"},
-                    follow_redirects=False,
+            if self._sdk is None:
+                self._sdk = openai.OpenAI(
+                    api_key=self.config.api_key or "no-key",  # its header is omitted
+                    base_url=self.config.base_url,
+                    timeout=self.config.timeout,
+                    max_retries=0,  # retries are ours: see _retrying
+                    default_headers={"User-Agent": "ragchips"},
                 )
-            return self._http
+            return self._sdk
 
-    def _payload(self, messages: list[dict[str, str]], stream: bool) -> dict[str, Any]:
-        payload: dict[str, Any] = {
+    def _params(self, messages: list[dict[str, str]], stream: bool) -> dict[str, Any]:
+        openai, _ = _import_openai()
+        headers: dict[str, Any] = {"Accept": "text/event-stream"} if stream else {}
+        if not self.config.api_key:  # local servers: no Authorization header at all
+            headers["Authorization"] = openai.Omit()
+        params: dict[str, Any] = {
             "model": self.config.model,
             "messages": messages,
             "stream": stream,
+            "extra_headers": headers,
         }
         if self.config.temperature is not None:
-            payload["temperature"] = self.config.temperature
+            params["temperature"] = self.config.temperature
         if self.config.max_tokens is not None:
-            payload["max_tokens"] = self.config.max_tokens
-        return payload
+            params["max_tokens"] = self.config.max_tokens
+        return params
 
-    def _headers(self, stream: bool) -> dict[str, str]:
-        headers = {"Accept": "text/event-stream" if stream else "application/json"}
-        if self.config.api_key:
-            headers["Authorization"] = f"Bearer {self.config.api_key}"
-        return headers
-
-    def _post(self, payload: dict[str, Any], stream: bool) -> httpx.Response:
-        """One POST: an open 2xx response (the caller closes it), or :class:`_Retry`/error."""
-        httpx = _import_httpx()
-        http = self._client()
-        url = f"{self.config.base_url}/chat/completions"
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        """The openai client's errors as :class:`_Retry` (worth another try) or LLMError."""
+        openai, raw = _import_openai()
         try:
-            request = http.build_request("POST", url, json=payload, headers=self._headers(stream))
-            response = http.send(request, stream=True)
-        except httpx.TimeoutException:
+            yield
+        except openai.APITimeoutError:
             raise self._error(self._timeout_cause()) from None
-        except httpx.ConnectError as exc:
-            raise _Retry(f"cannot connect ({_describe(exc)})") from exc
-        except httpx.TransportError as exc:
-            raise _Retry(f"the connection failed ({_describe(exc)})") from exc
-        if 200 <= response.status_code < 300:
-            return response
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+            if isinstance(cause, raw.connect):
+                raise _Retry(f"cannot connect ({_describe(cause)})") from cause
+            raise _Retry(f"the connection failed ({_describe(cause)})") from cause
+        except openai.APIStatusError as exc:
+            raise self._status_failure(exc.response) from None
+        except raw.timeout:
+            raise self._error(self._timeout_cause()) from None
+        except raw.transport as exc:
+            raise _Retry(f"the reply was cut off ({_describe(exc)})") from exc
+
+    def _status_failure(self, response: Any) -> Exception:
         status = response.status_code
         try:
             detail = self._detail(response.read())
-        except httpx.HTTPError:
+        except Exception:  # the body of an error reply is a courtesy
             detail = ""
-        finally:
-            response.close()
         cause = f"HTTP {status} {_reason(status)}"
         if status == 401:
-            raise self._error(f"{cause}: the API key was refused (set {_KEY_VARS})", status)
-        if _retryable(status):
-            if detail:
-                cause += f": {detail}"
-            raise _Retry(cause, status, _retry_after(response.headers.get("retry-after")))
+            return self._error(f"{cause}: the API key was refused (set {_KEY_VARS})", status)
         if detail:
             cause += f": {detail}"
+        if _retryable(status):
+            return _Retry(cause, status, _retry_after(response.headers.get("retry-after")))
         if status == 404:
             cause += f" (check the base URL, …/v1, and the model name {self.config.model!r})"
-        raise self._error(cause, status)
+        return self._error(cause, status)
 
     def _retrying(self, once: Callable[[], Any]) -> Any:
         attempts = self.config.max_retries + 1
@@ -546,45 +575,48 @@ class ChatClient:
             raise self._error("the model returned an empty answer")
         return content.strip()
 
-    def _read_events(self, response: httpx.Response) -> Iterator[str]:
+    def _read_chunks(self, chunks: Iterable[Any], openai: Any) -> Iterator[str]:
+        """The text deltas of the openai client's parsed stream, checked as they come.
+
+        The client stops at ``[DONE]`` and hides it; a complete answer is recognised by
+        its ``finish_reason`` instead (every OpenAI-compatible server sends one).
+        """
         wrote = False
         finished = False
-        for line in response.iter_lines():
-            line = line.strip()
-            if not line.startswith("data:"):
-                continue  # blank separators, ": keep-alive" comments, "event:" lines
-            data = line[5:].strip()
-            if data == "[DONE]":
-                break
+        events = iter(chunks)
+        while True:
             try:
-                event = json.loads(data)
-            except ValueError:
+                chunk = next(events)
+            except StopIteration:
+                break
+            except openai.APITimeoutError:
+                raise self._error(self._timeout_cause("the stream stalled: ")) from None
+            except openai.APIConnectionError as exc:
+                cause = exc.__cause__ or exc
+                raise self._error(f"the stream was cut mid-answer ({_describe(cause)})") from exc
+            except openai.APIError as exc:  # an {"error": ...} event
                 raise self._error(
-                    f"the stream sent invalid JSON ({_snippet(data.encode())!r})"
+                    f"the server reported an error mid-stream: {_snippet(str(exc).encode())}"
                 ) from None
-            if not isinstance(event, dict):
-                raise self._error("the stream sent an event that is not a JSON object")
-            if event.get("error"):
+            except ValueError as exc:
                 raise self._error(
-                    f"the server reported an error mid-stream: {self._detail(data.encode())}"
-                )
-            choices = event.get("choices")
-            if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-                continue  # e.g. the final usage chunk
-            delta = choices[0].get("delta")
-            content = _text_of(delta.get("content") if isinstance(delta, dict) else None)
-            if content:
-                wrote = True
-                yield content
-            if choices[0].get("finish_reason"):
-                finished = True
-        else:
-            if not finished:
-                raise self._error(
-                    "the stream ended without [DONE] or a finish reason: the answer is incomplete"
-                )
+                    f"the stream sent invalid JSON ({_snippet(str(exc).encode())})"
+                ) from None
+            for choice in getattr(chunk, "choices", None) or ()[:1]:
+                delta = getattr(choice, "delta", None)
+                content = _text_of(getattr(delta, "content", None))
+                if content:
+                    wrote = True
+                    yield content
+                if getattr(choice, "finish_reason", None):
+                    finished = True
+                break  # only the first choice is ours (n = 1)
         if not wrote:
             raise self._error("the model returned an empty answer")
+        if not finished:
+            raise self._error(
+                "the stream ended without [DONE] or a finish reason: the answer is incomplete"
+            )
 
     def _detail(self, body: bytes) -> str:
         """The server's own error message in ``body``, short and on one line."""
