@@ -53,7 +53,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from email.utils import parsedate_to_datetime
@@ -288,7 +288,7 @@ def check_citations(text: str, n_passages: int) -> tuple[str, list[str]]:
         if token.isdigit():
             return 1 <= int(token) <= n_passages
         m = _RANGE.match(token)
-        return bool(m) and 1 <= int(m[1]) <= int(m[2]) <= n_passages
+        return m is not None and 1 <= int(m[1]) <= int(m[2]) <= n_passages
 
     def fix(m: re.Match[str]) -> str:
         nonlocal cited
@@ -665,7 +665,7 @@ def _reason(status: int) -> str:
         return ""
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -759,7 +759,7 @@ class SummaryStream:
         owned: bool,
         messages: list[dict[str, str]],
         fallback: Callable[[], str] | None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         started = False
         try:
             for delta in client.stream(messages):

@@ -127,7 +127,8 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return error_json(exc.status_code, str(exc.detail), type_, headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return error_json(exc.status_code, str(exc.detail), type_, headers=headers)
 
 
 class BodyLimit:
