@@ -536,3 +536,15 @@ def test_ask_streams_through_a_chat_client(
     assert final.answer == "G42 négocie [2] selon."
     assert len(final.warnings) == 1 and "[9]" in final.warnings[0]
     assert openai_stub.last.json["stream"] is True
+
+
+def test_one_openai_client_per_chat_client_reused_across_calls(openai_stub: OpenAIStub) -> None:
+    openai = pytest.importorskip("openai")
+    client = ChatClient(config(openai_stub))
+    client.complete([])
+    sdk = client._sdk
+    assert isinstance(sdk, openai.OpenAI) and sdk.max_retries == 0  # the retries are ours
+    list(client.stream([]))
+    assert client._sdk is sdk and len(openai_stub.requests) == 2
+    client.close()
+    assert client._sdk is None
