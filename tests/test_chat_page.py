@@ -77,12 +77,15 @@ def ask_on_the_page(driver: Any, question: str) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
     box = driver.find_element(By.ID, "question")
-    assert driver.switch_to.active_element == box  # focused on load
+    assert driver.switch_to.active_element == box  # focused on load and after each answer
+    before = len(driver.find_elements(By.CSS_SELECTOR, ".msg.assistant"))
     box.send_keys(question, Keys.ENTER)
-    WebDriverWait(driver, 60).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.assistant[data-done='true']")
-    )
-    return driver.find_elements(By.CSS_SELECTOR, ".msg.assistant")[-1]
+
+    def answered(d: Any) -> Any:
+        bots = d.find_elements(By.CSS_SELECTOR, ".msg.assistant")
+        return len(bots) > before and bots[-1].get_attribute("data-done") == "true" and bots[-1]
+
+    return WebDriverWait(driver, 60).until(answered)
 
 
 def test_ask_stream_and_open_the_cited_span(server: str, tmp_path: Path) -> None:
@@ -169,3 +172,34 @@ def test_readable_at_phone_width_and_fully_offline(server: str, tmp_path: Path) 
         assert all(u.startswith(server) for u in urls), urls
     finally:
         driver.quit()
+
+
+def test_the_page_asks_for_the_key_of_a_protected_service(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    key = "page-key-42"
+    auth = {"Authorization": f"Bearer {key}"}
+    log = tmp_path / "server.log"
+    with running_server(
+        default_index_path(), log, server_env(), ["--api-key", key], headers=auth
+    ) as url:
+        driver = make_browser(tmp_path, 1024, 800)
+        try:
+            driver.get(url + "/")
+            assert not driver.find_element(By.ID, "key-row").is_displayed()
+            bot = ask_on_the_page(driver, QUESTION)
+            assert "error" in bot.get_attribute("class")
+            assert "API key" in bot.find_element(By.CSS_SELECTOR, ".answer").text
+            key_input = driver.find_element(By.ID, "api-key")
+            assert key_input.is_displayed() and driver.switch_to.active_element == key_input
+            key_input.send_keys(key)
+            driver.find_element(By.ID, "question").click()
+            bot = ask_on_the_page(driver, QUESTION)
+            assert "error" not in bot.get_attribute("class")
+            assert bot.find_elements(By.CSS_SELECTOR, ".sources button.cite")
+            bot.find_element(By.CSS_SELECTOR, "button.cite[data-n='1']").send_keys(Keys.ENTER)
+            mark = driver.find_element(By.CSS_SELECTOR, "#source-text mark")
+            assert mark.text
+        finally:
+            driver.quit()

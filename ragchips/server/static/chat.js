@@ -229,7 +229,7 @@
       await ask(question);
     } finally {
       send.disabled = false;
-      input.focus();
+      if (document.activeElement !== keyInput) input.focus(); // unless the key is asked for
     }
   });
 
