@@ -28,6 +28,7 @@ from .index import MAX_QUESTION_CHARS
 __all__ = [
     "MAX_CONTEXT_WORDS",
     "ChatTurn",
+    "check_encodable",
     "content_words",
     "count_tokens",
     "is_followup",
@@ -146,6 +147,16 @@ def message_text(content: Any) -> str:
     return ""
 
 
+def check_encodable(text: str, what: str) -> None:
+    """Refuse text that cannot be encoded (lone surrogates from a ``\\udXXX`` JSON escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidQuestionError(
+            f"the {what} contains invalid Unicode (an unpaired surrogate)"
+        ) from None
+
+
 def _role_and_text(message: Any) -> tuple[str, str]:
     if isinstance(message, Mapping):
         return str(message.get("role", "")), message_text(message.get("content"))
@@ -202,12 +213,7 @@ def question_for(messages: Sequence[Any], budget: int | None = None) -> ChatTurn
     if not any(t.strip() for t in user_turns):
         raise InvalidQuestionError("messages: no user message with text to answer")
     for turn in user_turns:
-        try:
-            turn.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidQuestionError(
-                "the message contains invalid Unicode (an unpaired surrogate)"
-            ) from None
+        check_encodable(turn, "message")
     question = rewrite_question(user_turns)
     last = next(t for t in reversed(user_turns) if t.strip())
     return ChatTurn(

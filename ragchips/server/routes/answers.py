@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ...api import ask
+from ...conversation import check_encodable
 from ...index import Index
 from ...results import Answer
 from ..errors import ApiError
@@ -14,19 +15,6 @@ from ..state import Service, get_index, get_service, require_key
 router = APIRouter(dependencies=[Depends(require_key)], tags=["answers"])
 
 
-def check_text(text: str, what: str) -> None:
-    """Refuse text that cannot be encoded (lone surrogates from a \\udXXX JSON escape)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(
-            400,
-            f"the {what} contains invalid Unicode (an unpaired surrogate)",
-            "invalid_request_error",
-            what,
-        ) from None
-
-
 @router.post("/ask", response_model=AnswerOut, summary="Answer with sources")
 def ask_route(
     body: AskRequest,
@@ -34,7 +22,7 @@ def ask_route(
     service: Service = Depends(get_service),  # noqa: B008
 ) -> AnswerOut:
     """The answer and the passages it cites (the JSON of ``ragchips ask --json``)."""
-    check_text(body.question, "question")
+    check_encodable(body.question, "question")
     client = service.chat_client(body.llm)
     with service.slot(client):
         answer = ask(
@@ -51,7 +39,7 @@ def search_route(
     service: Service = Depends(get_service),  # noqa: B008
 ) -> SearchOut:
     """The ``k`` best passages, best first, each with its exact span in its source."""
-    check_text(body.question, "question")
+    check_encodable(body.question, "question")
     with service.slot(None):
         passages = index.search(body.question, k=body.k, mode=body.mode, where=body.where)
     return SearchOut(passages=passages)
