@@ -33,7 +33,6 @@ __all__ = [
     "BodyLimit",
     "CatchAll",
     "ClientLimit",
-    "error_json",
     "install_handlers",
     "ragchips_status",
 ]
@@ -60,17 +59,16 @@ class ApiError(Exception):
         self.status, self.message, self.type, self.param = status, message, type_, param
         self.code, self.headers = code, headers or {}
 
-
-def error_json(
-    status: int,
-    message: str,
-    type_: str,
-    param: str | None = None,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    def response(self) -> JSONResponse:
+        body = {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 def _is_llm_error(exc: BaseException) -> bool:
@@ -111,24 +109,24 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, message, param = _validation_message(list(exc.errors()))
-        return error_json(status, message, "invalid_request_error", param)
+        return ApiError(status, message, "invalid_request_error", param).response()
 
     @app.exception_handler(RagchipsError)
     async def on_ragchips(request: Request, exc: RagchipsError) -> JSONResponse:
         status, type_ = ragchips_status(exc)
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return error_json(status, str(exc), type_)
+        return ApiError(status, str(exc), type_).response()
 
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_json(exc.status, exc.message, exc.type, exc.param, exc.code, exc.headers)
+        return exc.response()
 
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         headers = dict(exc.headers) if exc.headers else None
-        return error_json(exc.status_code, str(exc.detail), type_, headers=headers)
+        return ApiError(exc.status_code, str(exc.detail), type_, headers=headers).response()
 
 
 class BodyLimit:
@@ -162,7 +160,7 @@ class BodyLimit:
         message = f"the request body is over {limit // 1024} KiB"
         if declared > limit:
             drained = declared <= DRAIN_BYTES and await _drain(receive, DRAIN_BYTES)
-            response = error_json(413, message, "invalid_request_error")
+            response = ApiError(413, message, "invalid_request_error").response()
             if not drained:
                 response.headers["Connection"] = "close"
             await response(scope, receive, send)
@@ -230,14 +228,14 @@ class ClientLimit:
             if busy < limit:
                 self._in_flight[who] = busy + 1
         if busy >= limit:
-            response = error_json(
+            response = ApiError(
                 429,
                 f"too many requests in flight from this client (limit {limit}): "
                 "retry when one has finished",
                 "rate_limit_error",
                 code="rate_limit_exceeded",
                 headers={"Retry-After": str(self.RETRY_AFTER_S)},
-            )
+            ).response()
             await response(scope, receive, send)
             return
         try:
@@ -287,4 +285,4 @@ class CatchAll:
             if started:
                 raise  # half a reply is out: only closing the connection can say so
             message = "internal server error (details in the server log)"
-            await error_json(500, message, "server_error")(scope, receive, send)
+            await ApiError(500, message, "server_error").response()(scope, receive, send)
