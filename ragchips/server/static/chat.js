@@ -169,12 +169,13 @@
     warn.hidden = true;
     bot.append(text, sources, warn);
     chat.append(user, bot);
-    bot.scrollIntoView({ block: "end" });
+    user.scrollIntoView({ block: "start" }); // the question, then the answer as it comes
     history.push({ role: "user", content: question });
 
     let answer = "";
     let tail = "";
     let citations = [];
+    let scrolled = false;
     try {
       const r = await fetch("/v1/chat/completions", {
         method: "POST",
@@ -202,6 +203,8 @@
           if (delta.startsWith("\n\nSources :")) tail = delta;
           else answer += delta;
           renderAnswer(text, answer, citations);
+          if (!scrolled) user.scrollIntoView({ block: "start" }); // once there is room
+          scrolled = true;
         }
         if (choice && choice.finish_reason && ev.ragchips && ev.ragchips.warnings.length) {
           warn.textContent = ev.ragchips.warnings.join(" ; ");
