@@ -32,6 +32,7 @@ import json
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ __all__ = [
     "SummaryStream",
     "build_messages",
     "check_citations",
+    "client_for",
     "summarise",
     "summarise_stream",
 ]
@@ -411,14 +413,34 @@ def _describe(exc: BaseException) -> str:
 # -- what ask() calls ---------------------------------------------------------------------
 
 
+# Clients by configuration: ask(llm="model") in a loop reuses one connection pool.
+_CLIENTS: OrderedDict[LLMConfig, ChatClient] = OrderedDict()
+_CLIENTS_LOCK = threading.Lock()
+# Configurations kept; the least recently used is dropped (not closed: it may be in use).
+_MAX_CLIENTS = 8
+
+
+def client_for(config: LLMConfig) -> ChatClient:
+    """The process's shared client for ``config`` (one per distinct configuration)."""
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(config)
+        if client is None:
+            client = _CLIENTS[config] = ChatClient(config)
+            while len(_CLIENTS) > _MAX_CLIENTS:
+                _CLIENTS.popitem(last=False)
+        else:
+            _CLIENTS.move_to_end(config)
+        return client
+
+
 def _resolve(llm: str | LLMConfig | ChatClient) -> tuple[ChatClient, bool]:
-    """A client for ``llm``, and whether it is ours to close."""
+    """A client for ``llm``, and whether it is ours to close (never, now: shared)."""
     if isinstance(llm, ChatClient):
         return llm, False
     if isinstance(llm, LLMConfig):
-        return ChatClient(llm), True
+        return client_for(llm), False
     if isinstance(llm, str):
-        return ChatClient(LLMConfig.from_env(model=llm)), True
+        return client_for(LLMConfig.from_env(model=llm)), False
     raise TypeError(
         f"llm must be a model name, an LLMConfig or a ChatClient, not {type(llm).__name__}"
     )
