@@ -9,13 +9,16 @@ server-sent chunk carries ``citations``, and the text ends with a numbered "Sour
     python examples/chatbot_client.py                   # a conversation; empty line to quit
 
 In a conversation the whole history is sent each turn, so a follow-up such as
-"et quand commencera la production ?" is understood in context.
+"et quand commencera la production ?" is understood in context (the server reads only
+the newest turns within its token budget). A server started with ``--api-key KEY``
+wants ``--api-key KEY`` here too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -76,11 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("question", nargs="*", help="ask this and exit (default: converse)")
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the ragchips service")
-    parser.add_argument("--model", default="ragchips", help="'ragchips' or a chat model name")
+    parser.add_argument(
+        "--model", default="ragchips", help="'ragchips' or a chat model the server lists"
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("RAGCHIPS_SERVER_API_KEY"),
+        help="the service's key, if it requires one (default: $RAGCHIPS_SERVER_API_KEY)",
+    )
     args = parser.parse_args(argv)
 
     messages: list[dict[str, str]] = []
-    with httpx.Client(base_url=args.url, timeout=httpx.Timeout(10.0, read=120.0)) as client:
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    timeout = httpx.Timeout(10.0, read=120.0)
+    with httpx.Client(base_url=args.url, timeout=timeout, headers=headers) as client:
         try:
             if args.question:
                 messages.append({"role": "user", "content": " ".join(args.question)})

@@ -536,3 +536,30 @@ def test_ask_streams_through_a_chat_client(
     assert final.answer == "G42 négocie [2] selon."
     assert len(final.warnings) == 1 and "[9]" in final.warnings[0]
     assert openai_stub.last.json["stream"] is True
+
+
+def test_one_openai_client_per_chat_client_reused_across_calls(openai_stub: OpenAIStub) -> None:
+    openai = pytest.importorskip("openai")
+    client = ChatClient(config(openai_stub))
+    client.complete([])
+    sdk = client._sdk
+    assert isinstance(sdk, openai.OpenAI) and sdk.max_retries == 0  # the retries are ours
+    list(client.stream([]))
+    assert client._sdk is sdk and len(openai_stub.requests) == 2
+    client.close()
+    assert client._sdk is None
+
+
+def test_summaries_with_one_configuration_share_one_client(openai_stub: OpenAIStub) -> None:
+    from ragchips.llm import client_for
+
+    cfg = config(openai_stub)
+    summarise(QUESTION, PASSAGES, cfg)
+    shared = client_for(cfg)
+    sdk = shared._sdk
+    assert sdk is not None  # the first summary's client, still open
+    list(summarise_stream(QUESTION, PASSAGES, cfg))
+    summarise(QUESTION, PASSAGES, config(openai_stub))  # an equal configuration
+    assert client_for(cfg) is shared and shared._sdk is sdk
+    assert client_for(config(openai_stub, timeout=3.0)) is not shared
+    assert len(openai_stub.requests) == 3

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,64 +26,21 @@ httpx = pytest.importorskip("httpx")
 from ragchips import Index, default_index_path  # noqa: E402
 from ragchips.embedding import E5SmallEmbedder  # noqa: E402
 from ragchips.index import MAX_QUESTION_CHARS  # noqa: E402
-from ragchips.server import MAX_BODY_BYTES, is_followup, rewrite_question  # noqa: E402
+from ragchips.server import (  # noqa: E402
+    MAX_BODY_BYTES,
+    MAX_CHAT_BODY_BYTES,
+    is_followup,
+    rewrite_question,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub import OpenAIStub, status  # noqa: E402
+from server_process import running_server  # noqa: E402
+from server_process import server_env as _server_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "examples" / "chatbot_client.py"
-STARTUP_DEADLINE_S = 45.0
 PRODUCTION_2026 = "commencer en 2026"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RAGCHIPS_", "OPENAI_")) or k == "RAGCHIPS_E5_ENGINE"
-    }
-    env.update(extra or {})
-    return env
-
-
-@contextmanager
-def running_server(index: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``python -m ragchips.server`` on a free port; yields its base URL once /health is up."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "ragchips.server", "--index", str(index), "--port", str(port)]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "--no-access-log"], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not up after {STARTUP_DEADLINE_S} s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, stub: OpenAIStub) -> Iterat
     env = _server_env(
         {
             "RAGCHIPS_SERVER_DEBUG": "1",
+            "RAGCHIPS_SERVER_MODELS": "stub-model",
             "RAGCHIPS_LLM_BASE_URL": stub.url,
             "RAGCHIPS_LLM_MAX_RETRIES": "0",
             "RAGCHIPS_LLM_TIMEOUT": "10",
@@ -204,7 +160,7 @@ def test_health_describes_the_served_index(client: Any) -> None:
     assert h["status"] == "ok"
     assert h["index"] == str(default_index_path().absolute())
     assert h["generation"] == index.generation
-    assert h["documents"] == len(index.documents) == 5
+    assert h["documents"] == len(index.doc_ids()) == 5
     assert h["passages"] == len(index)
 
 
@@ -342,7 +298,7 @@ def test_chat_stream_is_sse_with_citations_first(client: Any) -> None:
 
 def test_models_and_openapi_document_the_service(client: Any) -> None:
     models = client.get("/v1/models").json()
-    assert [m["id"] for m in models["data"]] == ["ragchips"]
+    assert [m["id"] for m in models["data"]] == ["ragchips", "stub-model"]
     spec = client.get("/openapi.json").json()
     assert {"/ask", "/search", "/health", "/v1/chat/completions"} <= set(spec["paths"])
     schemas = spec["components"]["schemas"]
@@ -498,8 +454,11 @@ def test_bad_requests_get_a_clear_json_error(
 def test_body_over_the_limit_is_refused_before_parsing(client: Any) -> None:
     big = json.dumps({"question": "x" * MAX_BODY_BYTES}).encode()
     assert_error(client.post("/ask", content=big), 413, "KiB")
-    # Without a Content-Length (chunked), the count stops the read as well.
-    chunks = (big[i : i + 4096] for i in range(0, len(big), 4096))
+    # Without a Content-Length (chunked), the count stops the read as well; a chat history
+    # may be longer than a question, up to its own limit.
+    huge = json.dumps({"messages": [{"role": "user", "content": "x" * MAX_CHAT_BODY_BYTES}]})
+    big_chat = huge.encode()
+    chunks = (big_chat[i : i + 4096] for i in range(0, len(big_chat), 4096))
     assert_error(client.post("/v1/chat/completions", content=chunks), 413, "KiB")
     # Not JSON at all, but big: still 413, not a parse error.
     assert_error(client.post("/search", content=b"\xff" * (MAX_BODY_BYTES + 1)), 413)

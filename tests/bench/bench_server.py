@@ -2,10 +2,13 @@
 
 Starts ``python -m ragchips.server`` on a free loopback port (or uses ``--url``), then
 sends ``POST /ask`` with the seeds gold questions from 1, 8 and 32 concurrent clients
-(threads, one httpx connection each), each level bounded by ``--requests`` and
-``--seconds``. Every non-200 reply or transport error is counted; zero is expected.
+(threads, one httpx connection each, each from its own loopback address 127.0.1.n, so
+the server's per-client limit sees 32 clients, not one), each level bounded by
+``--requests`` and ``--seconds``. Every non-200 reply (a 429 included) or transport
+error is counted; zero is expected.
 
 .venv/bin/python tests/bench/bench_server.py
+.venv/bin/python tests/bench/bench_server.py --workers 2
 .venv/bin/python tests/bench/bench_server.py --clients 1,8,32 --requests 300 --slots 4
 .venv/bin/python tests/bench/bench_server.py --url http://127.0.0.1:8000   # a running server
 """
@@ -33,10 +36,11 @@ def free_port() -> int:
 
 
 def start_server(
-    index: str | None, slots: int | None, log_path: Path
+    index: str | None, slots: int | None, workers: int, log_path: Path
 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "ragchips.server", "--port", str(port), "--no-access-log"]
+    cmd += ["--workers", str(workers)]
     if index:
         cmd += ["--index", index]
     env = dict(os.environ)
@@ -67,9 +71,10 @@ def run_level(url: str, clients: int, max_requests: int, max_seconds: float) -> 
     issued = 0
     deadline = time.monotonic() + max_seconds
 
-    def worker() -> None:
+    def worker(n: int) -> None:
         nonlocal issued
-        with httpx.Client(base_url=url, timeout=60) as client:
+        transport = httpx.HTTPTransport(local_address=f"127.0.1.{n + 1}")
+        with httpx.Client(base_url=url, timeout=60, transport=transport) as client:
             while time.monotonic() < deadline:
                 with lock:
                     if issued >= max_requests:
@@ -92,7 +97,7 @@ def run_level(url: str, clients: int, max_requests: int, max_seconds: float) -> 
                         latencies.append(elapsed)
 
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
@@ -120,6 +125,7 @@ def main() -> int:
     parser.add_argument(
         "--slots", type=int, help="server retrieval slots ($RAGCHIPS_SERVER_CONCURRENCY)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     args = parser.parse_args()
     levels = [int(x) for x in args.clients.split(",") if x.strip()]
 
@@ -127,7 +133,7 @@ def main() -> int:
     url = args.url
     with tempfile.TemporaryDirectory() as tmp:
         if url is None:
-            proc, url = start_server(args.index, args.slots, Path(tmp) / "server.log")
+            proc, url = start_server(args.index, args.slots, args.workers, Path(tmp) / "server.log")
         try:
             with httpx.Client(base_url=url, timeout=60) as c:
                 for q in QUESTIONS[:5]:  # warm-up
@@ -142,7 +148,8 @@ def main() -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"POST /ask on {health['index']} ({health['passages']} passages); {os.cpu_count()} CPUs, "
-        f"load average {load:.1f}; server slots: {args.slots or 'default'}"
+        f"load average {load:.1f}; server slots: {args.slots or 'default'}; "
+        f"workers: {args.workers if args.url is None else '?'}"
     )
     print()
     print("| clients | requests | errors | requests/s | p50 (ms) | p99 (ms) |")

@@ -1,0 +1,1 @@
+"""The routes, one router per concern: answers, chat, health, the chat page."""
