@@ -82,9 +82,10 @@ def test_settings_read_the_environment_once() -> None:
     )
     assert s.index == Path("/tmp/idx") and s.client_limit == 3 and s.api_key == KEY
     assert s.chat_models == ("mistral", "qwen", "llama")
+    # What the chat client is configured from, kept as read (nothing unrelated).
     assert s.llm_env == {
         "RAGCHIPS_LLM": "mistral",
-        "RAGCHIPS_LLM_BASE_URL": s.llm_env["RAGCHIPS_LLM_BASE_URL"],
+        "RAGCHIPS_LLM_BASE_URL": "http://localhost:11434/v1",
     }
     assert KEY not in repr(s)
     assert s.host == "127.0.0.1"  # this machine only, unless --host says otherwise
