@@ -131,21 +131,28 @@ def fuse(
         order = order[:0]  # every allowed passage already has its exact score
     start = 0
     block = max(depth, 64)
+    best = np.concatenate(cand_scores)
     while start < len(order):
-        scores_so_far = np.concatenate(cand_scores)
         cut = (
-            np.partition(scores_so_far, len(scores_so_far) - depth)[len(scores_so_far) - depth]
-            if len(scores_so_far) >= depth
+            np.partition(best, len(best) - depth)[len(best) - depth]
+            if len(best) >= depth
             else -np.inf
         )
         if lex_part[order[start]] + bound < cut:
             break
         take = order[start : start + block]
         cos = c.cosines(lex_rows[take])
+        fused = w_d * c.dense_stats.z(cos) + lex_part[take]
         cand_rows.append(lex_rows[take])
-        cand_scores.append(w_d * c.dense_stats.z(cos) + lex_part[take])
+        cand_scores.append(fused)
         cand_cos.append(cos)
+        # Keep only what can still make the cut; blocks grow so that a long list of
+        # lexical matches costs a few vectorised steps, not one per 64 passages.
+        best = np.concatenate([best, fused])
+        if len(best) > 4 * depth:
+            best = np.partition(best, len(best) - depth)[len(best) - depth :]
         start += block
+        block *= 2
     rows = np.concatenate(cand_rows)
     scores = np.concatenate(cand_scores)
     cos_all = np.concatenate(cand_cos)
