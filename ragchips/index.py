@@ -607,7 +607,10 @@ class Index:
         allowed = self.allowed(where)
         cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
         best = float(cands.dense_scores[0]) if len(cands.dense_scores) else -1.0
-        return self._rank(question, k, mode, cands, WEIGHTS, "zscore"), best
+        hits = self._rank(question, k, mode, cands, WEIGHTS, "zscore")
+        # On the approximate path a lexical candidate may be closer than any dense one.
+        best = max([best, *(h.dense for h in hits if h.dense is not None)])
+        return hits, best
 
     def search_rows(
         self,
