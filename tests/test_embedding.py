@@ -178,9 +178,6 @@ def test_sentence_transformer_folder_hash_follows_content(tmp_path: Path) -> Non
     assert SentenceTransformerEmbedder("some/hub-id").weights_sha256() is None
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Index._check_embedder must call check_embedder (patch in notes/core.md)"
-)
 def test_first_query_of_a_reopened_index_embeds_once(tmp_path: Path) -> None:
     from ragchips import Index
     from ragchips.reader import Document

