@@ -44,6 +44,8 @@ RANK_WEIGHT = 0.6
 TYPE_WEIGHT = 0.2
 SECOND_MIN_RATIO = 0.5
 MIN_SENTENCE_CHARS = 8
+# A second sentence must bring this share of the question's weight that the first lacks.
+NEW_TERM_SHARE = 0.15
 
 _QUESTION_WORD = re.compile(
     r"\b(qui|que|quoi|quel(le)?s?|quand|où|comment|combien|pourquoi|lequel|laquelle|est-ce|"
@@ -136,7 +138,8 @@ def extract(
             break
         if _flat(c.text) == _flat(first.text):
             continue
-        adds_term = bool((qterms & c.terms) - first.terms)
+        new_weight = sum(weight.get(t, 1.0) for t in (qterms & c.terms) - first.terms)
+        adds_term = new_weight >= NEW_TERM_SHARE * mass
         adds_kind = kind is not None and c.typed and not first.typed
         if (adds_term or adds_kind) and len(first.text) + len(c.text) <= MAX_ANSWER_CHARS:
             chosen.append(c)
