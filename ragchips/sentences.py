@@ -18,16 +18,15 @@ from dataclasses import dataclass
 __all__ = ["Sentence", "split_sentences"]
 
 # Lower-cased, without the final period. Both languages; titles, company forms, Latin.
-ABBREVIATIONS = frozenset(
-    """
+_ABBREVIATIONS = """
     m mm mme mmes mlle mlles dr pr me mgr st ste sts stes mr mrs ms prof sr jr
     co corp ltd inc llc plc cie sa sarl gmbh bros
     etc cf ex p pp vol vols no nos n° art chap fig figs éd ed eds env hab av apr
     j.-c jc j.c al ca approx dept min max sq tél tel ibid op cit id viz vs e.g i.e
     janv févr fév avr juil sept oct nov déc jan feb mar apr jun jul aug sep dec
     bd boul av ave rte qqn qqch ss suiv
-    """.split()
-)
+"""
+ABBREVIATIONS = frozenset(_ABBREVIATIONS.split())
 # Words after which a capital is part of the same sentence: "p. ex. Paris", "av. J.-C. Rome".
 _NO_BREAK_AFTER = frozenset({"ex", "cf", "p", "pp", "av", "apr", "vs", "no", "n°", "art", "vol"})
 
@@ -93,11 +92,11 @@ def _split_block(text: str, a: int, b: int) -> list[tuple[int, int]]:
         if _is_abbreviation(before, mark):
             word = _WORD_BEFORE.search(before)
             w = word.group(1).lower().strip(".") if word else ""
-            if w in _NO_BREAK_AFTER or w not in ABBREVIATIONS or not m.group(2):
-                # Titles and initials before a name; "etc." may still end a sentence
-                # when a capital follows, but only "etc." (a title never ends one).
-                if not (w == "etc" and text[nxt].isupper()):
-                    continue
+            # Titles and initials before a name; "etc." may still end a sentence when a
+            # capital follows, but only "etc." (a title never ends one).
+            no_break = w in _NO_BREAK_AFTER or w not in ABBREVIATIONS or not m.group(2)
+            if no_break and not (w == "etc" and text[nxt].isupper()):
+                continue
         if _inside_guillemets(text, pos, m.start(1)) and not m.group(2):
             continue
         spans.append((pos, end))
