@@ -24,12 +24,20 @@ from .answertype import AnswerType, answer_type, candidate_span
 from .results import Claim, Passage
 from .sentences import split_sentences
 
-__all__ = ["NOT_FOUND_MESSAGE", "Extracted", "extract", "extract_answer", "is_keyword_query"]
+__all__ = [
+    "CLOSEST",
+    "NOT_FOUND_MESSAGE",
+    "Extracted",
+    "extract",
+    "extract_answer",
+    "is_keyword_query",
+]
 
 NOT_FOUND_MESSAGE = (
     "Les passages ci-dessous pourraient ne pas répondre à cette question : "
-    "aucun ne s'en rapproche assez pour en tirer une réponse."
+    "aucun ne s'en rapproche assez pour en être sûr."
 )
+CLOSEST = "Le plus proche :"
 NO_PASSAGE_MESSAGE = "Aucun passage de la collection ne correspond à cette recherche."
 NO_WORDS_MESSAGE = (
     "La question ne contient aucun mot qui permette de chercher (seulement des mots "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .answer import (
+    CLOSEST,
     NO_PASSAGE_MESSAGE,
     NO_WORDS_MESSAGE,
     NOT_FOUND_MESSAGE,
@@ -82,9 +83,7 @@ def ask(
     cal = idx.calibration
     # The best cosine decides found, whatever the mode, so the question is always embedded.
     hits, best_dense = idx.retrieve(question, k, mode, where)
-    passages = [
-        idx.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits) if terms
-    ]
+    passages = [idx.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits) if terms]
     passages = [
         replace(p, confidence=None if h.dense is None else cal.confidence(h.dense, question))
         for p, h in zip(passages, hits, strict=False)
@@ -104,9 +103,14 @@ def ask(
             return NO_WORDS_MESSAGE
         if not passages:
             return NO_PASSAGE_MESSAGE
-        if not found:
-            return NOT_FOUND_MESSAGE
         got = extract(terms, passages, idx.term_weights(terms), question)
+        if not found:
+            # Weak evidence: say so, and still show the closest sentence, cited.
+            if not got.claims:
+                return NOT_FOUND_MESSAGE
+            claims[:] = got.claims[:1]
+            first = " ".join(got.claims[0].text.split())
+            return f"{NOT_FOUND_MESSAGE} {CLOSEST} {first} [{got.claims[0].passage}]"
         claims[:] = got.claims
         return got.text
 
@@ -131,4 +135,3 @@ def ask(
 
 def _holds_all(passage_terms: list[str], terms: list[str]) -> bool:
     return bool(terms) and set(terms) <= set(passage_terms)
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -196,6 +197,21 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     from .storage import update_manifest
 
     index = open_index(args.index)
+    if args.auto:
+        from .calibration import auto_calibrate
+
+        t = time.perf_counter()
+        cal = auto_calibrate(index)
+        print(
+            f"threshold {cal.threshold}, lang_bonus {cal.lang_bonus}, scale {cal.scale}: "
+            f"derived without labelled questions in {time.perf_counter() - t:.1f} s"
+        )
+        if not args.dry_run and index.path is not None:
+            update_manifest(index.path, {"calibration": cal.to_dict()})
+            print(f"stored in {index.path / 'manifest.json'}")
+        return 0
+    if not args.questions:
+        raise ConfigurationError("give a questions file, or --auto")
     answerable = [q["question"] for q in load_questions(args.questions)]
     if args.off_topic:
         off = [q["question"] for q in load_questions_loose(args.off_topic)]
@@ -294,7 +310,12 @@ def _parser() -> argparse.ArgumentParser:
     p_cal = sub.add_parser(
         "calibrate", help="derive the found threshold of an index from answerable questions"
     )
-    p_cal.add_argument("questions", help="JSONL of questions the collection answers")
+    p_cal.add_argument("questions", nargs="?", help="JSONL of questions the collection answers")
+    p_cal.add_argument(
+        "--auto",
+        action="store_true",
+        help="derive it from the collection itself and the bundled off-topic questions",
+    )
     p_cal.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
     p_cal.add_argument("--off-topic", metavar="FILE", help="JSONL of off-topic questions")
     p_cal.add_argument("--min-recall", type=float, default=0.95, help="default 0.95")

@@ -53,7 +53,7 @@ def test_to_dict_is_json_and_complete(seeds_index_path: Path) -> None:
 def test_off_topic_question_is_not_found(seeds_index_path: Path) -> None:
     a = ask("Quelle est la recette de la blanquette de veau ?", index=seeds_index_path)
     assert not a.found
-    assert a.answer == NOT_FOUND_MESSAGE
+    assert a.answer.startswith(NOT_FOUND_MESSAGE)
 
 
 def test_index_object_and_path_are_both_accepted(seeds_index_path: Path) -> None:
@@ -114,8 +114,10 @@ def test_confidence_agrees_with_found(seeds_index_path: Path) -> None:
 
 def test_weak_evidence_still_shows_the_passages(seeds_index_path: Path) -> None:
     a = ask("Comment faire une pâte à crêpes sans grumeaux ?", index=seeds_index_path)
-    assert not a.found and a.passages and not a.claims
-    assert "pourraient ne pas répondre" in a.answer
+    assert not a.found and a.passages and len(a.claims) <= 1
+    assert a.answer.startswith(NOT_FOUND_MESSAGE)
+    if a.claims:  # the closest sentence, cited, after the warning
+        assert a.answer.endswith(f"{' '.join(a.claims[0].text.split())} [{a.claims[0].passage}]")
 
 
 def test_a_keyword_is_a_search(seeds_index_path: Path) -> None:
@@ -140,7 +142,7 @@ def test_odd_questions_get_an_answer_or_a_clear_message(
     a = ask(question, index=seeds_index_path)
     assert isinstance(a.answer, str) and a.answer.strip()
     if not a.found:
-        assert not a.claims
+        assert len(a.claims) <= 1 and (a.confidence or 0) < 0.5
     else:
         assert a.claims and a.passages
 
