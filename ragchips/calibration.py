@@ -240,6 +240,7 @@ def auto_calibrate(
     reject: float = AUTO_REJECT,
     sample: int = AUTO_SAMPLE,
     lang_bonus: float | None = None,
+    off_topic: Sequence[str] | None = None,
 ) -> Calibration:
     """The ``found`` calibration of ``index`` without labelled questions.
 
@@ -247,6 +248,7 @@ def auto_calibrate(
     but never sits above what one in ten of its own sentence-made questions scores (a
     collection about the bank's topics must still find its own content). ``lang_bonus``
     keeps the default's (English questions cannot be made from a French text).
+    ``off_topic`` replaces the bundled bank (benchmarks hold half of it out).
     """
     bonus = DEFAULT.lang_bonus if lang_bonus is None else lang_bonus
     if len(index) == 0:
@@ -256,7 +258,7 @@ def auto_calibrate(
         _, dense = index.retrieve(question, 1, "dense")
         return float(dense) + bonus * english_share(question)
 
-    off = [best(q) for q in off_topic_questions()]
+    off = [best(q) for q in (off_topic if off_topic is not None else off_topic_questions())]
     own = [best(q) for q in pseudo_questions(index, sample)]
     threshold = _quantile(off, reject) + 5e-4
     if own:
