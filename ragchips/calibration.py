@@ -201,7 +201,7 @@ def derive(
 
 # How many questions auto_calibrate asks: all bundled off-topic ones, and this many made
 # from the collection's sentences (bounded, so it costs a few seconds on any collection).
-AUTO_SAMPLE = 40
+AUTO_SAMPLE = 24
 AUTO_REJECT = 0.9
 _WORDS = re.compile(r"[^\W\d_][\w'’-]{3,}")
 
