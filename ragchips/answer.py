@@ -50,6 +50,7 @@ READ_PASSAGES = 3
 # Tuned on half A of PIAF and the seeds gold set (tests/bench/bench_answers.py).
 RANK_WEIGHT = 0.6
 TYPE_WEIGHT = 0.2
+AGENT_WEIGHT = 0.3
 SECOND_MIN_RATIO = 0.5
 MIN_SENTENCE_CHARS = 8
 # A second sentence must bring this share of the question's weight that the first lacks.
@@ -60,6 +61,24 @@ _QUESTION_WORD = re.compile(
     r"who|what|when|where|which|why|how)\b",
     re.I,
 )
+
+
+_TOKEN = re.compile(r"\w[\w'’-]*")
+# "fabriquée par TSMC", "écrit par Victor Hugo": the agent of a passive verb.
+_AGENT_AFTER = re.compile(r"\W*(?:\w+\W+){0,2}?(?:par|by)\s+(?:l[ae]s?\s+|l'|the\s+)?[A-ZÀ-Ý]")
+# "TSMC fabriquera", "Victor Hugo a écrit": a name just before the verb.
+_AGENT_BEFORE = re.compile(r"[A-ZÀ-Ý][\w&.-]*\)?\s+(?:\w+\s+){0,1}$")
+
+
+def _names_the_agent(sentence: str, qterms: frozenset[str], analyzer: object) -> bool:
+    """Whether a name is the doer of a question word in ``sentence`` ("qui fabrique ?":
+    "fabriquée par TSMC", "TSMC fabriquera"), not merely present in it."""
+    for m in _TOKEN.finditer(sentence):
+        if m.start() == 0 or not set(analyzer(m.group(0))) & qterms:  # type: ignore[operator]
+            continue
+        if _AGENT_AFTER.match(sentence, m.end()) or _AGENT_BEFORE.search(sentence[: m.start()]):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -131,9 +150,26 @@ def extract(
                 continue  # a headline repeats the question's topic, it answers nothing
             terms = frozenset(analyzer(s.text))  # type: ignore[operator]
             overlap = sum(weight.get(t, 1.0) for t in qterms & terms) / mass
-            typed = kind is not None and candidate_span(kind, question, s.text) is not None
+            # The kind of answer only counts in a sentence that speaks of the question.
+            typed = (
+                overlap > 0
+                and kind is not None
+                and candidate_span(kind, question, s.text) is not None
+            )
+            agent = (
+                typed
+                and kind is not None
+                and kind.name == "person-or-organisation"
+                and _names_the_agent(s.text, qterms, analyzer)
+            )
             length_penalty = 0.15 * math.log1p(max(0, len(s.text) - 250) / 100)
-            score = overlap + RANK_WEIGHT / max(p.rank, 1) + TYPE_WEIGHT * typed - length_penalty
+            score = (
+                overlap
+                + RANK_WEIGHT / max(p.rank, 1)
+                + TYPE_WEIGHT * typed
+                + AGENT_WEIGHT * agent
+                - length_penalty
+            )
             candidates.append(_Candidate(score, p, s.start, s.end, terms, typed))
     if not candidates:
         first = passages[0]
