@@ -8,9 +8,9 @@ they hold, the rank of their passage and whether they hold the kind of answer as
 (:mod:`ragchips.answertype`). A second sentence is added only when it brings a question
 word the first lacks, or the asked-for kind of answer the first does not hold.
 
-Measured on half A of PIAF (tests/bench/bench_answers.py), e5 question-vs-sentence cosines
-ranked sentences worse than this (55% against 63% first-sentence containment) and cost
-~25 ms per sentence on the query path, so they are not used here.
+Measured on half A of PIAF (notes/answers.md), e5 question-vs-sentence cosines ranked
+sentences worse than this (55% against 63% first-sentence containment) and cost ~25 ms
+per sentence on the query path (a question: ~8 ms), so they are not used here.
 """
 
 from __future__ import annotations

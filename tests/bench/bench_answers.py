@@ -1,6 +1,6 @@
 """Answers and found on PIAF (half A tunes, half B reports) and the seeds gold set.
 
-    .venv/bin/python tests/bench/bench_answers.py --piaf-index /tmp/ragchips-piaf
+    .venv/bin/python tests/bench/bench_answers.py --piaf-index /tmp/ragchips-piaf [--halves AB]
 
 PIAF is split by article (even article number: half A, used to tune answer.py; odd: half
 B). For every collection the ``found`` calibration is derived automatically
@@ -88,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--piaf-index", default="/tmp/ragchips-piaf")
     parser.add_argument("--only", choices=("seeds", "piaf"))
+    parser.add_argument("--halves", default="B", help="PIAF halves to run: A, B or AB")
     args = parser.parse_args()
     if args.only != "piaf":
         gold = read(ROOT / "tests" / "data" / "seeds_gold.jsonl")
@@ -100,7 +101,7 @@ def main() -> None:
     if args.only != "seeds" and PIAF_QUESTIONS.is_file():
         piaf = read(PIAF_QUESTIONS)
         idx = open_index(args.piaf_index)
-        for h in ("A", "B"):
+        for h in args.halves:
             run(f"piaf-{h}", idx, [q for q in piaf if half(q) == h])
 
 
