@@ -53,8 +53,15 @@ def test_cited_sentence_and_answer_phrase_are_highlighted() -> None:
 
     doc = "Avant. La puce sera fabriquée par TSMC. Après <b>x</b>."
     p = Passage(
-        rank=1, score=1.0, text=doc, doc_id="d", source="s.txt", title="T", start=0,
-        end=len(doc), confidence=0.8,
+        rank=1,
+        score=1.0,
+        text=doc,
+        doc_id="d",
+        source="s.txt",
+        title="T",
+        start=0,
+        end=len(doc),
+        confidence=0.8,
     )
     a0, a1 = doc.index("La puce"), doc.index(" Après")
     t0 = doc.index("TSMC")
