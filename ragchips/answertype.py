@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["AnswerType", "answer_type", "has_candidate"]
+__all__ = ["AnswerType", "answer_type", "candidate_span", "has_candidate"]
 
 _MONTHS = (
     "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|"
@@ -84,11 +84,39 @@ def answer_type(question: str) -> AnswerType | None:
     return None
 
 
-def has_candidate(kind: AnswerType, question: str, text: str) -> bool:
-    """Whether ``text`` holds an answer of this kind that the question does not contain."""
+# A run of capitalised words ("Taiwan Semiconductor Manufacturing", "Jony Ive").
+_NAME_RUN = re.compile(r"[A-ZÀ-Ý][\w&.-]*(?:\s+(?:de |du |des |d'|von |van )?[A-ZÀ-Ý][\w&.-]*)*")
+_DATE_RUN = re.compile(
+    rf"\b(?:\d{{1,2}}(?:er)?\s+)?(?:{_MONTHS})(?:\s+\d{{3,4}})?\b|\b\d{{3,4}}\b", re.I
+)
+_NUMBER_RUN = re.compile(r"\d[\d\s.,]*\d(?:\s?%|\s+\w+)?|\d(?:\s?%|\s+\w+)?")
+
+
+def candidate_span(kind: AnswerType, question: str, text: str) -> tuple[int, int] | None:
+    """Where ``text`` holds an answer of this kind that the question does not contain: the
+    first such phrase, widened to the whole name, date or quantity ("13 mars 2024",
+    "7 000 milliards", "Taiwan Semiconductor"); ``None`` if there is none."""
     asked = {w.lower() for w in _WORD.findall(question)}
     for match in kind.candidate.finditer(text):
         words = {w.lower() for w in _WORD.findall(match.group(0))}
-        if not words <= asked:
-            return True
-    return False
+        if words <= asked:
+            continue
+        a, b = match.span()
+        if kind.name == "person-or-organisation" and not text[:a].strip():
+            continue  # the capital that starts a sentence is no name
+        widen = {"person-or-organisation": _NAME_RUN, "date": _DATE_RUN, "number": _NUMBER_RUN}
+        pattern = widen.get(kind.name)
+        if pattern is not None:
+            for run in pattern.finditer(text, max(0, a - 20)):
+                if run.start() <= a < run.end():
+                    a, b = run.start(), max(b, run.end())
+                    break
+                if run.start() > a:
+                    break
+        return a, b
+    return None
+
+
+def has_candidate(kind: AnswerType, question: str, text: str) -> bool:
+    """Whether ``text`` holds an answer of this kind that the question does not contain."""
+    return candidate_span(kind, question, text) is not None

@@ -9,12 +9,20 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .answer import NOT_FOUND_MESSAGE, extract_answer
+from .answer import (
+    CLOSEST,
+    NO_PASSAGE_MESSAGE,
+    NO_WORDS_MESSAGE,
+    NOT_FOUND_MESSAGE,
+    extract,
+    is_keyword_query,
+)
 from .index import Index, Where, check_k, check_mode, check_question, default_index_path
-from .results import Answer, AnswerStream
+from .results import Answer, AnswerStream, Claim
 
 __all__ = ["ask", "open_index"]
 
@@ -71,19 +79,40 @@ def ask(
     mode = check_mode(mode)
     idx = open_index(index)
     t1 = time.perf_counter()
+    terms = idx.lexical_terms(question)
+    cal = idx.calibration
     # The best cosine decides found, whatever the mode, so the question is always embedded.
     hits, best_dense = idx.retrieve(question, k, mode, where)
-    passages = [idx.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits)]
+    passages = [idx.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits) if terms]
+    passages = [
+        replace(p, confidence=None if h.dense is None else cal.confidence(h.dense, question))
+        for p, h in zip(passages, hits, strict=False)
+    ]
     t2 = time.perf_counter()
-    found = bool(hits) and idx.calibration.found(best_dense, question)
+    confidence = cal.confidence(best_dense, question) if passages else 0.0
+    found = bool(passages) and cal.found(best_dense, question)
+    if passages and not found and is_keyword_query(question):
+        # A keyword search ("Tigris") is answered by the passages that hold its words.
+        found = _holds_all(idx.lexical_terms(passages[0].text), terms)
     timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
     llm = llm if llm is not None else os.environ.get("RAGCHIPS_LLM") or None
+    claims: list[Claim] = []
 
     def extractive() -> str:
+        if not terms:
+            return NO_WORDS_MESSAGE
+        if not passages:
+            return NO_PASSAGE_MESSAGE
+        got = extract(terms, passages, idx.term_weights(terms), question)
         if not found:
-            return NOT_FOUND_MESSAGE
-        terms = idx.lexical_terms(question)
-        return extract_answer(terms, passages, idx.term_weights(terms), question)
+            # Weak evidence: say so, and still show the closest sentence, cited.
+            if not got.claims:
+                return NOT_FOUND_MESSAGE
+            claims[:] = got.claims[:1]
+            first = " ".join(got.claims[0].text.split())
+            return f"{NOT_FOUND_MESSAGE} {CLOSEST} {first} [{got.claims[0].passage}]"
+        claims[:] = got.claims
+        return got.text
 
     if llm is None or not found:
         text = extractive()
@@ -92,7 +121,7 @@ def ask(
             return AnswerStream(
                 question, passages, found, mode, iter([text]), lambda t: (t, []), timings
             )
-        return Answer(question, text, found, passages, mode, [], timings)
+        return Answer(question, text, found, passages, mode, [], timings, claims, confidence)
 
     from . import llm as llm_module
 
@@ -101,4 +130,8 @@ def ask(
         return AnswerStream(question, passages, found, mode, chunks, chunks.finish, timings)
     text, warnings = llm_module.summarise(question, passages, llm, fallback=extractive)
     timings["answer_s"] = round(time.perf_counter() - t2, 4)
-    return Answer(question, text, found, passages, mode, warnings, timings)
+    return Answer(question, text, found, passages, mode, warnings, timings, claims, confidence)
+
+
+def _holds_all(passage_terms: list[str], terms: list[str]) -> bool:
+    return bool(terms) and set(terms) <= set(passage_terms)

@@ -7,6 +7,13 @@ of English function words in the question adds a small bonus (``lang_bonus``). T
 threshold and bonus are derived from data (answerable questions and off-topic ones) by
 :func:`derive`, stored in the index manifest under ``calibration``, and reproducible with
 ``tests/bench/bench_found.py``.
+
+:func:`auto_calibrate` derives it for any collection without labelled questions: the
+bundled off-topic questions (many domains, French and English) show how high a question
+the collection does *not* answer scores on it, and questions made from the collection's
+own sentences show how high the ones it does answer score. :meth:`Calibration.confidence`
+turns the same score into a number in [0, 1]: 0.5 at the threshold, about 0.1 for the
+typical off-topic question, comparable across questions of one collection.
 """
 
 from __future__ import annotations
@@ -19,7 +26,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT", "Calibration", "derive", "english_share", "off_topic_questions"]
+__all__ = [
+    "DEFAULT",
+    "Calibration",
+    "auto_calibrate",
+    "derive",
+    "english_share",
+    "off_topic_questions",
+]
+
+# Width of the logistic that maps a score to a confidence when a calibration gives none:
+# the seeds' median off-topic question (0.80) sits ln(9) widths under 0.85 (confidence 0.1).
+DEFAULT_SCALE = 0.0228
 
 # English function words that are not also French words ("a", "on", "est" are left out).
 _ENGLISH = frozenset(
@@ -93,11 +111,17 @@ def english_share(question: str) -> float:
 
 @dataclass(frozen=True)
 class Calibration:
-    """found = best dense cosine + lang_bonus * english_share >= threshold."""
+    """found = best dense cosine + lang_bonus * english_share >= threshold.
+
+    ``scale`` is the width of the logistic behind :meth:`confidence`; ``source`` says
+    where the numbers come from (``"default"``, ``"labelled"``, ``"auto"``).
+    """
 
     threshold: float
     lang_bonus: float
     method: str = "dense+lang"
+    scale: float = DEFAULT_SCALE
+    source: str = "default"
 
     def score(self, best_dense: float, question: str) -> float:
         return best_dense + self.lang_bonus * english_share(question)
@@ -105,8 +129,19 @@ class Calibration:
     def found(self, best_dense: float, question: str) -> bool:
         return self.score(best_dense, question) >= self.threshold
 
+    def confidence(self, dense: float, question: str) -> float:
+        """A cosine as a confidence in [0, 1]: 0.5 at the threshold, logistic around it."""
+        z = (self.score(dense, question) - self.threshold) / max(self.scale, 1e-6)
+        return round(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))), 4)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        # Older manifests hold only the first three; keep them byte-identical.
+        if self.scale == DEFAULT_SCALE:
+            del out["scale"]
+        if self.source == "default":
+            del out["source"]
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> Calibration:
@@ -116,7 +151,12 @@ class Calibration:
         if not isinstance(data, dict) or data.get("method") != "dense+lang":
             raise ValueError(f"unknown calibration {data!r}")
         try:
-            return cls(threshold=float(data["threshold"]), lang_bonus=float(data["lang_bonus"]))
+            return cls(
+                threshold=float(data["threshold"]),
+                lang_bonus=float(data["lang_bonus"]),
+                scale=float(data.get("scale", DEFAULT_SCALE)),
+                source=str(data.get("source", "default")),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed calibration {data!r}") from exc
 
@@ -157,3 +197,77 @@ def derive(
             best = (rejected, recall, cal)
     assert best is not None
     return best[2], best[1], best[0]
+
+
+# How many questions auto_calibrate asks: all bundled off-topic ones, and this many made
+# from the collection's sentences (bounded, so it costs a few seconds on any collection).
+AUTO_SAMPLE = 24
+AUTO_REJECT = 0.9
+_WORDS = re.compile(r"[^\W\d_][\w'’-]{3,}")
+
+
+def pseudo_questions(index: Any, sample: int = AUTO_SAMPLE) -> list[str]:
+    """Keyword questions made from sentences spread evenly over the collection.
+
+    Each keeps eight content words of one sentence, in order: no question a reader asks
+    copies a whole sentence, but the words they use are the text's words.
+    """
+    from .sentences import split_sentences
+
+    n = len(index)
+    if n == 0:
+        return []
+    out = []
+    for i in range(min(sample, n)):
+        p = index.passage(int(i * n / min(sample, n)))
+        sentences = [s for s in split_sentences(p.text) if not s.heading]
+        if not sentences:
+            continue
+        longest = max(sentences, key=lambda s: len(s.text))
+        words = _WORDS.findall(longest.text)
+        if len(words) >= 4:
+            out.append(" ".join(words[:8]))
+    return out
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def auto_calibrate(
+    index: Any,
+    reject: float = AUTO_REJECT,
+    sample: int = AUTO_SAMPLE,
+    lang_bonus: float | None = None,
+    off_topic: Sequence[str] | None = None,
+) -> Calibration:
+    """The ``found`` calibration of ``index`` without labelled questions.
+
+    The threshold rejects ``reject`` of the bundled off-topic questions on this collection,
+    but never sits above what one in ten of its own sentence-made questions scores (a
+    collection about the bank's topics must still find its own content). ``lang_bonus``
+    keeps the default's (English questions cannot be made from a French text).
+    ``off_topic`` replaces the bundled bank (benchmarks hold half of it out).
+    """
+    bonus = DEFAULT.lang_bonus if lang_bonus is None else lang_bonus
+    if len(index) == 0:
+        return DEFAULT
+
+    def best(question: str) -> float:
+        _, dense = index.retrieve(question, 1, "dense")
+        return float(dense) + bonus * english_share(question)
+
+    off = [best(q) for q in (off_topic if off_topic is not None else off_topic_questions())]
+    own = [best(q) for q in pseudo_questions(index, sample)]
+    threshold = _quantile(off, reject) + 5e-4
+    if own:
+        threshold = min(threshold, _quantile(own, 0.1))
+    typical = _quantile(off, 0.5)
+    scale = max(0.005, (threshold - typical) / math.log(9))
+    return Calibration(
+        threshold=round(threshold, 4),
+        lang_bonus=bonus,
+        scale=round(scale, 4),
+        source="auto",
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -111,16 +112,30 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(f"{len(questions)} questions, index {index.path}, k={k}")
     header = (
         "| mode | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 | answer contains gold "
-        "| found | latency median / p95 (ms) |"
+        "| first sentence contains gold | found | latency median / p95 (ms) |"
     )
+    print("document-level ranks (passages of one document merged):")
     print(header)
-    print("|---" * 9 + "|")
+    print("|---" * 10 + "|")
+
+    def share(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
     for r in reports:
-        contain = "n/a" if r.answer_containment is None else f"{r.answer_containment:.3f}"
         print(
             f"| {r.mode} | {r.recall_at_1:.3f} | {r.recall_at_5:.3f} | {r.recall_at_10:.3f} "
-            f"| {r.mrr_at_10:.3f} | {r.ndcg_at_10:.3f} | {contain} | {r.found_rate:.3f} "
+            f"| {r.mrr_at_10:.3f} | {r.ndcg_at_10:.3f} | {share(r.answer_containment)} "
+            f"| {share(r.first_sentence_containment)} | {r.found_rate:.3f} "
             f"| {r.latency_ms_median:.1f} / {r.latency_ms_p95:.1f} |"
+        )
+    print()
+    print("passage-level ranks (first passage of the gold document among all returned):")
+    print("| mode | recall@1 | recall@5 | recall@10 | MRR@10 |")
+    print("|---" * 5 + "|")
+    for r in reports:
+        print(
+            f"| {r.mode} | {r.passage_recall_at_1:.3f} | {r.passage_recall_at_5:.3f} "
+            f"| {r.passage_recall_at_10:.3f} | {r.passage_mrr_at_10:.3f} |"
         )
     return 0
 
@@ -133,6 +148,21 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     from .storage import update_manifest
 
     index = open_index(args.index)
+    if args.auto:
+        from .calibration import auto_calibrate
+
+        t = time.perf_counter()
+        cal = auto_calibrate(index)
+        print(
+            f"threshold {cal.threshold}, lang_bonus {cal.lang_bonus}, scale {cal.scale}: "
+            f"derived without labelled questions in {time.perf_counter() - t:.1f} s"
+        )
+        if not args.dry_run and index.path is not None:
+            update_manifest(index.path, {"calibration": cal.to_dict()})
+            print(f"stored in {index.path / 'manifest.json'}")
+        return 0
+    if not args.questions:
+        raise ConfigurationError("give a questions file, or --auto")
     answerable = [q["question"] for q in load_questions(args.questions)]
     if args.off_topic:
         off = [q["question"] for q in load_questions_loose(args.off_topic)]
@@ -216,7 +246,12 @@ def _parser() -> argparse.ArgumentParser:
     p_cal = sub.add_parser(
         "calibrate", help="derive the found threshold of an index from answerable questions"
     )
-    p_cal.add_argument("questions", help="JSONL of questions the collection answers")
+    p_cal.add_argument("questions", nargs="?", help="JSONL of questions the collection answers")
+    p_cal.add_argument(
+        "--auto",
+        action="store_true",
+        help="derive it from the collection itself and the bundled off-topic questions",
+    )
     p_cal.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
     p_cal.add_argument("--off-topic", metavar="FILE", help="JSONL of off-topic questions")
     p_cal.add_argument("--min-recall", type=float, default=0.95, help="default 0.95")

@@ -4,7 +4,10 @@ A question line is ``{"question", "doc_id" and/or "answers", optional "phrase"}`
 retrieved passage is relevant when it comes from ``doc_id`` and, if a ``phrase`` is given,
 contains it (so a gold set can demand the exact passage, not just the right article).
 Without a phrase, rankings are scored per document: repeated passages of one document
-count once, at their best rank, as in document retrieval benchmarks.
+count once, at their best rank, as in document retrieval benchmarks. The ``passage_*``
+figures rank every returned passage instead (the rank of the first passage of the gold
+document among all returned passages), as passage-retrieval pipelines are usually scored.
+Answer containment is reported for the whole answer and for its first sentence alone.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 import time
 import unicodedata
@@ -21,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RagchipsError
+
+_MARKER = re.compile(r"\[\d+\]")
 
 __all__ = ["EvalReport", "evaluate", "load_questions", "normalise"]
 
@@ -72,6 +78,11 @@ class EvalReport:
     latency_ms_median: float
     latency_ms_p95: float
     misses: list[str] = field(default_factory=list)
+    passage_recall_at_1: float = 0.0
+    passage_recall_at_5: float = 0.0
+    passage_recall_at_10: float = 0.0
+    passage_mrr_at_10: float = 0.0
+    first_sentence_containment: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +112,33 @@ def _first_relevant_rank(q: dict[str, Any], passages: Sequence[Any]) -> int | No
     return None
 
 
+def _first_passage_rank(q: dict[str, Any], passages: Sequence[Any]) -> int | None:
+    """Rank among all returned passages (none merged) of the first relevant one."""
+    gold = q.get("doc_id")
+    phrase = q.get("phrase")
+    answers = [normalise(a) for a in q.get("answers") or []]
+    for i, p in enumerate(passages, 1):
+        if gold:
+            relevant = p.doc_id == gold and (
+                phrase is None or normalise(phrase) in normalise(p.text)
+            )
+        else:
+            relevant = any(a in normalise(p.text) for a in answers)
+        if relevant:
+            return i
+    return None
+
+
+def first_sentence(answer: Any) -> str:
+    """The answer's first sentence: its first claim, else the text up to the first [n]."""
+    claims = getattr(answer, "claims", None)
+    if claims:
+        return str(claims[0].text)
+    text = str(answer.answer)
+    m = _MARKER.search(text)
+    return text[: m.start()] if m else text
+
+
 def evaluate(
     questions: Sequence[dict[str, Any]],
     answer_fn: Callable[[str, int], Any],
@@ -109,7 +147,9 @@ def evaluate(
 ) -> EvalReport:
     """Run ``answer_fn(question, k)`` (returns an Answer) on every question and average."""
     ranks: list[int | None] = []
+    passage_ranks: list[int | None] = []
     contained: list[bool] = []
+    contained_first: list[bool] = []
     found: list[bool] = []
     latencies: list[float] = []
     misses = []
@@ -119,16 +159,19 @@ def evaluate(
         latencies.append((time.perf_counter() - t) * 1000)
         rank = _first_relevant_rank(q, ans.passages)
         ranks.append(rank)
+        passage_ranks.append(_first_passage_rank(q, ans.passages))
         found.append(bool(ans.found))
         if rank is None or rank > 5:
             misses.append(str(q.get("id", q["question"])))
         if q.get("answers"):
             text = normalise(ans.answer)
             contained.append(any(normalise(a) in text for a in q["answers"]))
+            first = normalise(first_sentence(ans))
+            contained_first.append(any(normalise(a) in first for a in q["answers"]))
     n = len(questions)
 
-    def recall(at: int) -> float:
-        return sum(1 for r in ranks if r is not None and r <= at) / n
+    def recall(at: int, rs: list[int | None] = ranks) -> float:
+        return sum(1 for r in rs if r is not None and r <= at) / n
 
     lat = sorted(latencies)
     return EvalReport(
@@ -144,4 +187,11 @@ def evaluate(
         latency_ms_median=statistics.median(lat),
         latency_ms_p95=lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)],
         misses=misses,
+        passage_recall_at_1=recall(1, passage_ranks),
+        passage_recall_at_5=recall(5, passage_ranks),
+        passage_recall_at_10=recall(10, passage_ranks),
+        passage_mrr_at_10=sum(1 / r for r in passage_ranks if r is not None and r <= 10) / n,
+        first_sentence_containment=(
+            sum(contained_first) / len(contained_first) if contained_first else None
+        ),
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Answer", "AnswerStream", "Passage"]
+__all__ = ["Answer", "AnswerStream", "Claim", "Passage"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,10 @@ class Passage:
     """A span of one source document: ``document text[start:end] == text`` exactly.
 
     ``rank`` is 1-based in search results (0 for passages listed from the index);
-    ``score`` is the fused retrieval score (higher is better).
+    ``score`` is the fused retrieval score (higher is better, only meaningful for ranking
+    within one question); ``confidence`` in [0, 1] is how likely this passage is to be
+    about the question, from the collection's calibration (0.5 at the ``found``
+    threshold), comparable across questions; ``None`` outside search results.
     """
 
     rank: int
@@ -33,6 +36,7 @@ class Passage:
     end: int
     passage_id: int = -1
     metadata: dict[str, Any] = field(default_factory=dict)
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,8 +48,36 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One sentence of an answer and exactly where it comes from.
+
+    ``document text[start:end] == text`` (the same coordinates as :class:`Passage`);
+    ``passage`` is the ``[n]`` it cites. ``phrase`` is the answer phrase inside the
+    sentence (a date, a name, "TSMC") when the kind of answer asked for is known, with its
+    own span ``[phrase_start:phrase_end]`` into the document text.
+    """
+
+    text: str
+    passage: int
+    doc_id: str
+    start: int
+    end: int
+    phrase: str | None = None
+    phrase_start: int | None = None
+    phrase_end: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
-    """The answer to one question, with the passages it cites as ``[n]`` (n = rank)."""
+    """The answer to one question, with the passages it cites as ``[n]`` (n = rank).
+
+    ``claims`` are the answer's sentences with their exact spans (extractive answers);
+    ``confidence`` in [0, 1] is the calibrated belief that the collection answers the
+    question (``found`` is ``confidence >= 0.5``).
+    """
 
     question: str
     answer: str
@@ -54,13 +86,17 @@ class Answer:
     mode: str = "hybrid"
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    claims: list[Claim] = field(default_factory=list)
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.answer,
             "found": self.found,
+            "confidence": self.confidence,
             "mode": self.mode,
+            "claims": [c.to_dict() for c in self.claims],
             "passages": [p.to_dict() for p in self.passages],
             "warnings": list(self.warnings),
             "timings": dict(self.timings),
@@ -68,13 +104,22 @@ class Answer:
 
     # -- for people ---------------------------------------------------------------------
 
+    def _claims_of(self, p: Passage) -> list[Claim]:
+        return [c for c in self.claims if c.passage == p.rank and c.doc_id == p.doc_id]
+
     def __str__(self) -> str:
         lines = [self.answer, ""]
         if self.passages:
             lines.append("Sources :")
             for p in self.passages:
                 lines.append(f"[{p.rank}] {p.title} — {p.source} [{p.start}:{p.end}]")
-                lines.append(f"    « {p.quote()} »")
+                cited = self._claims_of(p)
+                if cited:
+                    # The cited sentence itself, with its span, then the passage around it.
+                    for c in cited:
+                        lines.append(f"    ▶ « {_mark(c, '[', ']')} » [{c.start}:{c.end}]")
+                else:
+                    lines.append(f"    « {p.quote()} »")
         for w in self.warnings:
             lines.append(f"avertissement : {w}")
         return "\n".join(lines).rstrip() + "\n"
@@ -87,7 +132,7 @@ class Answer:
             for p in self.passages:
                 out.append(
                     f"{p.rank}. *{_md(p.title)}* — `{p.source}` [{p.start}:{p.end}]  \n"
-                    f"   > {_md(p.quote(400))}"
+                    f"   > {_highlight(p, self._claims_of(p), _md, '**', '**', '***', '***')}"
                 )
         return "\n".join(out)
 
@@ -95,7 +140,9 @@ class Answer:
         esc = html.escape
         items = "".join(
             f"<li value='{p.rank}'><b>{esc(p.title)}</b> — <code>{esc(p.source)}</code> "
-            f"[{p.start}:{p.end}]<blockquote>{esc(p.quote(400))}</blockquote></li>"
+            f"[{p.start}:{p.end}]<blockquote>"
+            f"{_highlight(p, self._claims_of(p), esc, '<mark>', '</mark>', '<b>', '</b>')}"
+            f"</blockquote></li>"
             for p in self.passages
         )
         sources = f"<p><b>Sources</b></p><ol>{items}</ol>" if items else ""
@@ -104,6 +151,49 @@ class Answer:
             f"<div class='ragchips-answer'><p><b>{esc(self.question)}</b></p>"
             f"<p>{esc(self.answer)}</p>{sources}{warn}</div>"
         )
+
+
+def _mark(c: Claim, open_: str, close: str) -> str:
+    """The claim's sentence on one line with its answer phrase between the marks."""
+    text = c.text
+    if c.phrase is not None and c.phrase_start is not None and c.phrase_end is not None:
+        a, b = c.phrase_start - c.start, c.phrase_end - c.start
+        text = text[:a] + open_ + text[a:b] + close + text[b:]
+    return " ".join(text.split())
+
+
+def _highlight(
+    p: Passage,
+    claims: list[Claim],
+    escape: Callable[[str], str],
+    open_: str,
+    close: str,
+    popen: str,
+    pclose: str,
+    width: int = 400,
+) -> str:
+    """The passage with its cited sentences (and answer phrases) marked, escaped."""
+    if not claims:
+        return escape(p.quote(width))
+    cuts: list[tuple[int, int, str, str]] = []
+    for c in claims:
+        a, b = c.start - p.start, c.end - p.start
+        if 0 <= a < b <= len(p.text):
+            cuts.append((a, b, open_, close))
+            if c.phrase_start is not None and c.phrase_end is not None:
+                cuts.append((c.phrase_start - p.start, c.phrase_end - p.start, popen, pclose))
+    events: list[tuple[int, int, str]] = []
+    for a, b, o, cl in cuts:
+        events.append((a, 1 if o == popen else 0, o))
+        events.append((b, -2 if cl == pclose else -1, cl))
+    events.sort(key=lambda e: (e[0], e[1]))
+    out, pos = [], 0
+    for at, _, mark in events:
+        out.append(escape(p.text[pos:at]))
+        out.append(mark)
+        pos = at
+    out.append(escape(p.text[pos:]))
+    return " ".join("".join(out).split())
 
 
 def _md(text: str) -> str:

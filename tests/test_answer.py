@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from ragchips import Passage
 from ragchips.analysis import analyze
-from ragchips.answer import extract_answer
+from ragchips.answer import extract, extract_answer, is_keyword_query
 
 
 def passage(rank: int, text: str) -> Passage:
@@ -41,3 +41,64 @@ def test_markers_name_existing_passages_only() -> None:
 
 def test_no_passage_no_answer() -> None:
     assert extract_answer(analyze("rien"), []) == ""
+
+
+def doc_passage(rank: int, doc: str, start: int, end: int) -> Passage:
+    return Passage(
+        rank=rank,
+        score=1.0,
+        text=doc[start:end],
+        doc_id=f"doc{rank}",
+        source="s",
+        title="Brasserie du Port",
+        start=start,
+        end=end,
+    )
+
+
+DOC = (
+    "# Brasserie du Port\n\n"
+    "La brasserie a ouvert ses portes en 1987 sur le quai nord. "
+    "Sa bière blonde est brassée par la société Houblons Réunis à Quimper. "
+    "Les recettes sont conçues par Marie Kervella, la maître brasseuse."
+)
+
+
+def test_claims_carry_exact_spans_and_the_answer_phrase() -> None:
+    p = doc_passage(1, DOC, 0, len(DOC))
+    q = "Qui brasse la bière blonde ?"
+    got = extract(analyze(q), [p], question=q)
+    first = got.claims[0]
+    assert DOC[first.start : first.end] == first.text
+    assert first.text.startswith("Sa bière blonde est brassée par")
+    assert first.phrase == "Houblons Réunis"
+    assert DOC[first.phrase_start : first.phrase_end] == "Houblons Réunis"
+    assert got.text.startswith("Sa bière blonde est brassée par la société Houblons Réunis")
+
+
+def test_a_heading_is_never_an_answer() -> None:
+    p = doc_passage(1, DOC, 0, len(DOC))
+    got = extract(analyze("Brasserie du Port"), [p], question="Brasserie du Port")
+    assert all(not c.text.startswith("#") and c.text != "Brasserie du Port" for c in got.claims)
+
+
+def test_a_date_question_gets_the_date_sentence_only() -> None:
+    p = doc_passage(1, DOC, 0, len(DOC))
+    q = "En quelle année la brasserie a-t-elle ouvert ?"
+    got = extract(analyze(q), [p], question=q)
+    assert got.claims[0].phrase == "1987"
+    assert len(got.claims) == 1
+
+
+def test_a_two_part_question_gets_both_facts() -> None:
+    p = doc_passage(1, DOC, 0, len(DOC))
+    q = "Qui conçoit les recettes et qui brasse la bière ?"
+    got = extract(analyze(q), [p], question=q)
+    texts = " ".join(c.text for c in got.claims)
+    assert "Marie Kervella" in texts and "Houblons Réunis" in texts
+
+
+def test_keyword_queries() -> None:
+    assert is_keyword_query("Tigris") and is_keyword_query("moteur diesel")
+    assert not is_keyword_query("qui fabrique ?") and not is_keyword_query("who makes it")
+    assert not is_keyword_query("un deux trois quatre")

@@ -36,3 +36,58 @@ def test_derive_keeps_recall_and_rejects_most() -> None:
     assert rejected >= 0.75
     with pytest.raises(ValueError):
         derive([], off)
+
+
+def test_confidence_is_half_at_the_threshold_and_monotone() -> None:
+    cal = Calibration(threshold=0.85, lang_bonus=0.08, scale=0.02)
+    assert cal.confidence(0.85, "q") == pytest.approx(0.5)
+    values = [cal.confidence(d, "q") for d in (0.70, 0.80, 0.85, 0.90, 0.99)]
+    assert values == sorted(values) and 0.0 <= values[0] < 0.01 and 0.99 < values[-1] <= 1.0
+    assert cal.confidence(0.83, "who makes it?") > cal.confidence(0.83, "qui le fait ?")
+
+
+def test_extra_fields_round_trip_and_old_manifests_stay_identical() -> None:
+    cal = Calibration(threshold=0.8, lang_bonus=0.05, scale=0.03, source="auto")
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    assert set(DEFAULT.to_dict()) == {"threshold", "lang_bonus", "method"}
+
+
+def test_the_off_topic_bank_is_large_and_varied() -> None:
+    import json
+    from pathlib import Path
+
+    import ragchips.calibration as calibration
+
+    path = Path(calibration.__file__).parent / "data" / "offtopic.jsonl"
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    assert len(lines) >= 100 and len({x["question"] for x in lines}) == len(lines)
+    assert sum(x["lang"] == "en" for x in lines) >= 30
+    assert len({x.get("domain") for x in lines}) >= 20
+
+
+def test_auto_calibrate_on_a_collection_of_our_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ragchips import Index, ask
+    from ragchips.calibration import auto_calibrate, pseudo_questions
+    from ragchips.embedding import E5SmallEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "boulangerie.txt").write_text(
+        "La boulangerie Martin ouvre à six heures. Le pain au levain y est cuit au feu de "
+        "bois depuis 1952. Le fournil se trouve rue des Tanneurs, à Rennes.\n\n"
+        "La baguette coûte un euro vingt. Les croissants sont faits au beurre d'Isigny.",
+        encoding="utf-8",
+    )
+    (docs / "velo.txt").write_text(
+        "Le club cycliste de Vitré organise une randonnée chaque dimanche. Le parcours "
+        "fait soixante kilomètres et passe par la forêt du Pertre.",
+        encoding="utf-8",
+    )
+    idx = Index.build([docs], embedder=E5SmallEmbedder(engine="native"), out=tmp_path / "idx")
+    assert pseudo_questions(idx) and all(len(q.split()) >= 4 for q in pseudo_questions(idx))
+    cal = auto_calibrate(idx)
+    assert cal.source == "auto" and 0.5 < cal.threshold < 1.0 and cal.scale > 0
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    idx._calibration = cal  # what the lead's build stores in the manifest
+    assert ask("À quelle heure ouvre la boulangerie ?", index=idx).found
+    assert not ask("Qui a gagné la Coupe du monde de football 2018 ?", index=idx).found

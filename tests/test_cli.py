@@ -205,3 +205,29 @@ def test_calibrate_bad_recall_and_unreadable_file(tmp_path: Path) -> None:
     (tmp_path / "q.jsonl").write_bytes(b"\xff\xfe\x00garbage")
     out = run("ragchips", "eval", str(tmp_path / "q.jsonl"))
     assert out.returncode != 0 and "Traceback" not in out.stderr
+
+
+def test_calibrate_auto_needs_no_questions(index_copy: Path) -> None:
+    out = run("ragchips", "calibrate", "--auto", "--index", str(index_copy))
+    assert out.returncode == 0, out.stderr
+    assert "without labelled questions" in out.stdout
+    after = json.loads((index_copy / "manifest.json").read_text())["calibration"]
+    assert after["source"] == "auto" and 0.5 < after["threshold"] < 1.0
+    out = run("ragchips", "calibrate", "--index", str(index_copy))
+    assert out.returncode == 2 and "--auto" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_eval_reports_passage_and_document_ranks(seeds_index_path: Path) -> None:
+    out = run("ragchips", "eval", "tests/data/seeds_gold.jsonl", "--index", str(seeds_index_path))
+    assert out.returncode == 0, out.stderr
+    assert "document-level ranks" in out.stdout and "passage-level ranks" in out.stdout
+    assert "first sentence contains gold" in out.stdout
+
+
+def test_ask_json_has_claims_and_confidence(seeds_index_path: Path) -> None:
+    out = run(
+        "ask", "Quel est le nom de code du projet ?", "--json", "--index", str(seeds_index_path)
+    )
+    d = json.loads(out.stdout)
+    assert d["claims"] and 0.5 <= d["confidence"] <= 1
+    assert all(c["passage"] in {p["rank"] for p in d["passages"]} for c in d["claims"])

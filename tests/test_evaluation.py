@@ -50,3 +50,20 @@ def test_metrics_on_a_known_ranking() -> None:
     assert r.mrr_at_10 == pytest.approx(0.25)
     assert r.answer_containment == 1.0
     assert json.loads(json.dumps(r.to_dict()))["questions"] == 2
+    # passage level: q1's gold document first appears third among all returned passages
+    assert r.passage_recall_at_1 == 0 and r.passage_recall_at_5 == 0.5
+    assert r.passage_mrr_at_10 == pytest.approx(1 / 6)
+
+
+def test_first_sentence_containment() -> None:
+    from ragchips.evaluation import first_sentence
+
+    qs = [{"question": "q", "answers": ["deux"]}]
+
+    def answer(q: str, k: int) -> Answer:
+        ps = fake_passages(["a"])
+        return Answer(q, "Un. [1] Deux. [1]", True, ps)
+
+    r = evaluate(qs, answer, "hybrid")
+    assert r.answer_containment == 1.0 and r.first_sentence_containment == 0.0
+    assert first_sentence(answer("q", 1)) == "Un. "

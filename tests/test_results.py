@@ -46,3 +46,33 @@ def test_quote_shortens_long_passages() -> None:
     )
     q = p.quote(50)
     assert len(q) == 50 and q.endswith("…")
+
+
+def test_cited_sentence_and_answer_phrase_are_highlighted() -> None:
+    from ragchips.results import Claim
+
+    doc = "Avant. La puce sera fabriquée par TSMC. Après <b>x</b>."
+    p = Passage(
+        rank=1,
+        score=1.0,
+        text=doc,
+        doc_id="d",
+        source="s.txt",
+        title="T",
+        start=0,
+        end=len(doc),
+        confidence=0.8,
+    )
+    a0, a1 = doc.index("La puce"), doc.index(" Après")
+    t0 = doc.index("TSMC")
+    claim = Claim(doc[a0:a1], 1, "d", a0, a1, "TSMC", t0, t0 + 4)
+    a = Answer("qui ?", f"{claim.text} [1]", True, [p], claims=[claim], confidence=0.8)
+    html = a._repr_html_()
+    assert "<mark>La puce sera fabriquée par <b>TSMC</b>.</mark>" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+    md = a._repr_markdown_()
+    assert "**La puce sera fabriquée par ***TSMC***.**" in md
+    text = str(a)
+    assert "▶ « La puce sera fabriquée par [TSMC]. » [7:39]" in text
+    d = a.to_dict()
+    assert d["claims"][0]["phrase"] == "TSMC" and d["passages"][0]["confidence"] == 0.8

@@ -1,0 +1,161 @@
+"""Sentences of French and English text, as exact spans, for answers and claims.
+
+The chunker only needs rough cuts; an answer sentence must be whole. A period ends a
+sentence only when the next word starts one (capital, digit, opening quote) and the word
+before it is not an abbreviation (M., Mme, Dr, Co., Ltd., Inc., p. ex., av. J.-C., ...)
+nor a lone initial ("J. K. Rowling"). Ellipses end a sentence the same way. A sentence
+inside « guillemets » stays with the one that quotes it. Headings (Markdown ``#`` lines,
+short lines without final punctuation standing alone) and list bullets are marked, so
+answers can skip headings and drop bullet marks; every span is exact:
+``text[s.start:s.end] == s.text``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Sentence", "split_sentences"]
+
+# Lower-cased, without the final period. Both languages; titles, company forms, Latin.
+_ABBREVIATIONS = """
+    m mm mme mmes mlle mlles dr pr me mgr st ste sts stes mr mrs ms prof sr jr
+    co corp ltd inc llc plc cie sa sarl gmbh bros
+    etc cf ex p pp vol vols no nos n° art chap fig figs éd ed eds env hab av apr
+    j.-c jc j.c al ca approx dept min max sq tél tel ibid op cit id viz vs e.g i.e
+    janv févr fév avr juil sept oct nov déc jan feb mar apr jun jul aug sep dec
+    bd boul av ave rte qqn qqch ss suiv
+"""
+ABBREVIATIONS = frozenset(_ABBREVIATIONS.split())
+# Words after which a capital is part of the same sentence: "p. ex. Paris", "av. J.-C. Rome".
+_NO_BREAK_AFTER = frozenset({"ex", "cf", "p", "pp", "av", "apr", "vs", "no", "n°", "art", "vol"})
+
+_END = re.compile(r"(\.{3}|…|[.!?]+)((?:[ \u00a0\u202f]?[»”])?[\"’')\]]*)(\s+)")
+_STARTER = re.compile(r"[«“\"'(\[]?\s*[A-ZÀ-ÖØ-Þ0-9¿¡]")
+_WORD_BEFORE = re.compile(r"([\w°.-]+)$")
+_BULLET = re.compile(r"^[ \t]*(?:[-*•–—·▪◦]|\d{1,3}[.)]|[a-z][.)])[ \t]+")
+_HEADING_MD = re.compile(r"^[ \t]*#{1,6}[ \t]+")
+# A line is a block of its own (heading, list item) when it is separated by a newline.
+_LINE = re.compile(r"[^\n]+")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a text: ``text[start:end]``, stripped, bullet mark excluded."""
+
+    start: int
+    end: int
+    text: str
+    heading: bool = False
+    bullet: bool = False
+
+
+def _is_abbreviation(before: str, mark: str) -> bool:
+    """Whether the period after ``before`` belongs to an abbreviation, not an ending."""
+    if mark != ".":
+        return False
+    m = _WORD_BEFORE.search(before)
+    if not m:
+        return False
+    word = m.group(1).lower().strip(".")
+    if not word:
+        return False
+    last = word.rsplit(".", 1)[-1] if "." in word and not word.endswith("j.-c") else word
+    if word in ABBREVIATIONS or last in ABBREVIATIONS:
+        return True
+    # A lone initial: "J. K. Rowling", "George W. Bush" (a capital letter alone).
+    token = m.group(1).strip(".")
+    return len(token) == 1 and token.isalpha() and token.isupper()
+
+
+def _inside_guillemets(text: str, start: int, pos: int) -> bool:
+    """Whether ``pos`` is inside an open « quotation » begun after ``start`` (bounded)."""
+    opened = text.rfind("«", start, pos)
+    if opened < 0 or pos - opened > 400:
+        return False
+    return text.find("»", opened, pos) < 0
+
+
+def _split_block(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """Sentence spans of one block ``text[a:b]`` (one line or paragraph)."""
+    spans = []
+    pos = a
+    for m in _END.finditer(text, a, b):
+        end = m.end(2)
+        nxt = m.end(3)
+        if nxt >= b:
+            break
+        if not _STARTER.match(text, nxt):
+            continue
+        mark = m.group(1)
+        before = text[pos : m.start(1)]
+        if _is_abbreviation(before, mark):
+            word = _WORD_BEFORE.search(before)
+            w = word.group(1).lower().strip(".") if word else ""
+            # Titles and initials before a name; "etc." may still end a sentence when a
+            # capital follows, but only "etc." (a title never ends one).
+            no_break = w in _NO_BREAK_AFTER or w not in ABBREVIATIONS or not m.group(2)
+            if no_break and not (w == "etc" and text[nxt].isupper()):
+                continue
+        if _inside_guillemets(text, pos, m.start(1)) and not m.group(2):
+            continue
+        spans.append((pos, end))
+        pos = nxt
+    spans.append((pos, b))
+    return spans
+
+
+def _strip(text: str, a: int, b: int) -> tuple[int, int]:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return a, b
+
+
+def _is_heading_line(line: str, alone: bool) -> bool:
+    if _HEADING_MD.match(line):
+        return True
+    s = line.strip()
+    # A short line with no final punctuation, standing as its own paragraph: a title.
+    return alone and len(s) <= 80 and not re.search(r"[.!?:;…»\"”)]$", s) and len(s.split()) <= 12
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Sentence]:
+    """The sentences of ``text[start:end]`` in the coordinates of ``text``."""
+    end = len(text) if end is None else end
+    out: list[Sentence] = []
+    lines = list(_LINE.finditer(text, start, end))
+    for i, line in enumerate(lines):
+        a, b = line.start(), line.end()
+        raw = text[a:b]
+        if not raw.strip():
+            continue
+        prev_blank = i == 0 or "\n\n" in text[lines[i - 1].end() : a].replace(" ", "")
+        next_blank = i == len(lines) - 1 or "\n\n" in text[b : lines[i + 1].start()].replace(
+            " ", ""
+        )
+        bullet = _BULLET.match(raw)
+        md = _HEADING_MD.match(raw)
+        heading = bool(md) or (not bullet and _is_heading_line(raw, prev_blank and next_blank))
+        if md:
+            a += md.end()
+        elif bullet:
+            a += bullet.end()
+        # A line that continues a sentence of the previous line is joined to it.
+        if (
+            out
+            and not heading
+            and not bullet
+            and not out[-1].heading
+            and not re.search(r"[.!?…:»\"”]\s*$", text[out[-1].start : out[-1].end])
+            and not (prev_blank and i > 0)
+        ):
+            last = out.pop()
+            a = last.start
+            bullet = last.bullet
+        for s, e in _split_block(text, a, b):
+            s, e = _strip(text, s, e)
+            if s < e:
+                out.append(Sentence(s, e, text[s:e], heading=heading, bullet=bool(bullet)))
+    return out

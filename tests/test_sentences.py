@@ -1,0 +1,71 @@
+"""Sentence splitting on French and English texts written for these tests."""
+
+from __future__ import annotations
+
+from ragchips.sentences import split_sentences
+
+
+def texts(text: str) -> list[str]:
+    out = split_sentences(text)
+    for s in out:
+        assert text[s.start : s.end] == s.text
+    return [s.text for s in out]
+
+
+def test_abbreviations_do_not_end_sentences() -> None:
+    text = (
+        "La Compagnie des Eaux Co., Ltd. (CDE), dont le siège est à Lyon, livre l'eau. "
+        "M. Martin l'a dit. Mme Roux aussi. Le Dr Petit et St Pierre en parlent. "
+        "Rome fut fondée en 753 av. J.-C. selon la légende. Acme Inc. is in Ohio."
+    )
+    assert texts(text) == [
+        "La Compagnie des Eaux Co., Ltd. (CDE), dont le siège est à Lyon, livre l'eau.",
+        "M. Martin l'a dit.",
+        "Mme Roux aussi.",
+        "Le Dr Petit et St Pierre en parlent.",
+        "Rome fut fondée en 753 av. J.-C. selon la légende.",
+        "Acme Inc. is in Ohio.",
+    ]
+
+
+def test_numbers_initials_and_p_ex() -> None:
+    text = "La pente est de 3.5 % sur 10 000 mètres. J. R. R. Tolkien, p. ex. Bilbo, etc. Fin."
+    assert texts(text) == [
+        "La pente est de 3.5 % sur 10 000 mètres.",
+        "J. R. R. Tolkien, p. ex. Bilbo, etc.",
+        "Fin.",
+    ]
+
+
+def test_ellipses_and_guillemets() -> None:
+    text = "Elle a dit : « Je pars. Je reviens demain. » Puis elle partit... et revint… Enfin !"
+    assert texts(text) == [
+        "Elle a dit : « Je pars. Je reviens demain. »",
+        "Puis elle partit... et revint…",
+        "Enfin !",
+    ]
+
+
+def test_headings_and_bullets_are_marked() -> None:
+    text = "# Fête du village 2031\n\nLe thème est « les abeilles ».\n\n- tapez :q! pour sortir\n"
+    out = split_sentences(text)
+    assert [(s.text, s.heading, s.bullet) for s in out] == [
+        ("Fête du village 2031", True, False),
+        ("Le thème est « les abeilles ».", False, False),
+        ("tapez :q! pour sortir", False, True),
+    ]
+
+
+def test_a_short_title_line_alone_is_a_heading_and_broken_lines_are_joined() -> None:
+    text = "Horaires d'été\n\nLa piscine ouvre\nà neuf heures. Elle ferme tard."
+    out = split_sentences(text)
+    assert out[0].heading and out[0].text == "Horaires d'été"
+    assert [s.text for s in out[1:]] == ["La piscine ouvre\nà neuf heures.", "Elle ferme tard."]
+
+
+def test_bounds_and_empty_text() -> None:
+    text = "Avant. Dedans un. Dedans deux. Après."
+    a = text.index("Dedans")
+    b = text.index(" Après")
+    assert [s.text for s in split_sentences(text, a, b)] == ["Dedans un.", "Dedans deux."]
+    assert split_sentences("") == [] and split_sentences("  \n ") == []
