@@ -176,16 +176,16 @@ def extract(
         return Extracted(f"{first.quote(MAX_ANSWER_CHARS)} [{first.rank}]", [])
     candidates.sort(key=lambda c: (-c.score, c.passage.rank, c.start))
     chosen = [candidates[0]]
-    first = candidates[0]
+    best = candidates[0]
     for c in candidates[1 : MAX_SENTENCES + 2]:
-        if len(chosen) >= MAX_SENTENCES or c.score < SECOND_MIN_RATIO * first.score:
+        if len(chosen) >= MAX_SENTENCES or c.score < SECOND_MIN_RATIO * best.score:
             break
-        if _flat(c.text) == _flat(first.text):
+        if _flat(c.text) == _flat(best.text):
             continue
-        new_weight = sum(weight.get(t, 1.0) for t in (qterms & c.terms) - first.terms)
+        new_weight = sum(weight.get(t, 1.0) for t in (qterms & c.terms) - best.terms)
         adds_term = new_weight >= NEW_TERM_SHARE * mass
-        adds_kind = kind is not None and c.typed and not first.typed
-        if (adds_term or adds_kind) and len(first.text) + len(c.text) <= MAX_ANSWER_CHARS:
+        adds_kind = kind is not None and c.typed and not best.typed
+        if (adds_term or adds_kind) and len(best.text) + len(c.text) <= MAX_ANSWER_CHARS:
             chosen.append(c)
     parts = []
     for c in chosen:

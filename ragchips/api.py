@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .answer import (
     CLOSEST,
@@ -23,6 +23,9 @@ from .answer import (
 )
 from .index import Index, Where, check_k, check_mode, check_question, default_index_path
 from .results import Answer, AnswerStream, Claim
+
+if TYPE_CHECKING:
+    from .rerank import Reranker
 
 __all__ = ["ask", "open_index"]
 
@@ -56,6 +59,40 @@ def open_index(index: str | os.PathLike[str] | Index | None = None) -> Index:
     return loaded
 
 
+@overload
+def ask(
+    question: str,
+    k: int = ...,
+    index: str | os.PathLike[str] | Index | None = ...,
+    mode: str = ...,
+    where: Where | None = ...,
+    llm: Any = ...,
+    stream: Literal[False] = ...,
+    rerank: str | Reranker | None = ...,
+) -> Answer: ...
+@overload
+def ask(
+    question: str,
+    k: int = ...,
+    index: str | os.PathLike[str] | Index | None = ...,
+    mode: str = ...,
+    where: Where | None = ...,
+    llm: Any = ...,
+    *,
+    stream: Literal[True],
+    rerank: str | Reranker | None = ...,
+) -> AnswerStream: ...
+@overload
+def ask(
+    question: str,
+    k: int = ...,
+    index: str | os.PathLike[str] | Index | None = ...,
+    mode: str = ...,
+    where: Where | None = ...,
+    llm: Any = ...,
+    stream: bool = ...,
+    rerank: str | Reranker | None = ...,
+) -> Answer | AnswerStream: ...
 def ask(
     question: str,
     k: int = 5,
@@ -64,14 +101,16 @@ def ask(
     where: Where | None = None,
     llm: Any = None,
     stream: bool = False,
-) -> Any:
+    rerank: str | Reranker | None = None,
+) -> Answer | AnswerStream:
     """Answer ``question`` from the collection, citing the ``k`` passages it found.
 
     ``where`` keeps only documents whose fields match (``{"lang": "fr"}``, a list means
     any of). ``llm`` (a model name, :class:`ragchips.llm.LLMConfig` or client) has the
     passages summarised by an OpenAI-compatible chat model instead of the extractive
     answer; ``$RAGCHIPS_LLM`` sets a default. With ``stream=True`` the result is an
-    :class:`AnswerStream` that yields the text as it is written.
+    :class:`AnswerStream` that yields the text as it is written. ``rerank`` (a registered
+    reranker's name, or one) reorders the passages after fusion (see :mod:`ragchips.rerank`).
     """
     t0 = time.perf_counter()
     question = check_question(question)
@@ -88,6 +127,12 @@ def ask(
         replace(p, confidence=None if h.dense is None else cal.confidence(h.dense, question))
         for p, h in zip(passages, hits, strict=False)
     ]
+    if rerank is not None and passages:
+        from .rerank import get_reranker
+        from .rerank import rerank as apply_reranker
+
+        reranker = get_reranker(rerank) if isinstance(rerank, str) else rerank
+        passages = apply_reranker(question, passages, reranker)
     t2 = time.perf_counter()
     confidence = cal.confidence(best_dense, question) if passages else 0.0
     found = bool(passages) and cal.found(best_dense, question)

@@ -179,7 +179,7 @@ class ChatClient:
                 body = raw.http_response.read()
             return self._parse_completion(body)
 
-        return self._retrying(once)  # type: ignore[no-any-return]
+        return self._retrying(once)
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """The model's answer to ``messages`` as text deltas, yielded as they arrive."""

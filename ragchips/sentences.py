@@ -135,13 +135,14 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         next_blank = i == len(lines) - 1 or "\n\n" in text[b : lines[i + 1].start()].replace(
             " ", ""
         )
-        bullet = _BULLET.match(raw)
+        bullet_mark = _BULLET.match(raw)
+        bullet = bullet_mark is not None
         md = _HEADING_MD.match(raw)
         heading = bool(md) or (not bullet and _is_heading_line(raw, prev_blank and next_blank))
         if md:
             a += md.end()
-        elif bullet:
-            a += bullet.end()
+        elif bullet_mark is not None:
+            a += bullet_mark.end()
         # A line that continues a sentence of the previous line is joined to it.
         if (
             out
@@ -157,5 +158,5 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         for s, e in _split_block(text, a, b):
             s, e = _strip(text, s, e)
             if s < e:
-                out.append(Sentence(s, e, text[s:e], heading=heading, bullet=bool(bullet)))
+                out.append(Sentence(s, e, text[s:e], heading=heading, bullet=bullet))
     return out

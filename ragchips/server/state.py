@@ -166,7 +166,7 @@ class Service:
 
 
 def get_service(request: Request) -> Service:
-    return request.app.state.service  # type: ignore[no-any-return]
+    return request.app.state.service
 
 
 def get_settings(service: Service = Depends(get_service)) -> Settings:  # noqa: B008
