@@ -8,9 +8,11 @@ styles, navigation and forms are dropped; block elements become paragraph breaks
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import Any
 
-__all__ = ["visible_text"]
+__all__ = ["Page", "extract_page", "visible_text"]
 
 _SKIP = frozenset(
     {
@@ -135,3 +137,18 @@ def visible_text(html: str) -> tuple[str, str | None]:
             blocks.append(line)
     title = " ".join("".join(parser.h1).split()) or " ".join("".join(parser.title).split())
     return "\n\n".join(blocks) + ("\n" if blocks else ""), title or None
+
+
+@dataclass(frozen=True)
+class Page:
+    """An HTML page as indexed: its text, its title and metadata (date, author...)."""
+
+    text: str
+    title: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def extract_page(html: str) -> Page:
+    """The page's text, title and metadata, as the index stores them."""
+    text, title = visible_text(html)
+    return Page(text, title)
