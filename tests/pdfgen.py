@@ -46,7 +46,9 @@ def write_pdf(path: Path, pages: Sequence[Sequence[str] | None], title: str | No
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
     info = None
     if title:
-        objects.append(b"<< /Title (" + _escape(title) + b") >>")
+        # Document strings are PDFDocEncoding or UTF-16BE with a BOM: the latter, in hex.
+        hex_title = ("\ufeff" + title).encode("utf-16-be").hex().upper().encode()
+        objects.append(b"<< /Title <" + hex_title + b"> >>")
         info = len(objects)
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []

@@ -33,7 +33,11 @@ def to_node(passage: Passage) -> NodeWithScore:
         end_char_idx=passage.end,
         # The citation stays with the node but is not what an LLM or embedder reads.
         excluded_embed_metadata_keys=list(metadata),
-        excluded_llm_metadata_keys=[k for k in metadata if k not in ("title", "source", "page")],
+        excluded_llm_metadata_keys=[
+            k
+            for k in metadata
+            if k not in ("title", "source", "page") or (k == "page" and passage.page is None)
+        ],
     )
     return NodeWithScore(node=node, score=float(passage.score))
 
