@@ -23,10 +23,15 @@ class TextReader:
 
 
 class HtmlReader:
-    """The visible text of a page, laid out as paragraphs (see :mod:`ragchips.htmltext`)."""
+    """A page's article (trafilatura, with date and author) or its visible text, laid out
+    as paragraphs (see :func:`ragchips.htmltext.extract_page`). ``article=False`` keeps
+    the whole visible text: ``register(HtmlReader(article=False))``."""
 
     name = "html"
     suffixes = (".html", ".htm", ".xhtml")
+
+    def __init__(self, article: bool = True) -> None:
+        self.article = article
 
     def read(self, path: Path, data: bytes) -> Extracted:
         from ..errors import UnreadableFileError
@@ -34,7 +39,7 @@ class HtmlReader:
         from ..reader import decode_bytes
 
         html, encoding = decode_bytes(data, str(path))
-        page = extract_page(html)
+        page = extract_page(html, use_article=self.article)
         if not page.text.strip():
             raise UnreadableFileError(f"{path}: no visible text in this HTML page")
         metadata = {"encoding": encoding, "format": "html", **page.metadata}
