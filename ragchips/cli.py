@@ -458,24 +458,45 @@ def _run_show(args: argparse.Namespace) -> int:
 # -- serve, mcp -----------------------------------------------------------------------------
 
 
-def _add_serve(sub: Any) -> None:
-    # The service's options are declared once, by the server (ragchips serve --help).
-    p = sub.add_parser(
-        "serve", help="run the HTTP service for chatbots (needs the 'server' extra)", add_help=False
-    )
-    p.set_defaults(run=_run_serve, forward=True)
+def _server_options() -> Callable[[argparse.ArgumentParser], None] | None:
+    """The server's own option declarations, when the installed server offers them."""
+    try:
+        from . import server
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        return None
+    return getattr(server, "add_serve_arguments", None)
+
+
+def _add_serve(sub: Any, with_options: bool) -> None:
+    # The service's options are declared once, by the server; they are added to the tree
+    # only when serve is the command, so `ask` does not import the server to start.
+    help_ = "run the HTTP service for chatbots (needs the 'server' extra)"
+    add = _server_options() if with_options else None
+    if add is None:  # forwarded as they are (a server without add_serve_arguments)
+        p = sub.add_parser("serve", help=help_, add_help=False)
+        p.set_defaults(run=_run_serve, forward=True)
+        return
+    p = sub.add_parser("serve", help=help_)
+    add(p)
+    p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
     from .errors import RagchipsError
 
     try:
-        from .server import main_serve
+        from . import server
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise RagchipsError(
             f"the HTTP service needs the 'server' extra: pip install 'ragchips[server]' ({exc})"
         ) from exc
-    return main_serve(list(args.rest))
+    if getattr(args, "forward", False):
+        return int(server.main_serve(list(args.rest)))
+    import logging
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(message)s")
+    server.serve(server.settings_from_args(args))
+    return 0
 
 
 def _add_mcp(sub: Any) -> None:
@@ -501,7 +522,7 @@ def _run_mcp(args: argparse.Namespace) -> int:
 # -- the tree -------------------------------------------------------------------------------
 
 
-def _parser(ask_prog: str = "ragchips ask") -> argparse.ArgumentParser:
+def _parser(ask_prog: str = "ragchips ask", command: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ragchips",
         description="Ask questions about French documents; every answer cites exact passages.",
@@ -514,7 +535,7 @@ def _parser(ask_prog: str = "ragchips ask") -> argparse.ArgumentParser:
     _add_calibrate(sub)
     _add_ls(sub)
     _add_show(sub)
-    _add_serve(sub)
+    _add_serve(sub, with_options=command == "serve")
     _add_mcp(sub)
     return parser
 
@@ -552,7 +573,7 @@ def _guarded(run: Callable[[], int], prog: str) -> int:
 def main(argv: Sequence[str] | None = None, *, _ask_prog: str = "ragchips ask") -> int:
     """``ragchips``: the full command line."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser(_ask_prog)
+    parser = _parser(_ask_prog, command=next((a for a in argv if not a.startswith("-")), None))
     args, rest = parser.parse_known_args(argv)
     if getattr(args, "forward", False):  # serve: its options belong to the server
         args.rest = argv[argv.index("serve") + 1 :]
