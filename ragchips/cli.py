@@ -37,6 +37,17 @@ def _version() -> str:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked (package metadata costs start-up time)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"ragchips {_version()}")
+        parser.exit()
+
+
 # -- option types: numbers are checked by the parser --------------------------------------
 
 
@@ -527,7 +538,7 @@ def _parser(ask_prog: str = "ragchips ask", command: str | None = None) -> argpa
         prog="ragchips",
         description="Ask questions about French documents; every answer cites exact passages.",
     )
-    parser.add_argument("--version", action="version", version=f"ragchips {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_ask(sub, ask_prog)
     _add_index(sub)
