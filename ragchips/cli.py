@@ -318,9 +318,11 @@ def _run_eval(args: argparse.Namespace) -> int:
     modes = list(MODES) if args.compare else [args.mode]
     reports = []
     for mode in modes:
-        reports.append(
-            evaluate(questions, lambda q, kk, m=mode: ask(q, k=kk, index=index, mode=m), mode, k)
-        )
+
+        def answer(q: str, kk: int, m: str = mode) -> Any:
+            return ask(q, k=kk, index=index, mode=m)
+
+        reports.append(evaluate(questions, answer, mode, k))
     if args.json:
         json.dump([r.to_dict() for r in reports], sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -506,7 +508,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     import logging
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(message)s")
-    server.serve(server.settings_from_args(args))
+    settings_from_args = server.settings_from_args  # type: ignore[attr-defined,unused-ignore]
+    server.serve(settings_from_args(args))
     return 0
 
 

@@ -9,7 +9,7 @@ can check a citation by reading ``text[start:end]``. Needs the ``mcp`` extra (mc
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -80,6 +80,9 @@ def build_server(index: str | os.PathLike[str] | Any = None) -> MCPServer:
             "passages": [_passage(p) for p in answer.passages],
         }
 
+    def reader(doc_id: str) -> Callable[[], str]:
+        return lambda: str(idx.document(doc_id).text)
+
     for doc_id in idx.doc_ids():
         doc = idx.document(doc_id)
         server.add_resource(
@@ -89,7 +92,7 @@ def build_server(index: str | os.PathLike[str] | Any = None) -> MCPServer:
                 title=doc.title,
                 description=f"{doc.title} ({doc.source})",
                 mime_type="text/plain",
-                fn=lambda doc_id=doc_id: idx.document(doc_id).text,
+                fn=reader(doc_id),
             )
         )
     return server

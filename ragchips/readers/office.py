@@ -39,8 +39,8 @@ def _join(blocks: list[str], path: Path) -> str:
 
 
 class DocxReader:
-    name = "docx"
-    suffixes = (".docx",)
+    name: str = "docx"
+    suffixes: tuple[str, ...] = (".docx",)
 
     def read(self, path: Path, data: bytes) -> Extracted:
         from ..errors import UnreadableFileError
@@ -79,8 +79,8 @@ class DocxReader:
 
 
 class OdtReader:
-    name = "odt"
-    suffixes = (".odt",)
+    name: str = "odt"
+    suffixes: tuple[str, ...] = (".odt",)
 
     def read(self, path: Path, data: bytes) -> Extracted:
         from ..errors import UnreadableFileError

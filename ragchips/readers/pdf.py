@@ -27,8 +27,8 @@ def normalise_page_text(raw: str) -> str:
 
 
 class PdfReader:
-    name = "pdf"
-    suffixes = (".pdf",)
+    name: str = "pdf"
+    suffixes: tuple[str, ...] = (".pdf",)
 
     def read(self, path: Path, data: bytes) -> Extracted:
         from ..errors import UnreadableFileError

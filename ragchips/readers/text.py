@@ -12,8 +12,8 @@ __all__ = ["HtmlReader", "TextReader"]
 class TextReader:
     """Text as it is on disk, newlines included: offsets point into the file itself."""
 
-    name = "text"
-    suffixes = (".txt", ".md", ".markdown", ".text")
+    name: str = "text"
+    suffixes: tuple[str, ...] = (".txt", ".md", ".markdown", ".text")
 
     def read(self, path: Path, data: bytes) -> Extracted:
         from ..reader import decode_bytes
@@ -27,8 +27,8 @@ class HtmlReader:
     as paragraphs (see :func:`ragchips.htmltext.extract_page`). ``article=False`` keeps
     the whole visible text: ``register(HtmlReader(article=False))``."""
 
-    name = "html"
-    suffixes = (".html", ".htm", ".xhtml")
+    name: str = "html"
+    suffixes: tuple[str, ...] = (".html", ".htm", ".xhtml")
 
     def __init__(self, article: bool = True) -> None:
         self.article = article
