@@ -10,10 +10,26 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["answer_file", "read_batch_questions"]
+__all__ = ["BatchReport", "answer_file", "read_batch_questions"]
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one run did: answered now, found already answered, failed (bad questions)."""
+
+    answered: int
+    skipped: int
+    errors: int
+
+    def __str__(self) -> str:
+        return (
+            f"answered {self.answered} questions ({self.skipped} already answered, "
+            f"{self.errors} errors)"
+        )
 
 
 def read_batch_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -71,8 +87,8 @@ def answer_file(
     where: dict[str, Any] | None = None,
     llm: Any = None,
     progress: bool = False,
-) -> int:
-    """Answer every question of ``questions`` not yet answered in ``out``; return 0."""
+) -> BatchReport:
+    """Answer every question of ``questions`` not yet answered in ``out``."""
     from tqdm import tqdm
 
     from .api import ask, open_index
@@ -83,6 +99,7 @@ def answer_file(
     done = _answered(out_path)
     todo = [q for q in items if q["id"] not in done]
     idx = open_index(index)  # once, before the bar starts
+    errors = 0
     with (
         open(out_path, "a", encoding="utf-8") as f,
         tqdm(
@@ -99,7 +116,8 @@ def answer_file(
                 record: dict[str, Any] = {"id": q["id"], **answer.to_dict()}
             except InvalidQuestionError as exc:  # one bad question does not stop the batch
                 record = {"id": q["id"], "question": q["question"], "error": str(exc)}
+                errors += 1
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
             f.flush()
             bar.update(1)
-    return 0
+    return BatchReport(len(todo) - errors, len(items) - len(todo), errors)

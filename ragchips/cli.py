@@ -158,7 +158,7 @@ def _run_ask(args: argparse.Namespace) -> int:
             args.parser.error("batch mode takes --questions FILE and --out FILE, no question")
         from .batch import answer_file
 
-        return answer_file(
+        report = answer_file(
             args.questions,
             args.out,
             k=args.k,
@@ -168,6 +168,8 @@ def _run_ask(args: argparse.Namespace) -> int:
             llm=args.llm,
             progress=_show_progress(args),
         )
+        print(f"{report} -> {args.out}")
+        return 0
     if not args.question:
         args.parser.error('give a question, e.g. ask "qui fabrique la puce ?"')
     from .api import ask

@@ -92,6 +92,7 @@ def test_batch_answers_every_question_and_resumes(seeds_index_path: Path, tmp_pa
     first = run("ask", *args, "-k", "2", "--progress")
     assert first.returncode == 0, first.stderr
     assert "answering" in first.stderr and "3/3" in first.stderr  # the progress bar
+    assert "answered 2 questions (0 already answered, 1 errors)" in first.stdout
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in records] == ["a", "Quel est le projet Tigris ?", "c"]
     from ragchips import ask
@@ -106,6 +107,7 @@ def test_batch_answers_every_question_and_resumes(seeds_index_path: Path, tmp_pa
     out.write_text(out.read_text(encoding="utf-8").splitlines()[0] + '\n{"id": "Quel', "utf-8")
     second = run("ragchips", "ask", *args, "-k", "2", "--no-progress")
     assert second.returncode == 0, second.stderr
+    assert "answered 1 questions (1 already answered, 1 errors)" in second.stdout
     again = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in again] == ["a", "Quel est le projet Tigris ?", "c"]
     assert again[0] == records[0]  # not answered twice
