@@ -417,6 +417,10 @@ def _add_ls(sub: Any) -> None:
     p.set_defaults(run=_run_ls)
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
 def _run_ls(args: argparse.Namespace) -> int:
     from .inspection import describe_index
 
@@ -428,7 +432,7 @@ def _run_ls(args: argparse.Namespace) -> int:
     emb = info["embedder"]
     print(
         f"{info['path']}: {info['documents']} documents, {info['passages']} passages, "
-        f"{info['bytes'] / 2**20:.1f} MiB, embedder {emb['name']} ({emb['dim']} d), "
+        f"{_size(info['bytes'])}, embedder {emb['name']} ({emb['dim']} d), "
         f"generation {info['generation']}"
     )
     print("doc_id\tformat\tpassages\tchars\ttitle\tsource")
