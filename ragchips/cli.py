@@ -216,36 +216,10 @@ def _add_index(sub: Any) -> None:
     p.set_defaults(run=_run_index)
 
 
-def _skip_summary(skipped: list[tuple[str, str]]) -> list[str]:
-    """Files not indexed, grouped by reason: ``2 unsupported files ignored: .pptx, .xlsx``."""
-    groups: dict[str, list[str]] = {}
-    for path, reason in skipped:
-        kind = getattr(reason, "kind", "unreadable")
-        if kind == "unsupported":
-            from pathlib import Path
-
-            groups.setdefault(kind, []).append(Path(path).suffix.lower() or "(no suffix)")
-        else:
-            groups.setdefault(kind, []).append(path)
-    labels = {
-        "unsupported": "unsupported files ignored",
-        "no-text-layer": "PDF without a text layer skipped (scans; OCR is not supported)",
-        "missing-extra": "files skipped for a missing extra (pip install 'ragchips[formats]')",
-        "unreadable": "unreadable files skipped",
-    }
-    lines = []
-    for kind, items in groups.items():
-        names = sorted(set(items)) if kind == "unsupported" else items
-        shown = ", ".join(names[:10]) + (
-            f", ... ({len(names) - 10} more)" if len(names) > 10 else ""
-        )
-        lines.append(f"{len(items)} {labels.get(kind, kind)}: {shown}")
-    return lines
-
-
 def _run_index(args: argparse.Namespace) -> int:
     from .chunking import ChunkerSettings
     from .index import Index
+    from .reader import summarise_skips
 
     skipped: list[tuple[str, str]] = []
 
@@ -283,7 +257,7 @@ def _run_index(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-        for line in _skip_summary(skipped):
+        for line in summarise_skips(skipped):
             print(line, file=sys.stderr)
     counts = index.manifest["counts"]
     not_read = [s for s in skipped if getattr(s[1], "kind", "") != "unsupported"]
@@ -417,30 +391,15 @@ def _add_ls(sub: Any) -> None:
     p.set_defaults(run=_run_ls)
 
 
-def _size(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
-
-
 def _run_ls(args: argparse.Namespace) -> int:
-    from .inspection import describe_index
+    from .inspection import describe_index, render_index
 
     info = describe_index(args.index)
     if args.json:
         json.dump(info, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
-        return 0
-    emb = info["embedder"]
-    print(
-        f"{info['path']}: {info['documents']} documents, {info['passages']} passages, "
-        f"{_size(info['bytes'])}, embedder {emb['name']} ({emb['dim']} d), "
-        f"generation {info['generation']}"
-    )
-    print("doc_id\tformat\tpassages\tchars\ttitle\tsource")
-    for d in info["items"]:
-        print(
-            f"{d['doc_id']}\t{d['format']}\t{d['passages']}\t{d['chars']}\t{d['title']}\t"
-            f"{d['source']}"
-        )
+    else:
+        sys.stdout.write(render_index(info))
     return 0
 
 
@@ -453,24 +412,14 @@ def _add_show(sub: Any) -> None:
 
 
 def _run_show(args: argparse.Namespace) -> int:
-    from .inspection import describe_document
+    from .inspection import describe_document, render_document
 
     info = describe_document(args.index, args.doc_id)
     if args.json:
         json.dump(info, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
-        return 0
-    print(f"{info['doc_id']}: {info['title']} — {info['source']}")
-    meta = {k: v for k, v in info["metadata"].items() if k != "pages"}
-    if meta:
-        print("metadata: " + json.dumps(meta, ensure_ascii=False))
-    print(f"--- text ({len(info['text'])} characters) ---")
-    sys.stdout.write(info["text"] if info["text"].endswith("\n") else info["text"] + "\n")
-    print(f"--- {len(info['passages'])} passages ---")
-    for p in info["passages"]:
-        page = f" p. {p['page']}" if p.get("page") is not None else ""
-        flat = " ".join(p["text"].split())
-        print(f"#{p['passage_id']} [{p['start']}:{p['end']}]{page} « {flat[:160]} »")
+    else:
+        sys.stdout.write(render_document(info))
     return 0
 
 

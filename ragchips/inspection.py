@@ -6,12 +6,13 @@ passages by row, so listing works on any index layout.
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe_document", "describe_index"]
+__all__ = ["describe_document", "describe_index", "render_document", "render_index"]
 
 
 def _open(index: str | os.PathLike[str] | None) -> Any:
@@ -98,3 +99,40 @@ def describe_document(index: str | os.PathLike[str] | None, doc_id: str) -> dict
         "text": doc.text,
         "passages": passages,
     }
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
+def render_index(info: dict[str, Any]) -> str:
+    """``ragchips ls``: a summary line, then one tab-separated row per document."""
+    emb = info["embedder"]
+    lines = [
+        f"{info['path']}: {info['documents']} documents, {info['passages']} passages, "
+        f"{_size(info['bytes'])}, embedder {emb['name']} ({emb['dim']} d), "
+        f"generation {info['generation']}",
+        "doc_id\tformat\tpassages\tchars\ttitle\tsource",
+    ]
+    for d in info["items"]:
+        lines.append(
+            f"{d['doc_id']}\t{d['format']}\t{d['passages']}\t{d['chars']}\t{d['title']}\t"
+            f"{d['source']}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_document(info: dict[str, Any]) -> str:
+    """``ragchips show``: the stored text, then each passage with its span and page."""
+    lines = [f"{info['doc_id']}: {info['title']} — {info['source']}"]
+    meta = {k: v for k, v in info["metadata"].items() if k != "pages"}
+    if meta:
+        lines.append("metadata: " + json.dumps(meta, ensure_ascii=False))
+    lines.append(f"--- text ({len(info['text'])} characters) ---")
+    lines.append(info["text"].rstrip("\n"))
+    lines.append(f"--- {len(info['passages'])} passages ---")
+    for p in info["passages"]:
+        page = f" p. {p['page']}" if p.get("page") is not None else ""
+        flat = " ".join(p["text"].split())
+        lines.append(f"#{p['passage_id']} [{p['start']}:{p['end']}]{page} « {flat[:160]} »")
+    return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ __all__ = [
     "read_document",
     "read_documents",
     "read_jsonl",
+    "summarise_skips",
     "supported_suffixes",
 ]
 
@@ -175,6 +176,31 @@ def _reason(exc: UnreadableFileError) -> str:
 
     arg = exc.args[0] if exc.args else ""
     return arg if isinstance(arg, SkipReason) else SkipReason(str(exc), "unreadable")
+
+
+_SKIP_LABELS = {
+    "unsupported": "unsupported files ignored",
+    "no-text-layer": "PDF without a text layer skipped (scans; OCR is not supported)",
+    "missing-extra": "files skipped for a missing extra (pip install 'ragchips[formats]')",
+    "unreadable": "unreadable files skipped",
+}
+
+
+def summarise_skips(skipped: list[tuple[str, str]], shown: int = 10) -> list[str]:
+    """Files not indexed, one line per reason: ``2 unsupported files ignored: .pptx, .xlsx``
+    (unsupported files are named by suffix, the others by path)."""
+    groups: dict[str, list[str]] = {}
+    for path, reason in skipped:
+        kind = getattr(reason, "kind", "unreadable")
+        name = (Path(path).suffix.lower() or "(no suffix)") if kind == "unsupported" else path
+        groups.setdefault(kind, []).append(name)
+    lines = []
+    for kind, items in groups.items():
+        names = sorted(set(items)) if kind == "unsupported" else items
+        more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+        label = _SKIP_LABELS.get(kind, kind)
+        lines.append(f"{len(items)} {label}: {', '.join(names[:shown])}{more}")
+    return lines
 
 
 def read_documents(
