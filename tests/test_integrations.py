@@ -212,3 +212,14 @@ def test_examples_run(seeds_index_path: Path, example: str, expect: str) -> None
     )
     assert out.returncode == 0, out.stderr
     assert expect in out.stdout
+
+
+def test_mcp_without_the_extra_names_it() -> None:
+    code = (
+        "import sys; sys.modules['mcp'] = None\n"
+        "from ragchips.cli import main\n"
+        "sys.exit(main(['mcp']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "pip install 'ragchips[mcp]'" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
