@@ -107,18 +107,20 @@ def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Do
     from .readers.text import TextReader
 
     p = Path(path)
+    reader = reader_for(p) or TextReader()
+    # A reader may allow bigger files (a PDF is mostly images and fonts, not text).
+    limit = int(getattr(reader, "max_bytes", MAX_FILE_BYTES))
     try:
         size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
+        if size > limit:
             raise UnreadableFileError(
-                f"{p}: {size // 2**20} MiB is over the {MAX_FILE_BYTES // 2**20} MiB limit"
+                f"{p}: {size // 2**20} MiB is over the {limit // 2**20} MiB limit"
             )
         data = p.read_bytes()
     except OSError as exc:
         raise UnreadableFileError(f"{p}: cannot read ({exc.strerror or exc})") from exc
     if not data.strip():
         raise UnreadableFileError(f"{p}: empty file")
-    reader = reader_for(p) or TextReader()
     extracted = reader.read(p, data)
     cleaned = clean(extracted.text, fallback_title=p.stem)
     if not cleaned.segments:

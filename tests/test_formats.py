@@ -269,3 +269,17 @@ def test_register_replaces_and_rejects_non_readers(tmp_path: Path) -> None:
     assert reader_for("x.up") is None
     with pytest.raises(ConfigurationError, match="not a Reader"):
         register(object())  # type: ignore[arg-type]
+
+
+def test_pdf_size_limit_is_the_readers_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text-file limit does not refuse a PDF, whose bytes are mostly not text."""
+    from ragchips import reader
+
+    monkeypatch.setattr(reader, "MAX_FILE_BYTES", 10)
+    pdf = write_pdf(tmp_path / "r.pdf", [["Un rapport de plus de dix octets."]])
+    assert read_document(pdf).text == "Un rapport de plus de dix octets.\n"
+    (tmp_path / "t.txt").write_text("Un texte de plus de dix octets.", encoding="utf-8")
+    from ragchips.errors import UnreadableFileError
+
+    with pytest.raises(UnreadableFileError, match="limit"):
+        read_document(tmp_path / "t.txt")

@@ -34,7 +34,9 @@ class Extracted:
 @runtime_checkable
 class Reader(Protocol):
     """One file format. ``read`` raises :class:`~ragchips.errors.UnreadableFileError`
-    (one line, naming the file and the reason) for a file it cannot turn into text."""
+    (one line, naming the file and the reason) for a file it cannot turn into text.
+    An optional ``max_bytes`` attribute raises the size limit for its files (default:
+    :data:`ragchips.reader.MAX_FILE_BYTES`, 50 MiB)."""
 
     name: str
     suffixes: tuple[str, ...]

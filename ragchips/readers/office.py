@@ -41,6 +41,7 @@ def _join(blocks: list[str], path: Path) -> str:
 class DocxReader:
     name: str = "docx"
     suffixes: tuple[str, ...] = (".docx",)
+    max_bytes = 256 * 2**20  # embedded images count in the file size
 
     def read(self, path: Path, data: bytes) -> Extracted:
         from ..errors import UnreadableFileError
@@ -81,6 +82,7 @@ class DocxReader:
 class OdtReader:
     name: str = "odt"
     suffixes: tuple[str, ...] = (".odt",)
+    max_bytes = 256 * 2**20
 
     def read(self, path: Path, data: bytes) -> Extracted:
         from ..errors import UnreadableFileError

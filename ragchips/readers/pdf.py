@@ -29,6 +29,7 @@ def normalise_page_text(raw: str) -> str:
 class PdfReader:
     name: str = "pdf"
     suffixes: tuple[str, ...] = (".pdf",)
+    max_bytes = 512 * 2**20  # scanned reports are big; the text layer is what counts
 
     def read(self, path: Path, data: bytes) -> Extracted:
         from ..errors import UnreadableFileError
