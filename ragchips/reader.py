@@ -1,5 +1,8 @@
 """Turn files on disk into documents whose text is exactly what was read.
 
+Each format has its reader (:mod:`ragchips.readers`: text, HTML, PDF, Word, OpenDocument,
+plugins); this module walks folders, applies them and reports every file it does not index.
+
 Citations are only as good as the text they point into, so decoding is explicit: UTF-8
 first, then cp1252 and latin-1 for older French files (no mojibake, no silent replacement
 characters), newlines kept as they are on disk. Binary, empty and undecodable files are
@@ -18,7 +21,6 @@ from typing import Any
 
 from .cleaning import clean
 from .errors import UnreadableFileError
-from .htmltext import visible_text
 
 __all__ = [
     "TEXT_SUFFIXES",
@@ -28,12 +30,14 @@ __all__ = [
     "read_document",
     "read_documents",
     "read_jsonl",
+    "summarise_skips",
+    "supported_suffixes",
 ]
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".text"})
+# One document per line, not one per file: read here rather than by a format reader.
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
-SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES | HTML_SUFFIXES
 # Above this a "text" file is almost certainly a dump, not a document: refuse it clearly.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -97,36 +101,37 @@ def _sha256(data: bytes) -> str:
 
 
 def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Document:
-    """Read one text, Markdown or HTML file. Raises UnreadableFileError with the reason."""
+    """Read one file with the reader of its suffix (see :mod:`ragchips.readers`); a file
+    whose suffix no reader knows is read as text. Raises UnreadableFileError with the reason."""
+    from .readers import reader_for
+    from .readers.text import TextReader
+
     p = Path(path)
+    reader = reader_for(p) or TextReader()
+    # A reader may allow bigger files (a PDF is mostly images and fonts, not text).
+    limit = int(getattr(reader, "max_bytes", MAX_FILE_BYTES))
     try:
         size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
+        if size > limit:
             raise UnreadableFileError(
-                f"{p}: {size // 2**20} MiB is over the {MAX_FILE_BYTES // 2**20} MiB limit"
+                f"{p}: {size // 2**20} MiB is over the {limit // 2**20} MiB limit"
             )
         data = p.read_bytes()
     except OSError as exc:
         raise UnreadableFileError(f"{p}: cannot read ({exc.strerror or exc})") from exc
-    text, encoding = decode_bytes(data, str(p))
-    metadata: dict[str, Any] = {"encoding": encoding}
-    html_title = None
-    if p.suffix.lower() in HTML_SUFFIXES:
-        # Offsets of an HTML document point into its visible text, which the index stores.
-        text, html_title = visible_text(text)
-        metadata["format"] = "html"
-        if not text.strip():
-            raise UnreadableFileError(f"{p}: no visible text in this HTML page")
-    cleaned = clean(text, fallback_title=p.stem)
+    if not data.strip():
+        raise UnreadableFileError(f"{p}: empty file")
+    extracted = reader.read(p, data)
+    cleaned = clean(extracted.text, fallback_title=p.stem)
     if not cleaned.segments:
         raise UnreadableFileError(f"{p}: no body text left after removing page furniture")
     return Document(
         doc_id=doc_id or p.stem,
         source=str(path),
-        title=html_title or cleaned.title,
-        text=text,
+        title=extracted.title or cleaned.title,
+        text=extracted.text,
         sha256=_sha256(data),
-        metadata=metadata,
+        metadata=dict(extracted.metadata),
     )
 
 
@@ -143,26 +148,77 @@ def _index_folders(root: Path) -> set[Path]:
     return found
 
 
-def discover_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Files to read: given files as they are, folders walked in sorted order."""
+def supported_suffixes() -> frozenset[str]:
+    """Every suffix a folder walk reads: the registered readers' and JSONL."""
+    from .readers import registered_suffixes
+
+    return registered_suffixes() | JSONL_SUFFIXES
+
+
+def discover_files(
+    paths: Iterable[str | os.PathLike[str]],
+    on_skip: Callable[[str, str], None] | None = None,
+) -> Iterator[Path]:
+    """Files to read: given files as they are, folders walked in sorted order. Files in a
+    folder that no reader knows are reported to ``on_skip`` (kind ``unsupported``)."""
+    from .readers import SkipReason
+
+    suffixes = supported_suffixes()
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             indexes = _index_folders(p)
             for child in sorted(p.rglob("*")):
                 hidden = any(part.startswith(".") for part in child.relative_to(p).parts)
-                inside_index = any(parent in indexes for parent in child.parents)
-                if (
-                    child.is_file()
-                    and not hidden
-                    and not inside_index
-                    and child.suffix.lower() in SUFFIXES
-                ):
+                if hidden or not child.is_file():
+                    continue
+                if any(parent in indexes for parent in child.parents):
+                    continue  # an index inside the folder it indexes is not read back
+                if child.suffix.lower() in suffixes:
                     yield child
+                elif on_skip is not None:
+                    kind = child.suffix.lower() or "(no suffix)"
+                    on_skip(
+                        str(child),
+                        SkipReason(f"{child}: unsupported file type {kind}", "unsupported"),
+                    )
         elif p.exists():
             yield p
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
+
+
+def _reason(exc: UnreadableFileError) -> str:
+    """The skip message, with the kind a reader gave it (``unreadable`` by default)."""
+    from .readers import SkipReason
+
+    arg = exc.args[0] if exc.args else ""
+    return arg if isinstance(arg, SkipReason) else SkipReason(str(exc), "unreadable")
+
+
+_SKIP_LABELS = {
+    "unsupported": "unsupported files ignored",
+    "no-text-layer": "PDF without a text layer skipped (scans; OCR is not supported)",
+    "missing-extra": "files skipped for a missing extra (pip install 'ragchips[formats]')",
+    "unreadable": "unreadable files skipped",
+}
+
+
+def summarise_skips(skipped: list[tuple[str, str]], shown: int = 10) -> list[str]:
+    """Files not indexed, one line per reason: ``2 unsupported files ignored: .pptx, .xlsx``
+    (unsupported files are named by suffix, the others by path)."""
+    groups: dict[str, list[str]] = {}
+    for path, reason in skipped:
+        kind = getattr(reason, "kind", "unreadable")
+        name = (Path(path).suffix.lower() or "(no suffix)") if kind == "unsupported" else path
+        groups.setdefault(kind, []).append(name)
+    lines = []
+    for kind, items in groups.items():
+        names = sorted(set(items)) if kind == "unsupported" else items
+        more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+        label = _SKIP_LABELS.get(kind, kind)
+        lines.append(f"{len(items)} {label}: {', '.join(names[:shown])}{more}")
+    return lines
 
 
 def read_documents(
@@ -172,19 +228,19 @@ def read_documents(
     """Read every file under ``paths``; unreadable ones are skipped and reported."""
     docs: list[Document] = []
     seen: dict[str, int] = {}
-    for path in discover_files(paths):
+    for path in discover_files(paths, on_skip=on_skip):
         if path.suffix.lower() in JSONL_SUFFIXES:
             try:
                 docs.extend(read_jsonl(path, on_skip=on_skip, taken=seen))
             except UnreadableFileError as exc:
                 if on_skip is not None:
-                    on_skip(str(path), str(exc))
+                    on_skip(str(path), _reason(exc))
             continue
         try:
             doc = read_document(path)
         except UnreadableFileError as exc:
             if on_skip is not None:
-                on_skip(str(path), str(exc))
+                on_skip(str(path), _reason(exc))
             continue
         # Same stem in two folders: keep both, with distinct ids.
         n = seen.get(doc.doc_id, 0)

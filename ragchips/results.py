@@ -37,6 +37,19 @@ class Passage:
     passage_id: int = -1
     metadata: dict[str, Any] = field(default_factory=dict)
     confidence: float | None = None
+    # The 1-based page where the passage starts, for paginated documents (PDF): derived
+    # from the document's ``metadata["pages"]``, which is not repeated in every passage.
+    page: int | None = None
+
+    def __post_init__(self) -> None:
+        pages = self.metadata.get("pages")
+        if isinstance(pages, list):
+            from .readers.pages import page_at
+
+            if self.page is None:
+                object.__setattr__(self, "page", page_at(pages, self.start))
+            rest = {k: v for k, v in self.metadata.items() if k != "pages"}
+            object.__setattr__(self, "metadata", rest)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,7 +125,8 @@ class Answer:
         if self.passages:
             lines.append("Sources :")
             for p in self.passages:
-                lines.append(f"[{p.rank}] {p.title} — {p.source} [{p.start}:{p.end}]")
+                page = f", p. {p.page}" if p.page is not None else ""
+                lines.append(f"[{p.rank}] {p.title} — {p.source}{page} [{p.start}:{p.end}]")
                 cited = self._claims_of(p)
                 if cited:
                     # The cited sentence itself, with its span, then the passage around it.

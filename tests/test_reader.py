@@ -67,12 +67,17 @@ def test_folder_reading_skips_bad_files_and_names_them(tmp_path: Path) -> None:
     (tmp_path / "sub" / "a.txt").write_text("Titre B\n\nUn autre article.", encoding="utf-8")
     (tmp_path / "bad.txt").write_bytes(b"\x00\x01\x02binary")
     (tmp_path / "empty.md").write_bytes(b"")
-    (tmp_path / "ignored.pdf").write_bytes(b"%PDF")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF")
+    (tmp_path / "slides.pptx").write_bytes(b"PK\x03\x04")
     skipped: list[tuple[str, str]] = []
     docs = read_documents([tmp_path], on_skip=lambda p, r: skipped.append((p, r)))
     assert sorted(d.title for d in docs) == ["Titre A", "Titre B"]
     assert len({d.doc_id for d in docs}) == 2  # same stem "a" twice, distinct ids
-    assert sorted(Path(p).name for p, _ in skipped) == ["bad.txt", "empty.md"]
+    reasons = {Path(p).name: r for p, r in skipped}
+    assert sorted(reasons) == ["bad.txt", "broken.pdf", "empty.md", "slides.pptx"]
+    assert "not a readable PDF" in reasons["broken.pdf"]
+    assert reasons["slides.pptx"].kind == "unsupported" and ".pptx" in reasons["slides.pptx"]
+    assert reasons["bad.txt"].kind == "unreadable" and "binary" in reasons["bad.txt"]
 
 
 def test_missing_path_is_an_error(tmp_path: Path) -> None:

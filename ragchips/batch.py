@@ -1,0 +1,123 @@
+"""Answer a file of questions: one JSON answer per line, resumable after an interruption.
+
+Each input line is ``{"question": ..., "id": ...}`` (``id`` optional: the question text
+identifies it). Every answer is written and flushed as soon as it is known, so a run that
+is stopped keeps what it did; the next run skips the questions already answered in the
+output file (error lines are retried) and drops a half-written last line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BatchReport", "answer_file", "read_batch_questions"]
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one run did: answered now, found already answered, failed (bad questions)."""
+
+    answered: int
+    skipped: int
+    errors: int
+
+    def __str__(self) -> str:
+        return (
+            f"answered {self.answered} questions ({self.skipped} already answered, "
+            f"{self.errors} errors)"
+        )
+
+
+def read_batch_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The questions of a JSONL file, each with its ``id``; a bad line is a one-line error."""
+    from .errors import RagchipsError
+
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RagchipsError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+                raise RagchipsError(f'{path}:{n}: needs a JSON object with a "question" string')
+            qid = str(record.get("id", record["question"]))
+            if qid in seen:
+                raise RagchipsError(f"{path}:{n}: id {qid!r} appears twice")
+            seen.add(qid)
+            out.append({**record, "id": qid})
+    return out
+
+
+def _answered(out: Path) -> set[str]:
+    """Ids already answered in ``out``; a half-written last line is cut off."""
+    if not out.exists():
+        return set()
+    data = out.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(out, "r+b") as f:
+            f.truncate(cut)
+        data = data[:cut]
+    done = set()
+    for line in data.decode("utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "error" not in record and "id" in record:
+            done.add(str(record["id"]))
+    return done
+
+
+def answer_file(
+    questions: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    k: int = 5,
+    index: Any = None,
+    mode: str = "hybrid",
+    where: dict[str, Any] | None = None,
+    llm: Any = None,
+    progress: bool = False,
+) -> BatchReport:
+    """Answer every question of ``questions`` not yet answered in ``out``."""
+    from tqdm import tqdm
+
+    from .api import ask, open_index
+    from .errors import InvalidQuestionError
+
+    items = read_batch_questions(questions)
+    out_path = Path(out)
+    done = _answered(out_path)
+    todo = [q for q in items if q["id"] not in done]
+    idx = open_index(index)  # once, before the bar starts
+    errors = 0
+    with (
+        open(out_path, "a", encoding="utf-8") as f,
+        tqdm(
+            total=len(items),
+            initial=len(items) - len(todo),
+            desc="answering",
+            unit="question",
+            disable=not progress,
+        ) as bar,
+    ):
+        for q in todo:
+            try:
+                answer = ask(q["question"], k=k, index=idx, mode=mode, where=where, llm=llm)
+                record: dict[str, Any] = {"id": q["id"], **answer.to_dict()}
+            except InvalidQuestionError as exc:  # one bad question does not stop the batch
+                record = {"id": q["id"], "question": q["question"], "error": str(exc)}
+                errors += 1
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            bar.update(1)
+    return BatchReport(len(todo) - errors, len(items) - len(todo), errors)

@@ -1,0 +1,139 @@
+"""The reader protocol and the registry by suffix (built-ins, then entry-point plugins)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Extracted",
+    "Reader",
+    "SkipReason",
+    "reader_for",
+    "register",
+    "registered_suffixes",
+    "unregister",
+]
+
+ENTRY_POINT_GROUP = "ragchips.readers"
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What a reader got out of one file: the text offsets point into, its title (None:
+    the first line is used) and metadata kept with the document (``pages``, ``author``...)."""
+
+    text: str
+    title: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """One file format. ``read`` raises :class:`~ragchips.errors.UnreadableFileError`
+    (one line, naming the file and the reason) for a file it cannot turn into text.
+    An optional ``max_bytes`` attribute raises the size limit for its files (default:
+    :data:`ragchips.reader.MAX_FILE_BYTES`, 50 MiB)."""
+
+    name: str
+    suffixes: tuple[str, ...]
+
+    def read(self, path: Path, data: bytes) -> Extracted: ...
+
+
+class SkipReason(str):
+    """Why a file was not indexed: the one-line message, plus a ``kind`` to group by
+    (``unsupported``, ``no-text-layer``, ``missing-extra``, ``unreadable``)."""
+
+    kind: str
+
+    def __new__(cls, message: str, kind: str = "unreadable") -> SkipReason:
+        self = super().__new__(cls, message)
+        self.kind = kind
+        return self
+
+
+_LOCK = threading.Lock()
+_READERS: dict[str, Reader] = {}
+_LOADED = False
+
+
+def _builtins() -> list[Reader]:
+    from .office import DocxReader, OdtReader
+    from .pdf import PdfReader
+    from .text import HtmlReader, TextReader
+
+    return [TextReader(), HtmlReader(), PdfReader(), DocxReader(), OdtReader()]
+
+
+def _plugins() -> list[Reader]:
+    from importlib.metadata import entry_points
+
+    from ..errors import ConfigurationError
+
+    found: list[Reader] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a broken plugin must say which one it is
+            raise ConfigurationError(
+                f"reader plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
+            ) from exc
+        reader = obj() if isinstance(obj, type) else obj
+        if not isinstance(reader, Reader):
+            raise ConfigurationError(
+                f"reader plugin {ep.name!r} ({ep.value}) is not a Reader "
+                "(it needs name, suffixes and read(path, data))"
+            )
+        found.append(reader)
+    return found
+
+
+def _ensure_loaded() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    with _LOCK:
+        if _LOADED:
+            return
+        for reader in _builtins():
+            for suffix in reader.suffixes:
+                _READERS.setdefault(suffix.lower(), reader)
+        # Plugins come after the built-ins and may replace them (a better PDF reader).
+        for reader in _plugins():
+            for suffix in reader.suffixes:
+                _READERS[suffix.lower()] = reader
+        _LOADED = True
+
+
+def register(reader: Reader) -> None:
+    """Use ``reader`` for its suffixes from now on (replacing any reader they had)."""
+    if not isinstance(reader, Reader):
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(f"{reader!r} is not a Reader (name, suffixes, read)")
+    _ensure_loaded()
+    with _LOCK:
+        for suffix in reader.suffixes:
+            _READERS[suffix.lower()] = reader
+
+
+def unregister(suffix: str) -> None:
+    """Forget the reader of ``suffix`` (tests; a deployment that refuses a format)."""
+    _ensure_loaded()
+    with _LOCK:
+        _READERS.pop(suffix.lower(), None)
+
+
+def reader_for(path: str | Path) -> Reader | None:
+    """The reader for this file's suffix, or None when no reader knows it."""
+    _ensure_loaded()
+    return _READERS.get(Path(path).suffix.lower())
+
+
+def registered_suffixes() -> frozenset[str]:
+    _ensure_loaded()
+    return frozenset(_READERS)

@@ -1,0 +1,85 @@
+"""PDF through pdfium (pypdfium2, Apache-2.0/BSD): the text layer, page by page.
+
+Pages are joined by a blank line and their ``[start, end]`` offsets kept in
+``metadata["pages"]``, so each passage knows its page. A PDF without a text layer (a scan)
+is refused with a message that says so: OCR is out of scope.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .base import Extracted
+
+__all__ = ["PdfReader", "normalise_page_text"]
+
+PAGE_SEPARATOR = "\n\n"
+
+
+def normalise_page_text(raw: str) -> str:
+    """pdfium ends lines with CRLF and marks hyphenation points with U+0002 or U+FFFE;
+    keep plain newlines and drop the markers, so the stored text reads like the page."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    for ch in ("\x02", "\ufffe", "\x00"):
+        text = text.replace(ch, "")
+    return text.strip()
+
+
+class PdfReader:
+    name: str = "pdf"
+    suffixes: tuple[str, ...] = (".pdf",)
+    max_bytes = 512 * 2**20  # scanned reports are big; the text layer is what counts
+
+    def read(self, path: Path, data: bytes) -> Extracted:
+        from ..errors import UnreadableFileError
+        from .base import SkipReason
+
+        try:
+            import pypdfium2 as pdfium
+        except ImportError:
+            raise UnreadableFileError(
+                SkipReason(
+                    f"{path}: reading PDF needs the 'formats' extra: "
+                    "pip install 'ragchips[formats]'",
+                    "missing-extra",
+                )
+            ) from None
+        try:
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            raise UnreadableFileError(f"{path}: not a readable PDF ({exc})") from exc
+        try:
+            texts: list[str] = []
+            for i in range(len(pdf)):
+                page = pdf[i]
+                textpage = page.get_textpage()
+                texts.append(normalise_page_text(textpage.get_text_range()))
+                textpage.close()
+                page.close()
+            meta: dict[str, Any] = {k: v for k, v in pdf.get_metadata_dict().items() if v}
+        finally:
+            pdf.close()
+        if not any(t.strip() for t in texts):
+            raise UnreadableFileError(
+                SkipReason(
+                    f"{path}: PDF without a text layer ({len(texts)} pages; a scan?): "
+                    "skipped, OCR is not supported",
+                    "no-text-layer",
+                )
+            )
+        parts: list[str] = []
+        pages: list[list[int]] = []
+        offset = 0
+        for t in texts:
+            if parts:
+                parts.append(PAGE_SEPARATOR)
+                offset += len(PAGE_SEPARATOR)
+            pages.append([offset, offset + len(t)])
+            parts.append(t)
+            offset += len(t)
+        metadata: dict[str, Any] = {"format": "pdf", "pages": pages}
+        if meta.get("Author"):
+            metadata["author"] = str(meta["Author"])
+        title = str(meta["Title"]).strip() if meta.get("Title") else None
+        return Extracted("".join(parts) + "\n", title or None, metadata)

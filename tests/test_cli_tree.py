@@ -1,0 +1,163 @@
+"""The one argparse tree: shortcut, parser-checked numbers, quiet broken pipes, batch, ls, show."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def run(cmd: str, *args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / cmd), *args], capture_output=True, text=True, timeout=300, **kw
+    )
+
+
+@pytest.mark.parametrize(
+    ("cmd", "args", "message"),
+    [
+        ("ask", ["puce", "-k", "-3"], "k must be from 1 to 100, not -3"),
+        ("ask", ["puce", "-k", "deux"], "k must be a whole number"),
+        ("ragchips", ["ask", "puce", "-k", "101"], "k must be from 1 to 100, not 101"),
+        ("ragchips", ["eval", "q.jsonl", "--k", "0"], "k must be from 1 to 100, not 0"),
+        ("ragchips", ["calibrate", "q.jsonl", "--min-recall", "1.5"], "--min-recall must be"),
+        ("ragchips", ["index", "x", "--out", "y", "--chunk-size", "-1"], "--chunk-size must be"),
+        ("ragchips", ["nope"], "invalid choice"),
+        ("ragchips", ["ls", "--bogus"], "unrecognized arguments: --bogus"),
+        ("ask", [], "give a question"),
+        ("ask", ["puce", "--questions", "q.jsonl"], "batch mode takes --questions"),
+    ],
+)
+def test_parser_errors_are_one_line_status_2(cmd: str, args: list[str], message: str) -> None:
+    out = run(cmd, *args)
+    assert out.returncode == 2, out
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert out.stdout == ""
+
+
+def test_ask_is_the_shortcut_of_ragchips_ask(seeds_index_path: Path) -> None:
+    a = run("ask", "Tigris", "-k", "2", "--json", "--index", str(seeds_index_path))
+    b = run("ragchips", "ask", "Tigris", "-k", "2", "--json", "--index", str(seeds_index_path))
+    assert a.returncode == b.returncode == 0
+    da, db = json.loads(a.stdout), json.loads(b.stdout)
+    da.pop("timings"), db.pop("timings")
+    assert da == db
+    assert "usage: ask " in run("ask", "--help").stdout
+
+
+def test_closed_pipe_ends_quietly_with_status_0(seeds_index_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written: EPIPE for sure
+    try:
+        out = subprocess.run(
+            [str(BIN / "ask"), "qui fabrique la puce ?", "--index", str(seeds_index_path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(write_end)
+    assert out.returncode == 0 and out.stderr == ""
+    shell = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'"{BIN}/ask" puce -k 20 --index "$0" | head -1; exit ${{PIPESTATUS[0]}}',
+            str(seeds_index_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shell.returncode == 0 and shell.stderr == "" and len(shell.stdout.splitlines()) == 1
+
+
+def test_batch_answers_every_question_and_resumes(seeds_index_path: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    lines = [
+        {"id": "a", "question": "Qui fabriquera la puce d'OpenAI ?"},
+        {"question": "Quel est le projet Tigris ?"},
+        {"id": "c", "question": "   "},
+    ]
+    questions.write_text("\n".join(json.dumps(q) for q in lines) + "\n", encoding="utf-8")
+    out = tmp_path / "answers.jsonl"
+    args = ["--questions", str(questions), "--out", str(out), "--index", str(seeds_index_path)]
+    first = run("ask", *args, "-k", "2", "--progress")
+    assert first.returncode == 0, first.stderr
+    assert "answering" in first.stderr and "3/3" in first.stderr  # the progress bar
+    assert "answered 2 questions (0 already answered, 1 errors)" in first.stdout
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in records] == ["a", "Quel est le projet Tigris ?", "c"]
+    from ragchips import ask
+
+    expected = ask(lines[0]["question"], k=2, index=seeds_index_path).to_dict()
+    got = dict(records[0])
+    got.pop("id"), got.pop("timings"), expected.pop("timings")
+    assert got == expected
+    assert "empty" in records[2]["error"]
+
+    # interrupted mid-write: a half line; resuming keeps the good lines, redoes the rest
+    out.write_text(out.read_text(encoding="utf-8").splitlines()[0] + '\n{"id": "Quel', "utf-8")
+    second = run("ragchips", "ask", *args, "-k", "2", "--no-progress")
+    assert second.returncode == 0, second.stderr
+    assert "answered 1 questions (1 already answered, 1 errors)" in second.stdout
+    again = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in again] == ["a", "Quel est le projet Tigris ?", "c"]
+    assert again[0] == records[0]  # not answered twice
+
+    # everything answered except the error line, which is retried
+    third = run("ask", *args)
+    after = out.read_text(encoding="utf-8").splitlines()
+    assert third.returncode == 0 and len(after) == 4 and json.loads(after[3])["id"] == "c"
+
+
+def test_batch_bad_question_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "q.jsonl").write_text('{"question": "a"}\nnot json\n', encoding="utf-8")
+    out = run("ask", "--questions", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / "o"))
+    assert out.returncode == 1 and "q.jsonl:2: not valid JSON" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_ls_and_show(seeds_index_path: Path) -> None:
+    from ragchips import Index
+
+    index = Index.load(seeds_index_path)
+    listing = run("ragchips", "ls", str(seeds_index_path))
+    assert listing.returncode == 0, listing.stderr
+    assert f"{len(index.doc_ids())} documents, {len(index)} passages" in listing.stdout
+    assert "embedder e5-small (384 d)" in listing.stdout
+    data = json.loads(run("ragchips", "ls", str(seeds_index_path), "--json").stdout)
+    assert sum(d["passages"] for d in data["items"]) == len(index) == data["passages"]
+    assert {d["format"] for d in data["items"]} == {"txt"} and data["bytes"] > 0
+
+    doc_id = index.doc_ids()[1]
+    shown = json.loads(run("ragchips", "show", str(seeds_index_path), doc_id, "--json").stdout)
+    text = index.document(doc_id).text
+    assert shown["text"] == text and shown["passages"]
+    assert all(text[p["start"] : p["end"]] == p["text"] for p in shown["passages"])
+    plain = run("ragchips", "show", str(seeds_index_path), doc_id)
+    assert plain.returncode == 0 and f"[{shown['passages'][0]['start']}:" in plain.stdout
+    missing = run("ragchips", "show", str(seeds_index_path), "nope")
+    assert missing.returncode == 1 and "no document 'nope'" in missing.stderr
+
+
+def test_cli_ask_path_imports_no_integration_or_format_library(seeds_index_path: Path) -> None:
+    code = (
+        "import sys, io, contextlib\n"
+        "from ragchips.cli import ask_main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = ask_main(['qui fabrique la puce ?', '--index', {str(seeds_index_path)!r}])\n"
+        "assert code == 0\n"
+        "heavy = ('torch', 'sentence_transformers', 'pypdfium2', 'docx', 'odf', 'trafilatura',\n"
+        "         'langchain_core', 'llama_index', 'mcp', 'tqdm', 'ragchips.readers.pdf')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,285 @@
+"""PDF (with pages), Word and OpenDocument files, read by the real libraries, indexed and cited;
+unsupported files and scans reported; a reader plugin found through its entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ragchips import Index
+from ragchips.reader import read_document, read_documents
+from ragchips.readers import page_of
+from ragchips.readers.pages import page_at
+
+sys.path.insert(0, str(Path(__file__).parent))
+from pdfgen import write_pdf
+
+BIN = Path(sys.executable).parent
+TOPICS = [
+    "le budget communal",
+    "la rénovation de l’école",
+    "les transports en commun",
+    "la gestion de l’eau",
+    "les espaces verts",
+    "la sécurité routière",
+    "la médiathèque",
+    "le marché de Noël",
+    "l’éclairage public",
+    "la collecte des déchets",
+    "le plan local d’urbanisme",
+    "les associations sportives",
+]
+
+
+def report_pages(n_pages: int = 12, lines_per_page: int = 18) -> list[list[str]]:
+    """Known text per page: every line names its page, so any passage's page is checkable."""
+    pages = []
+    for p in range(1, n_pages + 1):
+        topic = TOPICS[(p - 1) % len(TOPICS)]
+        pages.append(
+            [f"Chapitre {p} : {topic}."]
+            + [
+                f"Page {p}, ligne {i} : le conseil municipal examine {topic} "
+                f"et vote la mesure {p}-{i}."
+                for i in range(1, lines_per_page)
+            ]
+        )
+    return pages
+
+
+def expected_page(passage_text: str) -> int:
+    """The page a passage starts on, read from its own first words ("Page 7, ligne ...")."""
+    import re
+
+    m = re.search(r"(?:Page|Chapitre) (\d+)", passage_text)
+    assert m, passage_text[:80]
+    return int(m.group(1))
+
+
+def test_pdf_text_and_pages_are_exact(tmp_path: Path) -> None:
+    pages = report_pages(3, 4)
+    path = write_pdf(tmp_path / "rapport.pdf", pages, title="Rapport d’activité 2024")
+    doc = read_document(path)
+    assert doc.title == "Rapport d’activité 2024" and doc.metadata["format"] == "pdf"
+    spans = doc.metadata["pages"]
+    assert len(spans) == 3
+    for (start, end), lines in zip(spans, pages):
+        assert doc.text[start:end] == "\n".join(lines)  # accents and apostrophes kept
+    assert page_of(doc, spans[1][0]) == 2 and page_of(doc, spans[2][1] - 1) == 3
+    assert page_at([], 10) is None
+
+
+def test_pdf_page_accuracy_of_every_passage(tmp_path: Path) -> None:
+    """Index a 12-page PDF with known text per page: every passage has the right page."""
+    path = write_pdf(tmp_path / "conseil.pdf", report_pages())
+    index = Index.build([path], embedder="hash-384")
+    doc = index.document("conseil")
+    passages = [index.passage(row) for row in range(len(index))]
+    assert len(passages) > 12
+    right = 0
+    for p in passages:
+        assert doc.text[p.start : p.end] == p.text
+        assert "pages" not in p.metadata  # kept once, on the document
+        right += p.page == expected_page(p.text)
+    assert right == len(passages), f"page accuracy {right}/{len(passages)}"
+    hit = index.search("mesure 7-9 médiathèque", k=1, mode="lexical")[0]
+    assert hit.page == 7 and hit.to_dict()["page"] == 7
+
+
+def test_scan_pdf_is_skipped_with_a_warning_that_says_so(tmp_path: Path) -> None:
+    write_pdf(tmp_path / "scan.pdf", [None, None])
+    (tmp_path / "note.txt").write_text("Note\n\nUn texte lisible.", encoding="utf-8")
+    skipped: list[tuple[str, str]] = []
+    docs = read_documents([tmp_path], on_skip=lambda p, r: skipped.append((p, r)))
+    assert [d.doc_id for d in docs] == ["note"]
+    [(path, reason)] = skipped
+    assert path.endswith("scan.pdf") and reason.kind == "no-text-layer"
+    assert "without a text layer" in reason and "OCR" in reason
+
+
+def test_docx_paragraphs_tables_title_author(tmp_path: Path) -> None:
+    import docx
+
+    d = docx.Document()
+    d.core_properties.author = "Anne Martin"
+    d.add_heading("Compte rendu du conseil", 0)
+    d.add_paragraph("Le conseil municipal s’est réuni à Lyon le 3 mars.")
+    table = d.add_table(rows=1, cols=2)
+    table.cell(0, 0).text = "Budget voté"
+    table.cell(0, 1).text = "12 000 €"
+    d.add_paragraph("La séance est levée à 22 h.")
+    d.save(tmp_path / "cr.docx")
+    doc = read_document(tmp_path / "cr.docx")
+    assert doc.title == "Compte rendu du conseil"
+    assert doc.metadata == {"format": "docx", "author": "Anne Martin"}
+    assert doc.text.split("\n\n") == [
+        "Compte rendu du conseil",
+        "Le conseil municipal s’est réuni à Lyon le 3 mars.",
+        "Budget voté",
+        "12 000 €",
+        "La séance est levée à 22 h.\n",
+    ]
+
+
+def test_odt_headings_paragraphs_and_title(tmp_path: Path) -> None:
+    from odf import dc
+    from odf.opendocument import OpenDocumentText
+    from odf.text import H, List, ListItem, P
+
+    o = OpenDocumentText()
+    o.meta.addElement(dc.Title(text="Note de service"))
+    o.text.addElement(H(outlinelevel=1, text="Horaires d’été"))
+    o.text.addElement(P(text="La mairie ferme à 16 h en août."))
+    items = List()
+    item = ListItem()
+    item.addElement(P(text="Permanence le samedi matin."))
+    items.addElement(item)
+    o.text.addElement(items)
+    o.save(str(tmp_path / "note.odt"))
+    doc = read_document(tmp_path / "note.odt")
+    assert doc.title == "Note de service" and doc.metadata["format"] == "odt"
+    assert doc.text == (
+        "Horaires d’été\n\nLa mairie ferme à 16 h en août.\n\nPermanence le samedi matin.\n"
+    )
+
+
+@pytest.mark.parametrize(("name", "data"), [("bad.docx", b"PK\x03\x04 broken"), ("bad.odt", b"x")])
+def test_broken_office_files_are_one_line_errors(tmp_path: Path, name: str, data: bytes) -> None:
+    from ragchips.errors import UnreadableFileError
+
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(UnreadableFileError, match="not a readable") as info:
+        read_document(tmp_path / name)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_extra_is_named(tmp_path: Path) -> None:
+    write_pdf(tmp_path / "r.pdf", [["Un rapport."]])
+    code = (
+        "import sys; sys.modules['pypdfium2'] = None\n"
+        "from ragchips.reader import read_documents\n"
+        "out = []\n"
+        f"read_documents([{str(tmp_path)!r}], on_skip=lambda p, r: out.append((r.kind, str(r))))\n"
+        "print(out)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "missing-extra" in out.stdout and "pip install 'ragchips[formats]'" in out.stdout
+
+
+def test_index_command_reports_files_not_indexed_grouped(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_pdf(docs / "rapport.pdf", report_pages(2, 6), title="Rapport")
+    write_pdf(docs / "scan.pdf", [None])
+    (docs / "slides.pptx").write_bytes(b"PK\x03\x04")
+    (docs / "budget.xlsx").write_bytes(b"PK\x03\x04")
+    (docs / "old.xlsx").write_bytes(b"PK\x03\x04")
+    out = subprocess.run(
+        [str(BIN / "ragchips"), "index", str(docs), "--out", str(tmp_path / "idx")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RAGCHIPS_E5_ENGINE": "native"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "indexed 1 documents" in out.stdout and "(1 files skipped)" in out.stdout
+    assert "3 unsupported files ignored: .pptx, .xlsx" in out.stderr
+    assert "scan.pdf" in out.stderr and "without a text layer" in out.stderr
+    ask = subprocess.run(
+        [
+            str(BIN / "ask"),
+            "rénovation école",
+            "-k",
+            "1",
+            "--mode",
+            "lexical",
+            "--index",
+            str(tmp_path / "idx"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ask.returncode == 0, ask.stderr
+    assert "rapport.pdf, p. 2 [" in ask.stdout
+
+
+PLUGIN = '''
+from pathlib import Path
+from ragchips.readers import Extracted
+
+class ShoutReader:
+    """A toy format: .shout files, read upper-case."""
+    name = "shout"
+    suffixes = (".shout",)
+
+    def read(self, path: Path, data: bytes) -> Extracted:
+        return Extracted(data.decode("utf-8").upper(), None, {"format": "shout"})
+'''
+
+
+def test_reader_plugin_found_through_its_entry_point(tmp_path: Path) -> None:
+    """A separate package adds a format by declaring a ``ragchips.readers`` entry point."""
+    site = tmp_path / "site"
+    (site / "ragchips_shout-1.0.dist-info").mkdir(parents=True)
+    (site / "ragchips_shout.py").write_text(textwrap.dedent(PLUGIN), encoding="utf-8")
+    dist = site / "ragchips_shout-1.0.dist-info"
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ragchips-shout\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[ragchips.readers]\nshout = ragchips_shout:ShoutReader\n"
+    )
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "cri.shout").write_text("Titre\n\nbonjour à tous", encoding="utf-8")
+    code = (
+        "import json; from ragchips.reader import read_documents\n"
+        f"d = read_documents([{str(tmp_path / 'docs')!r}])[0]\n"
+        "print(json.dumps([d.text, d.title, d.metadata]))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert json.loads(out.stdout) == ["TITRE\n\nBONJOUR À TOUS", "TITRE", {"format": "shout"}]
+
+
+def test_register_replaces_and_rejects_non_readers(tmp_path: Path) -> None:
+    from ragchips.errors import ConfigurationError
+    from ragchips.readers import Extracted, reader_for, register, unregister
+
+    class Upper:
+        name = "upper"
+        suffixes = (".up",)
+
+        def read(self, path: Path, data: bytes) -> Extracted:
+            return Extracted(data.decode().upper())
+
+    (tmp_path / "a.up").write_text("Titre\n\ntexte", encoding="utf-8")
+    register(Upper())
+    try:
+        assert reader_for("x.UP").name == "upper"
+        assert read_document(tmp_path / "a.up").text == "TITRE\n\nTEXTE"
+    finally:
+        unregister(".up")
+    assert reader_for("x.up") is None
+    with pytest.raises(ConfigurationError, match="not a Reader"):
+        register(object())  # type: ignore[arg-type]
+
+
+def test_pdf_size_limit_is_the_readers_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text-file limit does not refuse a PDF, whose bytes are mostly not text."""
+    from ragchips import reader
+
+    monkeypatch.setattr(reader, "MAX_FILE_BYTES", 10)
+    pdf = write_pdf(tmp_path / "r.pdf", [["Un rapport de plus de dix octets."]])
+    assert read_document(pdf).text == "Un rapport de plus de dix octets.\n"
+    (tmp_path / "t.txt").write_text("Un texte de plus de dix octets.", encoding="utf-8")
+    from ragchips.errors import UnreadableFileError
+
+    with pytest.raises(UnreadableFileError, match="limit"):
+        read_document(tmp_path / "t.txt")
