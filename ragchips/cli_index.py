@@ -45,7 +45,6 @@ def _run_index(args: argparse.Namespace) -> int:
     from .chunking import ChunkerSettings
     from .dense import DenseConfig
     from .index import Index
-
     from .reader import summarise_skips
 
     skipped: list[tuple[str, str]] = []
