@@ -408,6 +408,27 @@ class Index:
             out.extend(ids)
         return out
 
+    def passage_counts(self) -> dict[str, int]:
+        """Live passages per document (no document text is read)."""
+        out: dict[str, int] = {}
+        for seg, mask in zip(self._segments, self._alive):
+            docs = np.asarray(seg.rows[:, 0]) if mask is None else np.asarray(seg.rows[:, 0])[mask]
+            counts = np.bincount(docs, minlength=seg.n_docs)
+            for doc_id, n in zip(seg.doc_ids(), counts.tolist()):
+                if n:
+                    out[doc_id] = n
+        return out
+
+    def document_passages(self, doc_id: str) -> list[Passage]:
+        """The live passages of one document, in order."""
+        found = self._locate(doc_id)
+        if found is None:
+            raise KeyError(f"no document {doc_id!r} in this index")
+        s, i = found
+        seg = self._segments[s]
+        rows = np.flatnonzero(np.asarray(seg.rows[:, 0]) == i)
+        return [self.passage(int(self._bases[s]) + int(r)) for r in rows]
+
     def _doc_hashes(self) -> dict[str, str]:
         return {(rec := seg.doc(i))["doc_id"]: rec["sha256"] for seg, i in self._live_docs()}
 

@@ -30,8 +30,9 @@ def _format(doc: Any) -> str:
 
 
 def _folder_bytes(path: Path | None, manifest: dict[str, Any]) -> int:
-    files = manifest.get("files") or {}
-    sizes = [f.get("size", 0) for f in files.values() if isinstance(f, dict)]
+    tables = [seg.get("files") or {} for seg in manifest.get("segments", [])]
+    tables.append((manifest.get("state") or {}).get("files") or {})
+    sizes = [f.get("size", 0) for t in tables for f in t.values() if isinstance(f, dict)]
     if sizes:
         return int(sum(sizes))
     if path is None:
@@ -42,7 +43,7 @@ def _folder_bytes(path: Path | None, manifest: dict[str, Any]) -> int:
 def describe_index(index: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Counts, size on disk, embedder and one row per document (format, passages, chars)."""
     idx = _open(index)
-    per_doc = Counter(idx.passage(row).doc_id for row in range(len(idx)))
+    per_doc = Counter(idx.passage_counts())
     items = [
         {
             "doc_id": d.doc_id,
@@ -79,8 +80,7 @@ def describe_document(index: str | os.PathLike[str] | None, doc_id: str) -> dict
         hint = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "")
         raise RagchipsError(f"no document {doc_id!r} in {idx.path} (documents: {hint})") from None
     passages = []
-    for row in range(len(idx)):
-        p = idx.passage(row)
+    for p in idx.document_passages(doc_id):
         if p.doc_id == doc_id:
             passages.append(
                 {
