@@ -140,19 +140,10 @@ def _wait(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, not {value}")
-    return value
-
-
 def add_index_commands(sub: Any) -> None:
     """Declare ``index``, ``verify``, ``upgrade`` and ``compact`` on a subparsers object."""
     from .chunking import ChunkerSettings
+    from .cli import _int_in
     from .dense import DENSE_KINDS
 
     defaults = ChunkerSettings()
@@ -169,8 +160,10 @@ def add_index_commands(sub: Any) -> None:
     p.add_argument(
         "--embedder", default=None, help="e5-small (default) or st:<sentence-transformers model>"
     )
-    p.add_argument("--chunk-size", type=_positive, default=defaults.chunk_size)
-    p.add_argument("--chunk-overlap", type=int, default=defaults.chunk_overlap)
+    p.add_argument("--chunk-size", type=_int_in("--chunk-size", 0), default=defaults.chunk_size)
+    p.add_argument(
+        "--chunk-overlap", type=_int_in("--chunk-overlap", 0), default=defaults.chunk_overlap
+    )
     p.add_argument("--full", action="store_true", help="rebuild everything, embed every passage")
     p.add_argument(
         "--dense",
@@ -179,7 +172,9 @@ def add_index_commands(sub: Any) -> None:
         help="dense index: exact (flat), approximate (ivf, hnsw) or auto (default: flat while "
         "small, ivf for segments of 100,000 passages or more)",
     )
-    p.add_argument("--nprobe", type=_positive, default=64, help="IVF lists searched (default 64)")
+    p.add_argument(
+        "--nprobe", type=_int_in("--nprobe", 1), default=64, help="IVF lists searched (default 64)"
+    )
     p.add_argument(
         "--wait",
         type=_wait,
@@ -211,11 +206,15 @@ def add_index_commands(sub: Any) -> None:
         default=None,
         help="rebuild the dense index this way (no passage is embedded again)",
     )
-    p.add_argument("--nprobe", type=_positive, default=64, help="IVF lists searched (default 64)")
-    p.add_argument("--nlist", type=int, default=0, help="IVF lists (default: about 4 sqrt(n))")
+    p.add_argument(
+        "--nprobe", type=_int_in("--nprobe", 1), default=64, help="IVF lists searched (default 64)"
+    )
+    p.add_argument(
+        "--nlist", type=_int_in("--nlist", 0), default=0, help="IVF lists (default: ~4 sqrt(n))"
+    )
     p.add_argument(
         "--min-rows",
-        type=int,
+        type=_int_in("--min-rows", 0),
         default=20_000,
         help="smallest segment that gets an approximate index (default 20000)",
     )
