@@ -308,16 +308,10 @@ def test_sigkill_at_any_moment_leaves_the_old_or_the_new_index(tmp_path: Path) -
     Index.build([doc(i, int(i[1:])) for i in old_ids], embedder=HashEmbedder(64), out=target)
     new_ids = sorted(f"n{i}" for i in range(new_n))
 
-    def start() -> subprocess.Popen[str]:
+    def start(folder: Path) -> subprocess.Popen[str]:
+        here = str(Path(__file__).parent)
         p = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                CRASH_SCRIPT,
-                str(target),
-                str(Path(__file__).parent),
-                str(new_n),
-            ],
+            [sys.executable, "-c", CRASH_SCRIPT, str(folder), here, str(new_n)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -328,26 +322,13 @@ def test_sigkill_at_any_moment_leaves_the_old_or_the_new_index(tmp_path: Path) -
     # How long one write takes, to spread the kills over all of it.
     probe_dir = tmp_path / "probe"
     Index.build([doc(i, int(i[1:])) for i in old_ids], embedder=HashEmbedder(64), out=probe_dir)
-    p = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            CRASH_SCRIPT,
-            str(probe_dir),
-            str(Path(__file__).parent),
-            str(new_n),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    p = start(probe_dir)
     t0 = time.monotonic()
     p.communicate("go\n", timeout=300)
     duration = time.monotonic() - t0
     outcomes = []
     for i in range(22):
-        proc = start()
+        proc = start(target)
         assert proc.stdin is not None
         proc.stdin.write("go\n")
         proc.stdin.flush()
