@@ -60,6 +60,8 @@ FUSIONS = ("zscore", "rrf")
 WEIGHTS = {"dense": 1.75, "stems": 0.5, "forms": 0.5}
 # Dense candidates beyond the depth needed: more of them, fewer exact cosines to read.
 DENSE_MARGIN = 40
+APPROX_DENSE = 200
+LEXICAL_CAP = 1000
 
 
 def default_index_path() -> Path:
@@ -125,9 +127,17 @@ class Index:
         self._probe_lock = threading.Lock()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
-    def _open(self, directory: Path, manifest: dict[str, Any]) -> None:
+    def _open(
+        self, directory: Path, manifest: dict[str, Any], reuse: dict[str, Segment] | None = None
+    ) -> None:
+        """Open the manifest's segments (those already open in ``reuse`` are kept: a segment
+        never changes once written, so a change to a large index reopens only what is new)."""
+        reuse = reuse or {}
         try:
-            segs = [Segment(directory / s["name"], self.dense_config) for s in manifest["segments"]]
+            segs = [
+                reuse.get(s["name"]) or Segment(directory / s["name"], self.dense_config)
+                for s in manifest["segments"]
+            ]
             state = manifest.get("state") or {}
             alive: list[np.ndarray | None] = []
             vsum = np.zeros(int(manifest["embedder"].get("dim", 0)) or segs[0].vsum.shape[0])
@@ -313,11 +323,13 @@ class Index:
                 add=add,
                 delete=delete,
                 compact=compact,
+                opened={seg.name: seg for seg in self._segments},
             )
             old = self._segments
             self.reload(manifest)
             for seg in old:
-                seg.close()
+                if seg not in self._segments:
+                    seg.close()  # merged away: its folder can go
             collect_garbage(self.path, manifest)
         report = ChangeReport(removed=[i for i in delete if i not in {d.doc_id for d in add}])
         report.added = [d.doc_id for d in add if d.doc_id not in set(delete)]
@@ -337,7 +349,7 @@ class Index:
         if manifest == self.manifest:
             return
         check_sizes(self.path, manifest)
-        self._open(self.path, manifest)
+        self._open(self.path, manifest, reuse={seg.name: seg for seg in self._segments})
         self.manifest = manifest
 
     # -- loading --------------------------------------------------------------------------
@@ -568,7 +580,11 @@ class Index:
         mode: str,
         allowed: list[np.ndarray | None],
     ) -> Candidates:
-        m = depth + DENSE_MARGIN
+        approximate = any(seg.dense.ann is not None for seg in self._segments)
+        # The approximate path takes a longer dense list and reads the exact cosines of at
+        # most LEXICAL_CAP lexical candidates (the list a vector store and a BM25 engine
+        # would hand to fusion); the exact path needs neither.
+        m = max(depth + DENSE_MARGIN, APPROX_DENSE) if approximate else depth + DENSE_MARGIN
         rows, scores, complete = [], [], True
         for s, (seg, mask) in enumerate(zip(self._segments, allowed)):
             r, sc = seg.dense.search(q, m, mask)
@@ -609,6 +625,7 @@ class Index:
             lexical,
             lex_stats,
             lambda r: self._cosines(r, q),
+            LEXICAL_CAP if approximate else None,
         )
 
     def _cosines(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:

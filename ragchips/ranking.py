@@ -72,6 +72,9 @@ class Candidates:
     lexical: dict[str, tuple[np.ndarray, np.ndarray]]  # field -> (rows, scores), allowed only
     lexical_stats: dict[str, Stats]
     cosines: Callable[[np.ndarray], np.ndarray]  # exact cosines of any global rows
+    # On the approximate path, how many lexical candidates (best lexical part first) get
+    # their exact cosine read; None on the exact path, where the bound decides alone.
+    lexical_cap: int | None = None
 
 
 def _lexical_table(
@@ -81,12 +84,22 @@ def _lexical_table(
     fields = [f for f in c.lexical if weights.get(f, 0.0)]
     l0 = sum(weights[f] * float(c.lexical_stats[f].z(0.0)) for f in fields)
     parts = [c.lexical[f][0] for f in c.lexical]
-    rows = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+    size = max((int(p[-1]) + 1 for p in parts if len(p)), default=0)
+    if not size:
+        empty = np.zeros(0, np.int64)
+        return empty, np.zeros(0), {f: np.zeros(0) for f in c.lexical}, l0
+    # The union through a mark per row (a few linear passes, no sort of the matches).
+    marked = np.zeros(size, dtype=bool)
+    for p in parts:
+        marked[p] = True
+    rows = np.flatnonzero(marked)
+    slot = np.zeros(size, dtype=np.int64)
+    slot[rows] = np.arange(len(rows))
     total = np.full(len(rows), l0, dtype=np.float64)
     raw: dict[str, np.ndarray] = {}
     for f, (r, s) in c.lexical.items():
         values = np.zeros(len(rows))
-        values[np.searchsorted(rows, r)] = s
+        values[slot[r]] = s
         raw[f] = values
         if f in fields and c.lexical_stats[f].sd > 1e-12:
             total += weights[f] * values / c.lexical_stats[f].sd
@@ -125,7 +138,11 @@ def fuse(
         bound = w_d * float(c.dense_stats.z(float(c.dense_scores[-1])))
     seen = np.zeros(len(lex_rows), dtype=bool)
     seen[pos[matched]] = True
-    order = np.argsort(-lex_part, kind="stable")
+    if c.lexical_cap is not None and len(lex_part) > c.lexical_cap:
+        top = np.argpartition(-lex_part, c.lexical_cap - 1)[: c.lexical_cap]
+        order = top[np.argsort(-lex_part[top], kind="stable")]
+    else:
+        order = np.argsort(-lex_part, kind="stable")
     order = order[~seen[order]]
     if c.dense_complete:
         order = order[:0]  # every allowed passage already has its exact score

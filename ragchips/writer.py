@@ -136,20 +136,23 @@ def apply_changes(
     progress: Callable[[int, int], None] | None = None,
     compact: bool = False,
     embedded: tuple[list[Prepared], np.ndarray] | None = None,
+    opened: dict[str, Segment] | None = None,
 ) -> dict[str, Any]:
     """Write the change and swap the manifest; the caller holds the writer lock.
 
     ``manifest`` is the current one (None: a new index). ``settings`` holds the manifest
     fields that describe the index (embedder, chunker, dense, calibration...).
-    ``embedded`` adds documents already cut and embedded (an upgrade, a cluster build)."""
+    ``embedded`` adds documents already cut and embedded (an upgrade, a cluster build).
+    ``opened`` are segments the caller already has open (they are used, not reopened)."""
     directory.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(directory)
     dense = DenseConfig.from_dict(settings.get("dense"))
     chunker = ChunkerSettings.from_dict(settings["chunker"])
     state_old = (manifest or {}).get("state") or {}
     live: list[_Live] = []
+    opened = opened or {}
     for meta in (manifest or {}).get("segments", []):
-        seg = Segment(directory / meta["name"], dense)
+        seg = opened.get(meta["name"]) or Segment(directory / meta["name"], dense)
         deleted, vsum, vgram = _read_state(directory, state_old, seg)
         live.append(_Live(meta, seg, deleted, vsum, vgram))
 
@@ -242,7 +245,8 @@ def apply_changes(
         for tmp in temporaries:
             shutil.rmtree(tmp, ignore_errors=True)
         for item in live:
-            item.seg.close()
+            if item.seg.name not in opened:
+                item.seg.close()
     collect_garbage(directory, result)
     return result
 

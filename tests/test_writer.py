@@ -96,21 +96,19 @@ def ranking(idx: Index, mode: str) -> list[list[tuple[str, int, int, float]]]:
 
 
 def same_up_to_ties(a: list, b: list) -> bool:
-    """Equal scores in order, and equal passages within every tie group but the one cut at k."""
+    """Equal scores in order (up to float noise), and the same passages within every group
+    of tied scores except the last one, which k may cut."""
     for ra, rb in zip(a, b, strict=True):
         if len(ra) != len(rb) or any(abs(x[3] - y[3]) > 2e-5 for x, y in zip(ra, rb)):
             return False
-
-        def groups(r: list) -> dict[float, set]:
-            g: dict[float, set] = {}
-            for x in r:
-                g.setdefault(round(x[3], 4), set()).add(x[:3])
-            return g
-
-        ga, gb = groups(ra), groups(rb)
-        last = round(ra[-1][3], 4) if ra else None
-        if any(key != last and ga[key] != gb.get(key) for key in ga):
-            return False
+        start = 0
+        for i in range(1, len(ra) + 1):
+            if i == len(ra) or abs(ra[i][3] - ra[i - 1][3]) > 2e-5:
+                group_a = {x[:3] for x in ra[start:i]}
+                group_b = {y[:3] for y in rb[start:i]}
+                if i < len(ra) and group_a != group_b:
+                    return False
+                start = i
     return True
 
 
