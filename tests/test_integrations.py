@@ -128,8 +128,15 @@ def test_async_api_does_not_block_the_event_loop(seeds_index_path: Path, tmp_pat
 
     ticks, elapsed, answers, passages, chunks, final = asyncio.run(main())
     sync = ask(QUESTION, k=2, index=fresh)
-    assert answers[0].answer == sync.answer and answers[0].passages == sync.passages
-    assert passages == sync.passages
+
+    def spans(found: list) -> list[tuple[str, int, int]]:
+        return [(p.doc_id, p.start, p.end) for p in found]
+
+    # the same passages and scores (ask() may add fields that search() does not fill,
+    # such as a confidence on main, so whole Passage objects are not compared)
+    assert answers[0].answer == sync.answer
+    assert spans(answers[0].passages) == spans(passages) == spans(sync.passages)
+    assert [p.score for p in passages] == pytest.approx([p.score for p in sync.passages], 1e-3)
     assert "".join(chunks) == final.answer == sync.answer
     # a blocked loop would tick ~0 times during the load; allow for a loaded machine
     assert elapsed > 0.05 and ticks >= max(3, int(elapsed / 0.01 * 0.2)), (ticks, elapsed)
