@@ -241,7 +241,7 @@ def test_openapi_schemas_are_what_routes_send() -> None:
         assert "Passage" in schemas and "PassageOut" not in schemas
         assert set(schemas["Passage"]["properties"]) == {
             "rank", "score", "text", "doc_id", "source", "title", "start", "end",
-            "passage_id", "metadata",
+            "passage_id", "metadata", "confidence", "page",
         }  # fmt: skip
         for path, ref in (
             ("/ask", "AnswerOut"),
