@@ -23,7 +23,7 @@ from .answertype import answer_type, has_candidate
 from .calibration import DEFAULT as DEFAULT_CALIBRATION
 from .calibration import Calibration
 from .chunking import ChunkerSettings
-from .dense import DenseConfig
+from .dense import DenseConfig, query_threads
 from .embedding import Embedder, check_embedder, get_embedder
 from .errors import (
     CorruptIndexError,
@@ -643,9 +643,10 @@ class Index:
         decided on), from one embedding and one filter evaluation."""
         q = np.asarray(self.embed_query(question), dtype=np.float32).reshape(-1)
         allowed = self.allowed(where)
-        cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
+        with query_threads():
+            cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
+            hits = self._rank(question, k, mode, cands, WEIGHTS, "zscore")
         best = float(cands.dense_scores[0]) if len(cands.dense_scores) else -1.0
-        hits = self._rank(question, k, mode, cands, WEIGHTS, "zscore")
         # On the approximate path a lexical candidate may be closer than any dense one.
         best = max([best, *(h.dense for h in hits if h.dense is not None)])
         return hits, best
@@ -667,8 +668,10 @@ class Index:
             )
         q = query_vector if query_vector is not None else self.embed_query(question)
         q = np.asarray(q, dtype=np.float32).reshape(-1)
-        cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, self.allowed(where))
-        return self._rank(question, k, mode, cands, weights or WEIGHTS, fusion)
+        allowed = self.allowed(where)
+        with query_threads():
+            cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
+            return self._rank(question, k, mode, cands, weights or WEIGHTS, fusion)
 
     def _rank(
         self,
