@@ -36,6 +36,7 @@ from .errors import (
 )
 from .filters import BUILTIN_FIELDS, parse_where
 from .lexical import FIELDS, score_field
+from .maintenance import is_format_1, upgrade
 from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
 from .reader import Document, read_documents
 from .results import Passage
@@ -231,6 +232,10 @@ class Index:
         chunker = chunker or ChunkerSettings()
         report = ChangeReport()
         with writer_lock(directory, wait):
+            if not full and is_format_1(directory):
+                # An index of ragchips 0.1: upgraded in place (its vectors are reused),
+                # then brought up to date like any other.
+                upgrade(directory, locked=True)
             current = None if full else _current_manifest(directory)
             reusable = current is not None and _compatible(current, emb, chunker)
             if reusable and dense is None:

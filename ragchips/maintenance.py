@@ -7,6 +7,7 @@ crash, a copy or a disk error, and it says how to repair what it finds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +89,19 @@ def verify(directory: Path) -> VerifyReport:
     return report
 
 
-def upgrade(directory: Path) -> dict[str, Any]:
-    """Rewrite a format-1 index as format 2 in place, reusing its vectors (no embedding)."""
+def is_format_1(directory: Path) -> bool:
+    try:
+        old = json.loads((directory / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(old, dict) and old.get("format") == "ragchips-index" and old.get("version") == 1
+    )
+
+
+def upgrade(directory: Path, locked: bool = False) -> dict[str, Any]:
+    """Rewrite a format-1 index as format 2 in place, reusing its vectors (no embedding).
+    ``locked``: the caller already holds the writer lock."""
     import faiss
 
     from .embedding import get_embedder
@@ -138,10 +150,10 @@ def upgrade(directory: Path) -> dict[str, Any]:
         "calibration": old.get("calibration"),
         "lexical": {"k1": 0.9, "b": 0.75, "fields": ["stems", "forms"]},
     }
-    with writer_lock(directory):
-        from .dense import DenseConfig
+    from .dense import DenseConfig
 
-        settings["dense"] = DenseConfig().to_dict()
+    settings["dense"] = DenseConfig().to_dict()
+    with contextlib.nullcontext() if locked else writer_lock(directory):
         manifest = apply_changes(
             directory, None, settings, embedder, embedded=(prepared, vectors[order])
         )

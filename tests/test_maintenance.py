@@ -108,3 +108,18 @@ def test_a_format_1_index_says_how_to_upgrade_and_upgrades_without_embedding(
     assert verify(directory).ok
     with pytest.raises(Exception, match="not a format-1 index"):
         upgrade(directory)
+
+
+def test_indexing_again_over_a_format_1_index_upgrades_it_and_embeds_nothing(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "old"
+    _format1(directory)
+
+    class Refuses(HashEmbedder):
+        def embed_passages(self, texts, progress=None):  # type: ignore[no-untyped-def]
+            raise AssertionError("nothing should be embedded")
+
+    idx, report = Index.sync(docs(), directory, embedder=Refuses(16))
+    assert report.summary() == "added 0, updated 0, removed 0, kept 2"
+    assert sorted(idx.doc_ids()) == ["d0", "d1"] and verify(directory).ok
