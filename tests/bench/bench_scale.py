@@ -18,8 +18,9 @@ Numbers printed per size: build time with a stand-in embedder that costs nothing
 excluded), size on disk, resident memory of a process that loaded the index and answered
 100 questions (its own memory, and the pages of the memory-mapped index files it touched,
 which the kernel shares between processes and can drop), cold ``ask`` in a fresh process
-(median of 5), hybrid search and ``ask()`` latency p50/p99 with and without ``where={"year": 2010}``, recall@10 of the approximate dense
-index against exact search, and the time to add and to delete one document (median of 5).
+(median of 5), hybrid search and ``ask()`` latency p50/p99 with and without
+``where={"year": 2010}``, recall@10 of the approximate dense index against exact search,
+and the time to add and to delete one document (median of 5).
 Run: ``python tests/bench/bench_scale.py [--sizes 10000 100000 1000000]``.
 """
 
