@@ -285,7 +285,10 @@ def check_sizes(directory: Path, manifest: dict[str, Any], hashes: bool = False)
 
 def load_consistent(directory: Path, load: Callable[[dict[str, Any]], T]) -> T:
     """Run ``load(manifest)``, reading the manifest again if a write replaced it meanwhile."""
-    for _ in range(5):
+    # A writer that commits very often can replace the files a reader is about to open,
+    # several times in a row; the reader keeps up by reading the manifest again.
+    deadline = time.monotonic() + 30
+    while True:
         manifest = read_manifest(directory)
         try:
             return load(manifest)
@@ -298,4 +301,7 @@ def load_consistent(directory: Path, load: Callable[[dict[str, Any]], T]) -> T:
                 raise CorruptIndexError(
                     f"{directory}: data file missing ({Path(str(exc)).name}); rebuild the index"
                 ) from exc
-    raise CorruptIndexError(f"{directory}: the index keeps changing while being read")
+            if time.monotonic() > deadline:
+                raise CorruptIndexError(
+                    f"{directory}: the index keeps changing while being read"
+                ) from exc

@@ -199,6 +199,9 @@ def test_the_page_asks_for_the_key_of_a_protected_service(tmp_path: Path) -> Non
             assert "error" not in bot.get_attribute("class")
             assert bot.find_elements(By.CSS_SELECTOR, ".sources button.cite")
             bot.find_element(By.CSS_SELECTOR, "button.cite[data-n='1']").send_keys(Keys.ENTER)
+            WebDriverWait(driver, 20).until(
+                lambda d: d.find_element(By.ID, "source").get_attribute("data-ready") == "true"
+            )
             mark = driver.find_element(By.CSS_SELECTOR, "#source-text mark")
             assert mark.text
         finally:
