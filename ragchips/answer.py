@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .answertype import AnswerType, answer_type, candidate_span
+from .answertype import NAME_RUN, AnswerType, answer_type, candidate_span
 from .results import Claim, Passage
 from .sentences import split_sentences
 
@@ -70,15 +70,23 @@ _AGENT_AFTER = re.compile(r"\W*(?:\w+\W+){0,2}?(?:par|by)\s+(?:l[ae]s?\s+|l'|the
 _AGENT_BEFORE = re.compile(r"[A-ZÀ-Ý][\w&.-]*\)?\s+(?:\w+\s+){0,1}$")
 
 
-def _names_the_agent(sentence: str, qterms: frozenset[str], analyzer: object) -> bool:
-    """Whether a name is the doer of a question word in ``sentence`` ("qui fabrique ?":
-    "fabriquée par TSMC", "TSMC fabriquera"), not merely present in it."""
+def _agent_span(sentence: str, qterms: frozenset[str], analyzer: object) -> tuple[int, int] | None:
+    """Where a name is the doer of a question word in ``sentence`` ("qui fabrique ?":
+    "fabriquée par TSMC", "TSMC fabriquera"), not merely present in it; ``None`` if none."""
     for m in _TOKEN.finditer(sentence):
         if m.start() == 0 or not set(analyzer(m.group(0))) & qterms:  # type: ignore[operator]
             continue
-        if _AGENT_AFTER.match(sentence, m.end()) or _AGENT_BEFORE.search(sentence[: m.start()]):
-            return True
-    return False
+        after = _AGENT_AFTER.match(sentence, m.end())
+        if after:
+            name = NAME_RUN.match(sentence, after.end() - 1)
+            if name:
+                return name.span()
+        if _AGENT_BEFORE.search(sentence[: m.start()]):
+            # The capital that starts the sentence is no name.
+            names = [n for n in NAME_RUN.finditer(sentence, 0, m.start()) if n.start() > 0]
+            if names and not sentence[names[-1].end() : m.start()].strip(" )").count(" "):
+                return names[-1].span()
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class _Candidate:
     end: int
     terms: frozenset[str]
     typed: bool
+    agent: tuple[int, int] | None = None  # the doer's name, in sentence coordinates
 
     @property
     def text(self) -> str:
@@ -116,8 +125,8 @@ def _flat(text: str) -> str:
 def _claim(c: _Candidate, kind: AnswerType | None, question: str) -> Claim:
     p = c.passage
     start, end = p.start + c.start, p.start + c.end
-    phrase = None
-    if kind is not None:
+    phrase = c.agent
+    if phrase is None and kind is not None:
         phrase = candidate_span(kind, question, c.text)
     if phrase is None:
         return Claim(c.text, p.rank, p.doc_id, start, end)
@@ -156,21 +165,18 @@ def extract(
                 and kind is not None
                 and candidate_span(kind, question, s.text) is not None
             )
-            agent = (
-                typed
-                and kind is not None
-                and kind.name == "person-or-organisation"
-                and _names_the_agent(s.text, qterms, analyzer)
-            )
+            agent = None
+            if typed and kind is not None and kind.name == "person-or-organisation":
+                agent = _agent_span(s.text, qterms, analyzer)
             length_penalty = 0.15 * math.log1p(max(0, len(s.text) - 250) / 100)
             score = (
                 overlap
                 + RANK_WEIGHT / max(p.rank, 1)
                 + TYPE_WEIGHT * typed
-                + AGENT_WEIGHT * agent
+                + AGENT_WEIGHT * (agent is not None)
                 - length_penalty
             )
-            candidates.append(_Candidate(score, p, s.start, s.end, terms, typed))
+            candidates.append(_Candidate(score, p, s.start, s.end, terms, typed, agent))
     if not candidates:
         first = passages[0]
         return Extracted(f"{first.quote(MAX_ANSWER_CHARS)} [{first.rank}]", [])

@@ -85,7 +85,7 @@ def answer_type(question: str) -> AnswerType | None:
 
 
 # A run of capitalised words ("Taiwan Semiconductor Manufacturing", "Jony Ive").
-_NAME_RUN = re.compile(r"[A-ZÀ-Ý][\w&.-]*(?:\s+(?:de |du |des |d'|von |van )?[A-ZÀ-Ý][\w&.-]*)*")
+NAME_RUN = re.compile(r"[A-ZÀ-Ý][\w&.-]*(?:\s+(?:de |du |des |d'|von |van )?[A-ZÀ-Ý][\w&.-]*)*")
 _DATE_RUN = re.compile(
     rf"\b(?:\d{{1,2}}(?:er)?\s+)?(?:{_MONTHS})(?:\s+\d{{3,4}})?\b|\b\d{{3,4}}\b", re.I
 )
@@ -104,7 +104,7 @@ def candidate_span(kind: AnswerType, question: str, text: str) -> tuple[int, int
         a, b = match.span()
         if kind.name == "person-or-organisation" and not text[:a].strip():
             continue  # the capital that starts a sentence is no name
-        widen = {"person-or-organisation": _NAME_RUN, "date": _DATE_RUN, "number": _NUMBER_RUN}
+        widen = {"person-or-organisation": NAME_RUN, "date": _DATE_RUN, "number": _NUMBER_RUN}
         pattern = widen.get(kind.name)
         if pattern is not None:
             for run in pattern.finditer(text, max(0, a - 20)):

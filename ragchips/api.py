@@ -164,7 +164,15 @@ def ask(
         timings["answer_s"] = round(time.perf_counter() - t2, 4)
         if stream:
             return AnswerStream(
-                question, passages, found, mode, iter([text]), lambda t: (t, []), timings
+                question,
+                passages,
+                found,
+                mode,
+                iter([text]),
+                lambda t: (t, []),
+                timings,
+                claims,
+                confidence,
             )
         return Answer(question, text, found, passages, mode, [], timings, claims, confidence)
 
@@ -172,7 +180,9 @@ def ask(
 
     if stream:
         chunks = llm_module.summarise_stream(question, passages, llm, fallback=extractive)
-        return AnswerStream(question, passages, found, mode, chunks, chunks.finish, timings)
+        return AnswerStream(
+            question, passages, found, mode, chunks, chunks.finish, timings, None, confidence
+        )
     text, warnings = llm_module.summarise(question, passages, llm, fallback=extractive)
     timings["answer_s"] = round(time.perf_counter() - t2, 4)
     return Answer(question, text, found, passages, mode, warnings, timings, claims, confidence)

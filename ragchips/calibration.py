@@ -33,6 +33,7 @@ __all__ = [
     "derive",
     "english_share",
     "off_topic_questions",
+    "pseudo_questions",
 ]
 
 # Width of the logistic that maps a score to a confidence when a calibration gives none:

@@ -233,8 +233,12 @@ class AnswerStream:
         chunks: Iterator[str],
         finish: Callable[[str], tuple[str, list[str]]],
         timings: dict[str, float] | None = None,
+        claims: list[Claim] | None = None,
+        confidence: float | None = None,
     ) -> None:
         self.question = question
+        self.claims = list(claims or [])
+        self.confidence = confidence
         self.passages = passages
         self.found = found
         self.mode = mode
@@ -261,6 +265,8 @@ class AnswerStream:
                 mode=self.mode,
                 warnings=warnings,
                 timings=self._timings,
+                claims=self.claims,
+                confidence=self.confidence,
             )
 
     @property

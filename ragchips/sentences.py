@@ -113,12 +113,28 @@ def _strip(text: str, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
-def _is_heading_line(line: str, alone: bool) -> bool:
+# Words a broken sentence may end a line with ("fabriquée par\nTSMC"): not a title.
+_CONTINUES_WORDS = (
+    "à a au aux de des du d' en et ou la le les l' par pour sur dans avec que qui un une "
+    "the of and or to in on for by with a an"
+)
+_CONTINUES = frozenset(_CONTINUES_WORDS.split())
+
+
+def _is_heading_line(line: str, alone: bool, next_line: str | None) -> bool:
     if _HEADING_MD.match(line):
         return True
     s = line.strip()
-    # A short line with no final punctuation, standing as its own paragraph: a title.
-    return alone and len(s) <= 80 and not re.search(r"[.!?:;…»\"”)]$", s) and len(s.split()) <= 12
+    # A short line with no final punctuation: a title when it stands as its own
+    # paragraph, or when it starts with a capital, does not end on a word that needs a
+    # continuation, and a line starting with a capital follows it.
+    if len(s) > 80 or re.search(r"[.!?:;,…»\"”)]$", s) or len(s.split()) > 12:
+        return False
+    if alone:
+        return True
+    last = s.split()[-1].lower()
+    follows = next_line is None or next_line.lstrip()[:1].isupper()
+    return s[:1].isupper() and last not in _CONTINUES and follows
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Sentence]:
@@ -138,7 +154,10 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         bullet_mark = _BULLET.match(raw)
         bullet = bullet_mark is not None
         md = _HEADING_MD.match(raw)
-        heading = bool(md) or (not bullet and _is_heading_line(raw, prev_blank and next_blank))
+        following = text[lines[i + 1].start() : lines[i + 1].end()] if i + 1 < len(lines) else None
+        heading = bool(md) or (
+            not bullet and _is_heading_line(raw, prev_blank and next_blank, following)
+        )
         if md:
             a += md.end()
         elif bullet_mark is not None:

@@ -102,3 +102,15 @@ def test_keyword_queries() -> None:
     assert is_keyword_query("Tigris") and is_keyword_query("moteur diesel")
     assert not is_keyword_query("qui fabrique ?") and not is_keyword_query("who makes it")
     assert not is_keyword_query("un deux trois quatre")
+
+
+def test_the_doer_of_the_asked_verb_is_the_marked_name() -> None:
+    doc = (
+        "La statue du parc rappelle la crue de 1910. "
+        "Selon Ouest Info, la statue a été sculptée par Camille Roux en 1901, à Nantes."
+    )
+    p = doc_passage(1, doc, 0, len(doc))
+    q = "Qui a sculpté la statue ?"
+    got = extract(analyze(q), [p], question=q)
+    assert got.claims[0].text.startswith("Selon Ouest Info")
+    assert got.claims[0].phrase == "Camille Roux"

@@ -166,3 +166,10 @@ def test_two_thousand_characters_of_pasted_text(seeds_index_path: Path) -> None:
     assert a.answer and a.passages and len(a.answer) <= 2 * 460
     with pytest.raises(InvalidQuestionError, match="limit is 2000"):
         ask(pasted + " encore", index=seeds_index_path)
+
+
+def test_a_stream_carries_the_claims_and_confidence(seeds_index_path: Path) -> None:
+    s = ask("Quel est le nom de code du projet ?", index=seeds_index_path, stream=True)
+    final = s.final
+    plain = ask("Quel est le nom de code du projet ?", index=seeds_index_path)
+    assert final.claims == plain.claims and final.confidence == plain.confidence

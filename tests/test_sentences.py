@@ -69,3 +69,20 @@ def test_bounds_and_empty_text() -> None:
     b = text.index(" Après")
     assert [s.text for s in split_sentences(text, a, b)] == ["Dedans un.", "Dedans deux."]
     assert split_sentences("") == [] and split_sentences("  \n ") == []
+
+
+def test_a_title_line_inside_a_paragraph_block_is_a_heading() -> None:
+    text = (
+        "Le marché des vélos cargo\n"
+        "Les ventes ont doublé en 2030. Les villes les encouragent.\n"
+        "La livraison sera assurée par\n"
+        "Colis Express dès lundi."
+    )
+    out = split_sentences(text)
+    assert out[0].heading and out[0].text == "Le marché des vélos cargo"
+    assert [s.text for s in out[1:]] == [
+        "Les ventes ont doublé en 2030.",
+        "Les villes les encouragent.",
+        "La livraison sera assurée par\nColis Express dès lundi.",
+    ]
+    assert not any(s.heading for s in out[1:])
