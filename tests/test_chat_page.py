@@ -177,6 +177,7 @@ def test_readable_at_phone_width_and_fully_offline(server: str, tmp_path: Path) 
 def test_the_page_asks_for_the_key_of_a_protected_service(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
 
     key = "page-key-42"
     auth = {"Authorization": f"Bearer {key}"}
