@@ -13,16 +13,14 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .answertype import answer_type, has_candidate
-from .calibration import DEFAULT as DEFAULT_CALIBRATION
 from .calibration import Calibration
-from .chunking import ChunkerSettings
 from .dense import DenseConfig, query_threads
 from .embedding import Embedder, check_embedder, get_embedder
 from .errors import (
@@ -30,19 +28,16 @@ from .errors import (
     EmbedderMismatchError,
     IndexNotFoundError,
     InvalidQuestionError,
-    NoDocumentsError,
     NoMatchError,
-    RagchipsError,
 )
 from .filters import BUILTIN_FIELDS, parse_where
 from .lexical import FIELDS, score_field
-from .maintenance import is_format_1, upgrade
 from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
-from .reader import Document, read_documents
+from .reader import Document
 from .results import Passage
 from .segments import Segment
-from .storage import check_sizes, collect_garbage, load_consistent, read_manifest, writer_lock
-from .writer import ChangeReport, apply_changes
+from .storage import check_sizes, load_consistent
+from .updates import IndexUpdates
 
 __all__ = ["MAX_K", "MAX_QUESTION_CHARS", "MODES", "Hit", "Index", "Where", "default_index_path"]
 
@@ -111,7 +106,7 @@ def check_mode(mode: object) -> str:
     return str(mode)
 
 
-class Index:
+class Index(IndexUpdates):
     """A searchable collection. Build with :meth:`build`, open with :meth:`load`."""
 
     def __init__(self, directory: Path, manifest: dict[str, Any], embedder: Embedder) -> None:
@@ -181,183 +176,6 @@ class Index:
         self._base_dir = directory.absolute()
 
     # -- building and changing ------------------------------------------------------------
-
-    @classmethod
-    def build(
-        cls,
-        sources: Iterable[str | os.PathLike[str] | Document],
-        *,
-        embedder: str | Embedder | None = None,
-        chunker: ChunkerSettings | None = None,
-        out: str | os.PathLike[str] | None = None,
-        on_skip: Callable[[str, str], None] | None = None,
-        progress: Callable[[int, int], None] | None = None,
-        calibration: Calibration | None = None,
-        dense: DenseConfig | str | None = None,
-        wait: float = 0.0,
-    ) -> Index:
-        """Index files, folders or :class:`Document` objects from scratch; save to ``out``
-        (replacing any index there in one atomic step), else to a temporary folder."""
-        docs = _read_sources(sources, on_skip)
-        emb = get_embedder(embedder)
-        settings = _settings(emb, chunker or ChunkerSettings(), dense, calibration)
-        tmp = None if out is not None else tempfile.TemporaryDirectory(prefix="ragchips-")
-        directory = Path(out) if out is not None else Path(tmp.name) / "index"  # type: ignore[union-attr]
-        with writer_lock(directory, wait):
-            apply_changes(directory, None, settings, emb, add=docs, progress=progress)
-        index = cls.load(directory, embedder=emb, verify=False)
-        index._probe_checked = True
-        index._tmp = tmp
-        return index
-
-    @classmethod
-    def sync(
-        cls,
-        sources: Iterable[str | os.PathLike[str] | Document],
-        out: str | os.PathLike[str],
-        *,
-        embedder: str | Embedder | None = None,
-        chunker: ChunkerSettings | None = None,
-        on_skip: Callable[[str, str], None] | None = None,
-        progress: Callable[[int, int], None] | None = None,
-        dense: DenseConfig | str | None = None,
-        full: bool = False,
-        wait: float = 0.0,
-    ) -> tuple[Index, ChangeReport]:
-        """Make the index at ``out`` hold exactly these sources, embedding only new or
-        changed documents (by content hash); unchanged ones are left untouched."""
-        directory = Path(out)
-        docs = _read_sources(sources, on_skip)
-        emb = get_embedder(embedder)
-        chunker = chunker or ChunkerSettings()
-        report = ChangeReport()
-        with writer_lock(directory, wait):
-            if not full and is_format_1(directory):
-                # An index of ragchips 0.1: upgraded in place (its vectors are reused),
-                # then brought up to date like any other.
-                upgrade(directory, locked=True)
-            current = None if full else _current_manifest(directory)
-            reusable = current is not None and _compatible(current, emb, chunker)
-            if reusable and dense is None:
-                dense = DenseConfig.from_dict(current.get("dense"))  # type: ignore[union-attr]
-            calibration = None
-            if reusable:
-                calibration = Calibration.from_dict(current.get("calibration"))  # type: ignore[union-attr]
-            settings = _settings(emb, chunker, dense, calibration)
-            if not reusable:
-                apply_changes(directory, None, settings, emb, add=docs, progress=progress)
-                report.added = [d.doc_id for d in docs]
-            else:
-                old = cls.load(directory, embedder=emb, verify=False)
-                known = old._doc_hashes()
-                old.close()
-                wanted = {d.doc_id: d for d in docs}
-                add = [d for d in docs if d.doc_id not in known]
-                changed = [d for d in docs if d.doc_id in known and known[d.doc_id] != d.sha256]
-                gone = [i for i in known if i not in wanted]
-                report.added = [d.doc_id for d in add]
-                report.updated = [d.doc_id for d in changed]
-                report.removed = gone
-                report.kept = len(docs) - len(add) - len(changed)
-                if add or changed or gone:
-                    apply_changes(
-                        directory,
-                        current,
-                        settings,
-                        emb,
-                        add=add + changed,
-                        delete=[d.doc_id for d in changed] + gone,
-                        progress=progress,
-                    )
-        index = cls.load(directory, embedder=emb, verify=False)
-        index._probe_checked = True
-        return index, report
-
-    def add(self, docs: Sequence[Document]) -> ChangeReport:
-        """Add new documents (a doc_id already in the index is an error: use update)."""
-        docs = list(docs)
-        return self._change(add=docs, check_new=True)
-
-    def update(self, docs: Sequence[Document]) -> ChangeReport:
-        """Replace documents by doc_id with new content, in one atomic step."""
-        docs = list(docs)
-        return self._change(add=docs, delete=[d.doc_id for d in docs])
-
-    def delete(self, doc_ids: Iterable[str]) -> ChangeReport:
-        """Remove documents by doc_id."""
-        return self._change(delete=list(doc_ids))
-
-    def compact(self, dense: DenseConfig | None = None) -> None:
-        """Merge every segment into one, dropping deleted passages; with ``dense``, also
-        rebuild the dense search structures that way (no passage is embedded again)."""
-        self._change(compact=True, dense=dense)
-
-    def _change(
-        self,
-        add: list[Document] | None = None,
-        delete: list[str] | None = None,
-        check_new: bool = False,
-        compact: bool = False,
-        wait: float = 10.0,
-        dense: DenseConfig | None = None,
-    ) -> ChangeReport:
-        if self.path is None:
-            raise RagchipsError("this index has no folder")
-        add, delete = add or [], delete or []
-        for name, ids in (("added", [d.doc_id for d in add]), ("deleted", delete)):
-            dup = sorted({i for i in ids if ids.count(i) > 1})
-            if dup:
-                raise RagchipsError(f"doc_id given twice among the documents {name}: {dup[0]!r}")
-        with writer_lock(self.path, wait):
-            current = read_manifest(self.path)
-            self.reload(current)
-            if check_new:
-                taken = [d.doc_id for d in add if self._locate(d.doc_id) is not None]
-                if taken:
-                    raise RagchipsError(
-                        f"doc_id {taken[0]!r} is already in the index: use update() to replace it"
-                    )
-            settings = {k: v for k, v in current.items() if k in _SETTING_KEYS}
-            if dense is not None:
-                settings["dense"] = dense.to_dict()
-            manifest = apply_changes(
-                self.path,
-                current,
-                settings,
-                self.embedder,
-                add=add,
-                delete=delete,
-                compact=compact,
-                opened={seg.name: seg for seg in self._segments},
-            )
-            old = self._segments
-            self.reload(manifest)
-            for seg in old:
-                if seg not in self._segments:
-                    seg.close()  # merged away: its folder can go
-            collect_garbage(self.path, manifest)
-        report = ChangeReport(removed=[i for i in delete if i not in {d.doc_id for d in add}])
-        report.added = [d.doc_id for d in add if d.doc_id not in set(delete)]
-        report.updated = [d.doc_id for d in add if d.doc_id in set(delete)]
-        return report
-
-    def close(self) -> None:
-        """Release the index's files; a replaced segment can then be removed from disk."""
-        for seg in self._segments:
-            seg.close()
-
-    def reload(self, manifest: dict[str, Any] | None = None) -> None:
-        """Switch to the index's current state on disk."""
-        if self.path is None:
-            return
-        manifest = manifest or read_manifest(self.path)
-        if manifest == self.manifest:
-            return
-        check_sizes(self.path, manifest)
-        self._open(self.path, manifest, reuse={seg.name: seg for seg in self._segments})
-        self.manifest = manifest
-
-    # -- loading --------------------------------------------------------------------------
 
     @classmethod
     def load(
@@ -764,60 +582,6 @@ class Index:
             if len(sc):
                 best = max(best, float(sc[0]))
         return best
-
-
-_SETTING_KEYS = ("embedder", "chunker", "dense", "calibration", "lexical")
-
-
-def _settings(
-    emb: Embedder,
-    chunker: ChunkerSettings,
-    dense: DenseConfig | str | None,
-    calibration: Calibration | None,
-) -> dict[str, Any]:
-    if isinstance(dense, str):
-        dense = DenseConfig(kind=dense)
-    identity = emb.identity()
-    identity["probe"] = [round(float(x), 6) for x in emb.probe()]
-    return {
-        "embedder": identity,
-        "chunker": chunker.to_dict(),
-        "dense": (dense or DenseConfig()).to_dict(),
-        "calibration": (calibration or DEFAULT_CALIBRATION).to_dict(),
-        "lexical": {"k1": 0.9, "b": 0.75, "fields": list(FIELDS)},
-    }
-
-
-def _current_manifest(directory: Path) -> dict[str, Any] | None:
-    if not (directory / "manifest.json").exists():
-        return None
-    return read_manifest(directory)
-
-
-def _compatible(manifest: dict[str, Any], emb: Embedder, chunker: ChunkerSettings) -> bool:
-    return (
-        manifest["embedder"].get("name") == emb.name
-        and ChunkerSettings.from_dict(manifest.get("chunker")) == chunker
-    )
-
-
-def _read_sources(
-    sources: Iterable[str | os.PathLike[str] | Document],
-    on_skip: Callable[[str, str], None] | None,
-) -> list[Document]:
-    items = list(sources)
-    docs = [s for s in items if isinstance(s, Document)]
-    paths = [s for s in items if not isinstance(s, Document)]
-    if paths:
-        docs.extend(read_documents(paths, on_skip=on_skip))
-    if not docs:
-        raise NoDocumentsError("no readable text to index (supported: .txt, .md, .html, .jsonl)")
-    ids = [d.doc_id for d in docs]
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        dup = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
-        raise RagchipsError(f"doc_id given twice: {', '.join(dup[:5])}")
-    return docs
 
 
 def _check_spans(directory: Path, seg: Segment) -> None:
