@@ -7,34 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_writer import WORDS
 
 from ragchips import Index
 from ragchips.embedding import HashEmbedder
 from ragchips.lexical import FIELDS, score_field
 from ragchips.reader import Document
-
-WORDS = [
-    "puce",
-    "usine",
-    "conception",
-    "modèle",
-    "énergie",
-    "réseau",
-    "données",
-    "serveur",
-    "calcul",
-    "mémoire",
-    "festival",
-    "lanterne",
-    "oiseau",
-    "rivière",
-    "montagne",
-    "village",
-    "budget",
-    "ministre",
-    "école",
-    "train",
-]
 
 
 @pytest.fixture(scope="module")
