@@ -38,6 +38,7 @@ from .results import Passage
 from .segments import Segment
 from .storage import check_sizes, load_consistent
 from .updates import IndexUpdates
+from .writer import read_state
 
 __all__ = ["MAX_K", "MAX_QUESTION_CHARS", "MODES", "Hit", "Index", "Where", "default_index_path"]
 
@@ -139,16 +140,10 @@ class Index(IndexUpdates):
             vsum = np.zeros(int(manifest["embedder"].get("dim", 0)) or segs[0].vsum.shape[0])
             vgram = np.zeros((len(vsum), len(vsum)))
             for seg in segs:
-                sub = directory / str(state.get("name", "-"))
-                if f"{seg.name}.deleted.npy" in state.get("files", {}):
-                    deleted = np.load(sub / f"{seg.name}.deleted.npy", allow_pickle=False)
-                    alive.append(~np.isin(np.asarray(seg.rows[:, 0]), deleted))
-                    vsum += np.load(sub / f"{seg.name}.vsum.npy", allow_pickle=False)
-                    vgram += np.load(sub / f"{seg.name}.vgram.npy", allow_pickle=False)
-                else:
-                    alive.append(None)
-                    vsum += seg.vsum
-                    vgram += np.asarray(seg.vgram)
+                deleted, seg_sum, seg_gram = read_state(directory, state, seg)
+                alive.append(~np.isin(seg.rows[:, 0], deleted) if len(deleted) else None)
+                vsum += seg_sum
+                vgram += seg_gram
         except FileNotFoundError:
             raise
         except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_K1",
     "EXACT_ANALYZER",
     "FIELDS",
+    "SETTINGS",
     "FieldPostings",
     "LexicalScores",
     "build_postings",
@@ -58,6 +59,9 @@ FIELDS: dict[str, tuple[Analyzer, Callable[[str], list[list[str]]]]] = {
     "stems": (analyze, analyze_query),
     "forms": (EXACT_ANALYZER, EXACT_ANALYZER.query_groups),
 }
+
+# What the manifest records of the lexical side.
+SETTINGS = {"k1": DEFAULT_K1, "b": DEFAULT_B, "fields": list(FIELDS)}
 
 
 @dataclass

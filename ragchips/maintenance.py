@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CorruptIndexError, RagchipsError
+from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .reader import Document
 from .storage import MANIFEST, check_sizes, read_manifest, writer_lock
 
@@ -148,7 +149,7 @@ def upgrade(directory: Path, locked: bool = False) -> dict[str, Any]:
         "chunker": old.get("chunker", {}),
         "dense": None,
         "calibration": old.get("calibration"),
-        "lexical": {"k1": 0.9, "b": 0.75, "fields": ["stems", "forms"]},
+        "lexical": dict(LEXICAL_SETTINGS),
     }
     from .dense import DenseConfig
 

@@ -19,7 +19,7 @@ from .chunking import ChunkerSettings
 from .dense import DenseConfig
 from .embedding import Embedder, get_embedder
 from .errors import NoDocumentsError, RagchipsError
-from .lexical import FIELDS
+from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .maintenance import is_format_1, upgrade
 from .reader import Document, read_documents
 from .storage import check_sizes, collect_garbage, read_manifest, writer_lock
@@ -254,7 +254,7 @@ def _settings(
         "chunker": chunker.to_dict(),
         "dense": (dense or DenseConfig()).to_dict(),
         "calibration": (calibration or DEFAULT_CALIBRATION).to_dict(),
-        "lexical": {"k1": 0.9, "b": 0.75, "fields": list(FIELDS)},
+        "lexical": dict(LEXICAL_SETTINGS),
     }
 
 

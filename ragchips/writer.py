@@ -39,7 +39,7 @@ from .storage import (
     replace_manifest,
 )
 
-__all__ = ["ChangeReport", "Prepared", "apply_changes", "embed_text", "prepare"]
+__all__ = ["ChangeReport", "Prepared", "apply_changes", "embed_text", "prepare", "read_state"]
 
 # Merge segments when there are more than this many (a search visits every segment).
 MAX_SEGMENTS = 8
@@ -153,7 +153,7 @@ def apply_changes(
     opened = opened or {}
     for meta in (manifest or {}).get("segments", []):
         seg = opened.get(meta["name"]) or Segment(directory / meta["name"], dense)
-        deleted, vsum, vgram = _read_state(directory, state_old, seg)
+        deleted, vsum, vgram = read_state(directory, state_old, seg)
         live.append(_Live(meta, seg, deleted, vsum, vgram))
 
     # Deletions (and the old versions of updated documents).
@@ -295,9 +295,10 @@ def _install(directory: Path, tmp: Path, name: str, meta: dict[str, Any]) -> dic
     return {"name": name, "docs": meta["docs"], "rows": meta["rows"], "files": files}
 
 
-def _read_state(
+def read_state(
     directory: Path, state: dict[str, Any], seg: Segment
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A segment's deleted documents and live moments in a generation's state."""
     name = state.get("name")
     if name and f"{seg.name}.deleted.npy" in state.get("files", {}):
         folder = directory / name
