@@ -443,6 +443,7 @@ class Index(IndexUpdates):
             lexical,
             lex_stats,
             lambda r: self._cosines(r, q),
+            int(self._bases[-1]) if len(self._bases) else 0,
             LEXICAL_CAP if approximate else None,
         )
 

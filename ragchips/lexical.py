@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import FrenchAnalyzer, analyze, analyze_query
+from .scratch import accumulator, discard, distinct
 
 __all__ = [
     "DEFAULT_B",
@@ -187,7 +188,8 @@ def merge_postings(parts: Sequence[tuple[FieldPostings, np.ndarray]]) -> FieldPo
 class LexicalScores:
     """BM25 scores of the passages that share a term with the question, per segment.
 
-    ``rows[s]``/``scores[s]``: matching live rows of segment ``s`` and their scores.
+    ``rows[s]``/``scores[s]``: matching live rows of segment ``s`` (distinct, in no
+    particular order) and their scores.
     ``total`` and ``total_sq``: sums of the scores and of their squares over the whole
     collection (non-matching passages score 0), which give its mean and deviation.
     """
@@ -245,7 +247,7 @@ def score_field(
     idf = {t: float(np.log1p((n_live - f + 0.5) / (f + 0.5))) for t, f in df.items()}
     for s, seg in enumerate(segments):
         lengths = np.asarray(seg.lengths)
-        acc: np.ndarray | None = None
+        words: list[tuple[np.ndarray, np.ndarray]] = []
         for group in groups:
             parts = []
             for term in dict.fromkeys(t for t in group if t in cache):
@@ -253,13 +255,9 @@ def score_field(
                 if len(rows):
                     denom = tf + (norm_a + norm_b * lengths[rows])
                     parts.append((rows, (idf[term] * tf / denom).astype(np.float32)))
-            if not parts:
-                continue
-            if acc is None:
-                acc = np.zeros(len(seg), dtype=np.float32)
             if len(parts) == 1:
-                rows, w = parts[0]
-            else:
+                words.append(parts[0])
+            elif parts:
                 # A word with alternative terms counts once, with its best alternative.
                 rows = np.concatenate([p[0] for p in parts])
                 w = np.concatenate([p[1] for p in parts])
@@ -267,15 +265,28 @@ def score_field(
                 rows, w = rows[order], w[order]
                 first = np.ones(len(rows), dtype=bool)
                 first[1:] = rows[1:] != rows[:-1]
-                rows, w = rows[first], w[first]
-            acc[rows] += w  # rows are distinct within one word: plain addition is exact
-        if acc is None:
+                words.append((rows[first], w[first]))
+        if not words:
             out_rows.append(np.zeros(0, np.int64))
             out_scores.append(np.zeros(0))
             continue
-        rows = np.flatnonzero(acc)
-        scores = acc[rows].astype(np.float64)
-        out_rows.append(rows)
+        if len(words) == 1:
+            rows, w = words[0]
+            scores = w.astype(np.float64)
+        else:
+            # Summed word by word in float32 (rows are distinct within one word), on a
+            # per-thread accumulator: only the touched rows are read and reset.
+            acc = accumulator(len(seg))
+            try:
+                for r, w in words:
+                    acc[r] += w
+                rows = distinct(np.concatenate([r for r, _ in words]), len(seg))
+                scores = acc[rows].astype(np.float64)
+                acc[rows] = 0.0
+            except BaseException:
+                discard()
+                raise
+        out_rows.append(np.asarray(rows, dtype=np.int64))
         out_scores.append(scores)
         total += float(scores.sum())
         total_sq += float(scores @ scores)

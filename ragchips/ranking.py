@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .lexical import LexicalScores
+from .scratch import distinct, lookup, number
 
 __all__ = ["Candidates", "Hit", "Stats", "fuse"]
 
@@ -72,6 +73,7 @@ class Candidates:
     lexical: dict[str, tuple[np.ndarray, np.ndarray]]  # field -> (rows, scores), allowed only
     lexical_stats: dict[str, Stats]
     cosines: Callable[[np.ndarray], np.ndarray]  # exact cosines of any global rows
+    n_rows: int  # global rows are in [0, n_rows)
     # On the approximate path, how many lexical candidates (best lexical part first) get
     # their exact cosine read; None on the exact path, where the bound decides alone.
     lexical_cap: int | None = None
@@ -83,23 +85,20 @@ def _lexical_table(
     """Union of lexical matches: rows, their lexical part L, raw scores per field, and L0."""
     fields = [f for f in c.lexical if weights.get(f, 0.0)]
     l0 = sum(weights[f] * float(c.lexical_stats[f].z(0.0)) for f in fields)
-    parts = [c.lexical[f][0] for f in c.lexical]
-    size = max((int(p[-1]) + 1 for p in parts if len(p)), default=0)
-    if not size:
+    parts = [c.lexical[f][0] for f in c.lexical if len(c.lexical[f][0])]
+    if not parts:
         empty = np.zeros(0, np.int64)
         return empty, np.zeros(0), {f: np.zeros(0) for f in c.lexical}, l0
-    # The union through a mark per row (a few linear passes, no sort of the matches).
-    marked = np.zeros(size, dtype=bool)
-    for p in parts:
-        marked[p] = True
-    rows = np.flatnonzero(marked)
-    slot = np.zeros(size, dtype=np.int64)
-    slot[rows] = np.arange(len(rows))
+    # The union without sorting or a collection-sized pass: rows get slots in a per-thread
+    # sparse set (ragchips.scratch), which fuse() then asks for membership.
+    bound = c.n_rows
+    rows = distinct(np.concatenate(parts), bound) if len(parts) > 1 else parts[0]
+    number(rows, bound)
     total = np.full(len(rows), l0, dtype=np.float64)
     raw: dict[str, np.ndarray] = {}
     for f, (r, s) in c.lexical.items():
         values = np.zeros(len(rows))
-        values[slot[r]] = s
+        values[lookup(rows, r, bound)] = s
         raw[f] = values
         if f in fields and c.lexical_stats[f].sd > 1e-12:
             total += weights[f] * values / c.lexical_stats[f].sd
@@ -124,10 +123,10 @@ def fuse(
         return _order(lex_rows, lex_part, depth, {"stems": stems})
 
     # Hybrid: dense candidates first (their lexical part looked up), then lexical ones.
-    pos = np.searchsorted(lex_rows, c.dense_rows)
-    pos_ok = pos < len(lex_rows)
-    matched = np.zeros(len(c.dense_rows), dtype=bool)
-    matched[pos_ok] = lex_rows[pos[pos_ok]] == c.dense_rows[pos_ok]
+    pos = np.full(len(c.dense_rows), -1)
+    if len(lex_rows):
+        pos = lookup(lex_rows, c.dense_rows, c.n_rows)
+    matched = pos >= 0
     d_lex = np.full(len(c.dense_rows), l0, dtype=np.float64)
     d_lex[matched] = lex_part[pos[matched]]
     cand_rows = [c.dense_rows]
@@ -175,9 +174,8 @@ def fuse(
     cos_all = np.concatenate(cand_cos)
     stems_all = np.zeros(len(rows))
     if "stems" in raw and len(lex_rows):
-        p = np.minimum(np.searchsorted(lex_rows, rows), len(lex_rows) - 1)
-        hit = lex_rows[p] == rows
-        stems_all[hit] = raw["stems"][p[hit]]
+        p = lookup(lex_rows, rows, c.n_rows)
+        stems_all[p >= 0] = raw["stems"][p[p >= 0]]
     return _order(rows, scores, depth, {"dense": cos_all, "stems": stems_all})
 
 

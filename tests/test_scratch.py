@@ -1,0 +1,46 @@
+import threading
+
+import numpy as np
+
+from ragchips import scratch
+from ragchips.lexical import FIELDS, build_postings, score_field
+
+TEXTS = ["la puce d'OpenAI", "TSMC fabrique la puce", "le festival des lanternes", "puce puce"]
+
+
+def test_distinct_keeps_each_value_once_whatever_the_stale_stamps() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        values = rng.integers(0, 50, size=rng.integers(0, 80))
+        assert sorted(scratch.distinct(values, 50).tolist()) == sorted(set(values.tolist()))
+
+
+def test_lookup_finds_only_the_numbered_keys() -> None:
+    scratch.number(np.array([7, 3, 9]), 20)
+    scratch.number(np.array([4, 8]), 20)  # stale slots for 7, 3, 9 remain in the stamp
+    got = scratch.lookup(np.array([4, 8]), np.array([8, 7, 4, 3, 9, 0]), 20)
+    assert got.tolist() == [1, -1, 0, -1, -1, -1]
+
+
+def test_scoring_leaves_the_accumulator_zero() -> None:
+    p = build_postings(TEXTS, FIELDS["stems"][0])
+    first = score_field("puce fabrique festival", "stems", [p], [None], len(TEXTS), 12.0)
+    assert not scratch.accumulator(len(TEXTS))[: len(TEXTS)].any()
+    again = score_field("puce fabrique festival", "stems", [p], [None], len(TEXTS), 12.0)
+    assert first.rows[0].tolist() == again.rows[0].tolist()
+    assert np.array_equal(first.scores[0], again.scores[0])
+
+
+def test_each_thread_has_its_own_arrays() -> None:
+    seen: list[np.ndarray] = []
+
+    def run() -> None:
+        seen.append(scratch.accumulator(10))  # kept alive, so no id is reused
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    mine = scratch.accumulator(10)
+    assert len({id(a) for a in [*seen, mine]}) == 3
