@@ -144,7 +144,7 @@ def add_index_commands(sub: Any) -> None:
     """Declare ``index``, ``verify``, ``upgrade`` and ``compact`` on a subparsers object."""
     from .chunking import ChunkerSettings
     from .cli import _int_in
-    from .dense import DENSE_KINDS
+    from .dense import DENSE_KINDS, DenseConfig
 
     defaults = ChunkerSettings()
     p = sub.add_parser(
@@ -173,7 +173,10 @@ def add_index_commands(sub: Any) -> None:
         "small, ivf for segments of 100,000 passages or more)",
     )
     p.add_argument(
-        "--nprobe", type=_int_in("--nprobe", 1), default=64, help="IVF lists searched (default 64)"
+        "--nprobe",
+        type=_int_in("--nprobe", 1),
+        default=DenseConfig.nprobe,
+        help=f"IVF lists searched (default {DenseConfig.nprobe})",
     )
     p.add_argument(
         "--wait",
@@ -207,7 +210,10 @@ def add_index_commands(sub: Any) -> None:
         help="rebuild the dense index this way (no passage is embedded again)",
     )
     p.add_argument(
-        "--nprobe", type=_int_in("--nprobe", 1), default=64, help="IVF lists searched (default 64)"
+        "--nprobe",
+        type=_int_in("--nprobe", 1),
+        default=DenseConfig.nprobe,
+        help=f"IVF lists searched (default {DenseConfig.nprobe})",
     )
     p.add_argument(
         "--nlist", type=_int_in("--nlist", 0), default=0, help="IVF lists (default: ~4 sqrt(n))"

@@ -31,7 +31,7 @@ from .errors import (
     NoMatchError,
 )
 from .filters import BUILTIN_FIELDS, parse_where
-from .lexical import FIELDS, score_field
+from .lexical import FIELDS, score_fields
 from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
 from .reader import Document
 from .results import Passage
@@ -417,29 +417,26 @@ class Index(IndexUpdates):
         n = max(self._n_live, 1)
         mean = float(q @ self._vsum) / n
         sq = float(q @ self._vgram @ q) / n
-        lexical, lex_stats = {}, {}
+        lex_rows, lexical, lex_stats = np.zeros(0, np.int64), {}, {}
         if mode != "dense":
-            per_field = {
-                f: score_field(
-                    question,
-                    f,
-                    [s.postings[f] for s in self._segments],
-                    self._alive,
-                    self._n_live,
-                    self._lengths[f],
-                )
-                for f in FIELDS
-            }
-            lexical = lexical_candidates(per_field, self._bases, allowed)
+            matches = score_fields(
+                question,
+                [s.postings for s in self._segments],
+                self._alive,
+                self._n_live,
+                self._lengths,
+            )
+            lex_rows, lexical = lexical_candidates(matches, self._bases, allowed)
             lex_stats = {
-                f: Stats.from_sums(ls.total, ls.total_sq, self._n_live)
-                for f, ls in per_field.items()
+                f: Stats.from_sums(matches.total[f], matches.total_sq[f], self._n_live)
+                for f in matches.total
             }
         return Candidates(
             all_rows[order],
             all_scores[order],
             complete,
             Stats(mean, float(np.sqrt(max(sq - mean * mean, 0.0)))),
+            lex_rows,
             lexical,
             lex_stats,
             lambda r: self._cosines(r, q),

@@ -38,10 +38,12 @@ __all__ = [
     "FIELDS",
     "SETTINGS",
     "FieldPostings",
+    "LexicalMatches",
     "LexicalScores",
     "build_postings",
     "merge_postings",
     "score_field",
+    "score_fields",
 ]
 
 DEFAULT_K1 = 0.9
@@ -200,24 +202,37 @@ class LexicalScores:
     total_sq: float
 
 
-def score_field(
+@dataclass
+class LexicalMatches:
+    """BM25 of several fields at once: per segment, the live rows that match any field
+    (distinct, in no particular order) and each field's scores aligned with them (0 where
+    that field has no match); per field, the collection-wide sums of scores and squares."""
+
+    rows: list[np.ndarray]
+    scores: list[dict[str, np.ndarray]]
+    total: dict[str, float]
+    total_sq: dict[str, float]
+
+
+Words = list[tuple[np.ndarray, np.ndarray]]
+
+
+def _field_words(
     question: str,
     field: str,
     segments: Sequence[FieldPostings],
     alive: Sequence[np.ndarray | None],
     n_live: int,
     total_length: float,
-    k1: float = DEFAULT_K1,
-    b: float = DEFAULT_B,
-) -> LexicalScores:
-    """BM25 of ``question`` over one field of every segment, with live statistics.
-
-    ``alive[s]`` is the live-row mask of segment ``s`` (None: no deletion)."""
+    k1: float,
+    b: float,
+) -> list[Words]:
+    """Per segment, one (rows, weights) pair per word of the question that matches (a word
+    with alternative terms counts once, with its best alternative); rows distinct per word."""
     groups = FIELDS[field][1](question)
-    n_seg = len(segments)
-    empty = LexicalScores([np.zeros(0, np.int64)] * n_seg, [np.zeros(0)] * n_seg, 0.0, 0.0)
+    per_segment: list[Words] = [[] for _ in segments]
     if n_live == 0:
-        return empty
+        return per_segment
     avgdl = total_length / n_live if total_length > 0 else 1.0
     # Live postings of every distinct query term, and its live document frequency.
     cache: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -240,14 +255,11 @@ def score_field(
             cache[term] = per_seg
             df[term] = count
     if not cache:
-        return empty
-    out_rows, out_scores = [], []
-    total = total_sq = 0.0
+        return per_segment
     norm_a, norm_b = k1 * (1 - b), k1 * b / avgdl
     idf = {t: float(np.log1p((n_live - f + 0.5) / (f + 0.5))) for t, f in df.items()}
     for s, seg in enumerate(segments):
         lengths = np.asarray(seg.lengths)
-        words: list[tuple[np.ndarray, np.ndarray]] = []
         for group in groups:
             parts = []
             for term in dict.fromkeys(t for t in group if t in cache):
@@ -256,38 +268,88 @@ def score_field(
                     denom = tf + (norm_a + norm_b * lengths[rows])
                     parts.append((rows, (idf[term] * tf / denom).astype(np.float32)))
             if len(parts) == 1:
-                words.append(parts[0])
+                per_segment[s].append(parts[0])
             elif parts:
-                # A word with alternative terms counts once, with its best alternative.
                 rows = np.concatenate([p[0] for p in parts])
                 w = np.concatenate([p[1] for p in parts])
                 order = np.lexsort((-w, rows))
                 rows, w = rows[order], w[order]
                 first = np.ones(len(rows), dtype=bool)
                 first[1:] = rows[1:] != rows[:-1]
-                words.append((rows[first], w[first]))
-        if not words:
-            out_rows.append(np.zeros(0, np.int64))
-            out_scores.append(np.zeros(0))
+                per_segment[s].append((rows[first], w[first]))
+    return per_segment
+
+
+def score_fields(
+    question: str,
+    segments: Sequence[dict[str, FieldPostings]],
+    alive: Sequence[np.ndarray | None],
+    n_live: int,
+    lengths: dict[str, float],
+    fields: Sequence[str] = tuple(FIELDS),
+    k1: float = DEFAULT_K1,
+    b: float = DEFAULT_B,
+) -> LexicalMatches:
+    """BM25 of ``question`` over ``fields`` of every segment, with live statistics.
+
+    ``alive[s]`` is the live-row mask of segment ``s`` (None: no deletion). The fields
+    share one set of matching rows, so fusion needs no union of its own."""
+    words = {
+        f: _field_words(question, f, [seg[f] for seg in segments], alive, n_live, lengths[f], k1, b)
+        for f in fields
+    }
+    out = LexicalMatches([], [], dict.fromkeys(fields, 0.0), dict.fromkeys(fields, 0.0))
+    for s, seg in enumerate(segments):
+        n = len(seg[fields[0]]) if fields else 0
+        here = {f: words[f][s] for f in fields if words[f][s]}
+        touched = [r for f in here for r, _ in here[f]]
+        if not touched:
+            out.rows.append(np.zeros(0, np.int64))
+            out.scores.append({f: np.zeros(0) for f in fields})
             continue
-        if len(words) == 1:
-            rows, w = words[0]
-            scores = w.astype(np.float64)
-        else:
-            # Summed word by word in float32 (rows are distinct within one word), on a
-            # per-thread accumulator: only the touched rows are read and reset.
-            acc = accumulator(len(seg))
+        # Each field summed word by word in float32 (rows are distinct within one word) on
+        # its own per-thread accumulator: only the touched rows are read and reset.
+        rows = distinct(np.concatenate(touched), n) if len(touched) > 1 else touched[0]
+        scores: dict[str, np.ndarray] = {}
+        for i, f in enumerate(fields):
+            if f not in here:
+                scores[f] = np.zeros(len(rows))
+                continue
+            acc = accumulator(n, i)
             try:
-                for r, w in words:
+                for r, w in here[f]:
                     acc[r] += w
-                rows = distinct(np.concatenate([r for r, _ in words]), len(seg))
-                scores = acc[rows].astype(np.float64)
+                scores[f] = acc[rows].astype(np.float64)
                 acc[rows] = 0.0
             except BaseException:
                 discard()
                 raise
-        out_rows.append(np.asarray(rows, dtype=np.int64))
-        out_scores.append(scores)
-        total += float(scores.sum())
-        total_sq += float(scores @ scores)
-    return LexicalScores(out_rows, out_scores, total, total_sq)
+            out.total[f] += float(scores[f].sum())
+            out.total_sq[f] += float(np.square(scores[f]).sum())
+        out.rows.append(np.asarray(rows, dtype=np.int64))
+        out.scores.append(scores)
+    return out
+
+
+def score_field(
+    question: str,
+    field: str,
+    segments: Sequence[FieldPostings],
+    alive: Sequence[np.ndarray | None],
+    n_live: int,
+    total_length: float,
+    k1: float = DEFAULT_K1,
+    b: float = DEFAULT_B,
+) -> LexicalScores:
+    """BM25 of ``question`` over one field of every segment (see :func:`score_fields`)."""
+    m = score_fields(
+        question,
+        [{field: p} for p in segments],
+        alive,
+        n_live,
+        {field: total_length},
+        (field,),
+        k1,
+        b,
+    )
+    return LexicalScores(m.rows, [sc[field] for sc in m.scores], m.total[field], m.total_sq[field])

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lexical import LexicalScores
-from .scratch import distinct, lookup, number
+from .lexical import LexicalMatches
+from .scratch import lookup, number
 
 __all__ = ["Candidates", "Hit", "Stats", "fuse"]
 
@@ -70,7 +70,8 @@ class Candidates:
     dense_scores: np.ndarray
     dense_complete: bool  # True when every allowed passage is in the dense list
     dense_stats: Stats
-    lexical: dict[str, tuple[np.ndarray, np.ndarray]]  # field -> (rows, scores), allowed only
+    lexical_rows: np.ndarray  # allowed rows matching any field (distinct, no order)
+    lexical: dict[str, np.ndarray]  # field -> scores aligned with lexical_rows (0: no match)
     lexical_stats: dict[str, Stats]
     cosines: Callable[[np.ndarray], np.ndarray]  # exact cosines of any global rows
     n_rows: int  # global rows are in [0, n_rows)
@@ -85,23 +86,15 @@ def _lexical_table(
     """Union of lexical matches: rows, their lexical part L, raw scores per field, and L0."""
     fields = [f for f in c.lexical if weights.get(f, 0.0)]
     l0 = sum(weights[f] * float(c.lexical_stats[f].z(0.0)) for f in fields)
-    parts = [c.lexical[f][0] for f in c.lexical if len(c.lexical[f][0])]
-    if not parts:
-        empty = np.zeros(0, np.int64)
-        return empty, np.zeros(0), {f: np.zeros(0) for f in c.lexical}, l0
-    # The union without sorting or a collection-sized pass: rows get slots in a per-thread
-    # sparse set (ragchips.scratch), which fuse() then asks for membership.
-    bound = c.n_rows
-    rows = distinct(np.concatenate(parts), bound) if len(parts) > 1 else parts[0]
-    number(rows, bound)
+    rows = c.lexical_rows
+    # Rows get slots in a per-thread sparse set (ragchips.scratch) that fuse() asks for
+    # membership: no sort and no collection-sized array.
+    number(rows, c.n_rows)
     total = np.full(len(rows), l0, dtype=np.float64)
-    raw: dict[str, np.ndarray] = {}
-    for f, (r, s) in c.lexical.items():
-        values = np.zeros(len(rows))
-        values[lookup(rows, r, bound)] = s
-        raw[f] = values
-        if f in fields and c.lexical_stats[f].sd > 1e-12:
-            total += weights[f] * values / c.lexical_stats[f].sd
+    for f in fields:
+        if c.lexical_stats[f].sd > 1e-12:
+            total += weights[f] * c.lexical[f] / c.lexical_stats[f].sd
+    raw = c.lexical
     return rows, total, raw, l0
 
 
@@ -137,17 +130,24 @@ def fuse(
         bound = w_d * float(c.dense_stats.z(float(c.dense_scores[-1])))
     seen = np.zeros(len(lex_rows), dtype=bool)
     seen[pos[matched]] = True
-    if c.lexical_cap is not None and len(lex_part) > c.lexical_cap:
-        top = np.argpartition(-lex_part, c.lexical_cap - 1)[: c.lexical_cap]
-        order = top[np.argsort(-lex_part[top], kind="stable")]
+    best = np.concatenate(cand_scores)
+    # Only lexical candidates that could beat the cut the dense list already sets are
+    # sorted (the cut only rises as candidates are read): a cheap filter first.
+    cut = (
+        np.partition(best, len(best) - depth)[len(best) - depth] if len(best) >= depth else -np.inf
+    )
+    eligible = np.flatnonzero(lex_part + bound >= cut)
+    part = lex_part[eligible]
+    if c.lexical_cap is not None and len(eligible) > c.lexical_cap:
+        top = np.argpartition(-part, c.lexical_cap - 1)[: c.lexical_cap]
+        order = eligible[top[np.argsort(-part[top], kind="stable")]]
     else:
-        order = np.argsort(-lex_part, kind="stable")
+        order = eligible[np.argsort(-part, kind="stable")]
     order = order[~seen[order]]
     if c.dense_complete:
         order = order[:0]  # every allowed passage already has its exact score
     start = 0
     block = max(depth, 64)
-    best = np.concatenate(cand_scores)
     while start < len(order):
         cut = (
             np.partition(best, len(best) - depth)[len(best) - depth]
@@ -183,8 +183,10 @@ def rrf(c: Candidates, depth: int, lists: int = 100) -> tuple[np.ndarray, np.nda
     """Reciprocal rank fusion of the top ``lists`` of each signal (Cormack et al. 2009)."""
     total: dict[int, float] = {}
     ranked = [c.dense_rows[:lists]]
-    for rows, scores in c.lexical.values():
-        ranked.append(rows[np.lexsort((rows, -scores))][:lists])
+    for scores in c.lexical.values():
+        hit = scores > 0
+        rows, sc = c.lexical_rows[hit], scores[hit]
+        ranked.append(rows[np.lexsort((rows, -sc))][:lists])
     for r in ranked:
         for rank, row in enumerate(r.tolist()):
             total[row] = total.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
@@ -207,23 +209,21 @@ def _order(
 
 
 def lexical_candidates(
-    per_field: dict[str, LexicalScores],
+    matches: LexicalMatches,
     bases: np.ndarray,
     allowed: Sequence[np.ndarray | None],
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per field, the allowed matching rows as global rows (sorted) with their scores."""
-    out = {}
-    for f, ls in per_field.items():
-        rows, scores = [], []
-        for s, (r, sc) in enumerate(zip(ls.rows, ls.scores)):
-            mask = allowed[s]
-            if mask is not None and len(r):
-                keep = mask[r]
-                r, sc = r[keep], sc[keep]
-            rows.append(np.asarray(r, dtype=np.int64) + bases[s])
-            scores.append(sc)
-        out[f] = (
-            np.concatenate(rows) if rows else np.zeros(0, np.int64),
-            np.concatenate(scores) if scores else np.zeros(0),
-        )
-    return out
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The allowed matching rows as global rows, and each field's scores aligned with them."""
+    rows: list[np.ndarray] = []
+    scores: dict[str, list[np.ndarray]] = {f: [] for f in matches.total}
+    for s, (r, sc) in enumerate(zip(matches.rows, matches.scores)):
+        mask = allowed[s]
+        keep = mask[r] if mask is not None and len(r) else None
+        rows.append((r if keep is None else r[keep]) + int(bases[s]))
+        for f in scores:
+            scores[f].append(sc[f] if keep is None else sc[f][keep])
+    empty = np.zeros(0)
+    return (
+        np.concatenate(rows) if rows else np.zeros(0, np.int64),
+        {f: np.concatenate(v) if v else empty for f, v in scores.items()},
+    )

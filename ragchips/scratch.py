@@ -23,18 +23,21 @@ __all__ = ["accumulator", "discard", "distinct", "lookup", "number"]
 _local = threading.local()
 
 
-def accumulator(n: int) -> np.ndarray:
-    """A float32 array of at least ``n`` zeros; the caller must zero what it wrote."""
-    acc: np.ndarray | None = getattr(_local, "acc", None)
+def accumulator(n: int, which: int = 0) -> np.ndarray:
+    """Float32 array number ``which`` of at least ``n`` zeros; the caller must zero what it
+    wrote."""
+    accs: dict[int, np.ndarray] | None = getattr(_local, "accs", None)
+    if accs is None:
+        accs = _local.accs = {}
+    acc = accs.get(which)
     if acc is None or len(acc) < n:
-        acc = np.zeros(max(n, 1), dtype=np.float32)
-        _local.acc = acc
+        acc = accs[which] = np.zeros(max(n, 1), dtype=np.float32)
     return acc
 
 
 def discard() -> None:
-    """Forget this thread's accumulator (after an error left entries that are not zero)."""
-    _local.acc = None
+    """Forget this thread's accumulators (after an error left entries that are not zero)."""
+    _local.accs = None
 
 
 def _stamp(n: int) -> np.ndarray:
