@@ -170,13 +170,13 @@ def add_index_commands(sub: Any) -> None:
         choices=DENSE_KINDS,
         default=None,
         help="dense index: exact (flat), approximate (ivf, hnsw) or auto (default: flat while "
-        "small, ivf for segments of 100,000 passages or more)",
+        "small, ivf for segments of 50,000 passages or more)",
     )
     p.add_argument(
         "--nprobe",
         type=_int_in("--nprobe", 1),
         default=DenseConfig.nprobe,
-        help=f"IVF lists searched (default {DenseConfig.nprobe})",
+        help="IVF lists searched (default: enough for about 8,000 vectors)",
     )
     p.add_argument(
         "--wait",
@@ -213,7 +213,7 @@ def add_index_commands(sub: Any) -> None:
         "--nprobe",
         type=_int_in("--nprobe", 1),
         default=DenseConfig.nprobe,
-        help=f"IVF lists searched (default {DenseConfig.nprobe})",
+        help="IVF lists searched (default: enough for about 8,000 vectors)",
     )
     p.add_argument(
         "--nlist", type=_int_in("--nlist", 0), default=0, help="IVF lists (default: ~4 sqrt(n))"

@@ -417,7 +417,9 @@ class Index(IndexUpdates):
         n = max(self._n_live, 1)
         mean = float(q @ self._vsum) / n
         sq = float(q @ self._vgram @ q) / n
-        lex_rows, lexical, lex_stats = np.zeros(0, np.int64), {}, {}
+        lex_rows = np.zeros(0, np.int64)
+        lexical: dict[str, np.ndarray] = {}
+        lex_stats: dict[str, Stats] = {}
         if mode != "dense":
             matches = score_fields(
                 question,

@@ -119,8 +119,8 @@ def test_approximate_dense_index_finds_the_exact_neighbours(tmp_path: Path) -> N
     centres = rng.standard_normal((20, 32))
     x = centres[rng.integers(20, size=5000)] + 0.3 * rng.standard_normal((5000, 32))
     x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-    for kind in ("ivf", "hnsw"):
-        cfg = DenseConfig(kind=kind, min_rows=1, nprobe=16)
+    for kind, nprobe in (("ivf", 16), ("ivf", 0), ("hnsw", 16)):
+        cfg = DenseConfig(kind=kind, min_rows=1, nprobe=nprobe)
         build_ann(x, kind, cfg, tmp_path / f"{kind}.faiss")
         seg = SegmentDense(x, tmp_path / f"{kind}.faiss", cfg)
         recall = []
@@ -134,3 +134,15 @@ def test_approximate_dense_index_finds_the_exact_neighbours(tmp_path: Path) -> N
         mask[::2] = True
         rows, _ = seg.search(x[1], 10, mask)
         assert len(rows) == 10 and all(r % 2 == 0 for r in rows)
+
+
+def test_ivf_probes_scale_with_the_vectors_per_list() -> None:
+    from ragchips.dense import SCAN_ROWS, DenseConfig
+
+    auto = DenseConfig()
+    assert DenseConfig(nprobe=5).probes(4096, 10**6) == 5  # an explicit setting is kept
+    few_per_list = auto.probes(1024, 95_848)
+    many_per_list = auto.probes(4096, 958_242)
+    assert few_per_list > many_per_list >= 8
+    assert few_per_list * 95_848 / 1024 >= SCAN_ROWS
+    assert auto.probes(64, 1000) == 64  # never more lists than there are
