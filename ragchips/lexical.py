@@ -215,6 +215,7 @@ class LexicalMatches:
 
 
 Words = list[tuple[np.ndarray, np.ndarray]]
+MAX_SLOT = 1 << 20  # the scratch accumulator of alternatives (fields use 0, 1, ...)
 
 
 def _field_words(
@@ -270,13 +271,18 @@ def _field_words(
             if len(parts) == 1:
                 per_segment[s].append(parts[0])
             elif parts:
-                rows = np.concatenate([p[0] for p in parts])
-                w = np.concatenate([p[1] for p in parts])
-                order = np.lexsort((-w, rows))
-                rows, w = rows[order], w[order]
-                first = np.ones(len(rows), dtype=bool)
-                first[1:] = rows[1:] != rows[:-1]
-                per_segment[s].append((rows[first], w[first]))
+                # Best alternative per row, through a scratch array (no sort).
+                best = accumulator(len(seg), MAX_SLOT)
+                try:
+                    for r, w in parts:
+                        np.maximum.at(best, r, w)
+                    rows = distinct(np.concatenate([p[0] for p in parts]), len(seg))
+                    w = best[rows].copy()
+                    best[rows] = 0.0
+                except BaseException:
+                    discard()
+                    raise
+                per_segment[s].append((rows, w))
     return per_segment
 
 
@@ -318,7 +324,7 @@ def score_fields(
             acc = accumulator(n, i)
             try:
                 for r, w in here[f]:
-                    acc[r] += w
+                    np.add.at(acc, r, w)  # numpy >= 2: faster than acc[r] += w
                 scores[f] = acc[rows].astype(np.float64)
                 acc[rows] = 0.0
             except BaseException:
