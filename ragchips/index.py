@@ -437,7 +437,7 @@ class Index(IndexUpdates):
             all_rows[order],
             all_scores[order],
             complete,
-            Stats(mean, float(np.sqrt(max(sq - mean * mean, 0.0)))),
+            Stats.from_moments(mean, sq),
             lex_rows,
             lexical,
             lex_stats,

@@ -58,8 +58,17 @@ class Stats:
     def from_sums(cls, total: float, total_sq: float, n: int) -> Stats:
         if n <= 0:
             return cls(0.0, 0.0)
-        mean = total / n
-        return cls(mean, float(np.sqrt(max(total_sq / n - mean * mean, 0.0))))
+        return cls.from_moments(total / n, total_sq / n)
+
+    @classmethod
+    def from_moments(cls, mean: float, mean_sq: float) -> Stats:
+        """From E[x] and E[x^2]. A variance within rounding of zero is zero: sums updated by
+        subtracting deleted passages leave noise (1e-17 and so on) where one passage, or
+        passages all alike, have none, and dividing by it would scale noise into scores."""
+        var = mean_sq - mean * mean
+        if var <= 1e-9 * max(abs(mean_sq), 1e-300):
+            return cls(mean, 0.0)
+        return cls(mean, float(np.sqrt(var)))
 
 
 @dataclass
