@@ -9,17 +9,16 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from .analysis import analyze
 from .answer import (
     CLOSEST,
     NO_PASSAGE_MESSAGE,
     NO_WORDS_MESSAGE,
     NOT_FOUND_MESSAGE,
     extract,
-    is_keyword_query,
 )
 from .index import Index, Where, check_k, check_mode, check_question, default_index_path
 from .results import Answer, AnswerStream, Claim
@@ -118,14 +117,15 @@ def ask(
     mode = check_mode(mode)
     idx = open_index(index)
     t1 = time.perf_counter()
-    terms = idx.lexical_terms(question)
-    cal = idx.calibration
-    # The best cosine decides found, whatever the mode, so the question is always embedded.
-    hits, best_dense = idx.retrieve(question, k, mode, where)
-    passages = [idx.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits) if terms]
+    # One pass: the question is analysed once, inside retrieve, and everything below reads
+    # the result. The best cosine decides found, whatever the mode, so it is always embedded.
+    got = idx.retrieve(question, k, mode, where)
+    query = got.question
+    terms = query.terms
     passages = [
-        replace(p, confidence=None if h.dense is None else cal.confidence(h.dense, question))
-        for p, h in zip(passages, hits, strict=False)
+        idx.passage(h.row, rank=i + 1, score=h.score, confidence=got.hit_confidence(h))
+        for i, h in enumerate(got.hits)
+        if terms
     ]
     if rerank is not None and passages:
         from .rerank import get_reranker
@@ -134,11 +134,11 @@ def ask(
         reranker = get_reranker(rerank) if isinstance(rerank, str) else rerank
         passages = apply_reranker(question, passages, reranker)
     t2 = time.perf_counter()
-    confidence = cal.confidence(best_dense, question) if passages else 0.0
-    found = bool(passages) and cal.found(best_dense, question)
-    if passages and not found and is_keyword_query(question):
+    confidence = got.confidence if passages else 0.0
+    found = bool(passages) and got.found
+    if passages and not found and query.keyword:
         # A keyword search ("Tigris") is answered by the passages that hold its words.
-        found = _holds_all(idx.lexical_terms(passages[0].text), terms)
+        found = _holds_all(analyze(passages[0].text), terms)
     timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
     llm = llm if llm is not None else os.environ.get("RAGCHIPS_LLM") or None
     claims: list[Claim] = []
@@ -148,16 +148,16 @@ def ask(
             return NO_WORDS_MESSAGE
         if not passages:
             return NO_PASSAGE_MESSAGE
-        got = extract(terms, passages, idx.term_weights(terms), question)
+        out = extract(terms, passages, got.weights, query)
         if not found:
             # Weak evidence: say so, and still show the closest sentence, cited.
-            if not got.claims:
+            if not out.claims:
                 return NOT_FOUND_MESSAGE
-            claims[:] = got.claims[:1]
-            first = " ".join(got.claims[0].text.split())
-            return f"{NOT_FOUND_MESSAGE} {CLOSEST} {first} [{got.claims[0].passage}]"
-        claims[:] = got.claims
-        return got.text
+            claims[:] = out.claims[:1]
+            first = " ".join(out.claims[0].text.split())
+            return f"{NOT_FOUND_MESSAGE} {CLOSEST} {first} [{out.claims[0].passage}]"
+        claims[:] = out.claims
+        return out.text
 
     if llm is None or not found:
         text = extractive()

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .query import Question, english_share
+
 __all__ = [
     "DEFAULT",
     "Calibration",
@@ -39,76 +41,6 @@ __all__ = [
 # Width of the logistic that maps a score to a confidence when a calibration gives none:
 # the seeds' median off-topic question (0.80) sits ln(9) widths under 0.85 (confidence 0.1).
 DEFAULT_SCALE = 0.0228
-
-# English function words that are not also French words ("a", "on", "est" are left out).
-_ENGLISH = frozenset(
-    (
-        "the",
-        "an",
-        "of",
-        "to",
-        "in",
-        "for",
-        "with",
-        "by",
-        "from",
-        "at",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "does",
-        "did",
-        "do",
-        "has",
-        "have",
-        "had",
-        "what",
-        "who",
-        "whom",
-        "whose",
-        "which",
-        "where",
-        "when",
-        "why",
-        "how",
-        "and",
-        "or",
-        "its",
-        "it",
-        "this",
-        "that",
-        "these",
-        "those",
-        "about",
-        "into",
-        "than",
-        "there",
-        "their",
-        "they",
-        "he",
-        "she",
-        "his",
-        "her",
-        "will",
-        "would",
-        "can",
-        "could",
-        "should",
-    )
-)
-_WORD = re.compile(r"[a-z]+")
-
-
-def english_share(question: str) -> float:
-    """Share of the question's words that are English function words (0 for French)."""
-    words = _WORD.findall(question.lower())
-    if not words:
-        return 0.0
-    return sum(1 for w in words if w in _ENGLISH) / len(words)
-
 
 @dataclass(frozen=True)
 class Calibration:
@@ -124,13 +56,16 @@ class Calibration:
     scale: float = DEFAULT_SCALE
     source: str = "default"
 
-    def score(self, best_dense: float, question: str) -> float:
-        return best_dense + self.lang_bonus * english_share(question)
+    def score(self, best_dense: float, question: str | Question) -> float:
+        """The found score; a :class:`~ragchips.query.Question` brings its English share
+        already measured (``ask()`` passes one, so the question is read once)."""
+        share = english_share(question) if isinstance(question, str) else question.english
+        return best_dense + self.lang_bonus * share
 
-    def found(self, best_dense: float, question: str) -> bool:
+    def found(self, best_dense: float, question: str | Question) -> bool:
         return self.score(best_dense, question) >= self.threshold
 
-    def confidence(self, dense: float, question: str) -> float:
+    def confidence(self, dense: float, question: str | Question) -> float:
         """A cosine as a confidence in [0, 1]: 0.5 at the threshold, logistic around it."""
         z = (self.score(dense, question) - self.threshold) / max(self.scale, 1e-6)
         return round(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))), 4)
@@ -256,8 +191,8 @@ def auto_calibrate(
         return DEFAULT
 
     def best(question: str) -> float:
-        _, dense = index.retrieve(question, 1, "dense")
-        return float(dense) + bonus * english_share(question)
+        got = index.retrieve(question, 1, "dense")
+        return got.best_dense + bonus * got.question.english
 
     off = [best(q) for q in (off_topic if off_topic is not None else off_topic_questions())]
     own = [best(q) for q in pseudo_questions(index, sample)]

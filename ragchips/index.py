@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .answertype import answer_type, has_candidate
+from .answertype import has_candidate
 from .calibration import Calibration
 from .dense import DenseConfig, query_threads
 from .embedding import Embedder, check_embedder, get_embedder
@@ -32,6 +32,7 @@ from .errors import (
 )
 from .filters import BUILTIN_FIELDS, parse_where
 from .lexical import FIELDS, score_fields
+from .query import Question, Retrieval
 from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
 from .reader import Document
 from .results import Passage
@@ -305,7 +306,9 @@ class Index(IndexUpdates):
         s = int(np.searchsorted(self._bases, row, side="right")) - 1
         return self._segments[s], row - int(self._bases[s])
 
-    def passage(self, row: int, rank: int = 0, score: float = 0.0) -> Passage:
+    def passage(
+        self, row: int, rank: int = 0, score: float = 0.0, confidence: float | None = None
+    ) -> Passage:
         seg, local = self._where_row(int(row))
         d, a, b = (int(x) for x in seg.rows[local])
         rec = seg.doc(d)
@@ -320,6 +323,7 @@ class Index(IndexUpdates):
             end=b,
             passage_id=int(seg.ids[local]),
             metadata=dict(rec.get("metadata") or {}),
+            confidence=confidence,
         )
 
     @property
@@ -455,19 +459,26 @@ class Index(IndexUpdates):
         return out
 
     def retrieve(
-        self, question: str, k: int = 5, mode: str = "hybrid", where: Where | None = None
-    ) -> tuple[list[Hit], float]:
-        """Ranked rows, and the best cosine among the allowed passages (what ``found`` is
-        decided on), from one embedding and one filter evaluation."""
-        q = np.asarray(self.embed_query(question), dtype=np.float32).reshape(-1)
+        self,
+        question: str | Question,
+        k: int = 5,
+        mode: str = "hybrid",
+        where: Where | None = None,
+    ) -> Retrieval:
+        """One pass of a question: the question analysed once, its ranked rows, the best
+        cosine among the allowed passages (what ``found`` is decided on), its terms' weights
+        and the calibration, from one embedding and one filter evaluation."""
+        query = question if isinstance(question, Question) else Question.of(question)
+        q = np.asarray(self.embed_query(query.text), dtype=np.float32).reshape(-1)
         allowed = self.allowed(where)
         with query_threads():
-            cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
-            hits = self._rank(question, k, mode, cands, WEIGHTS, "zscore")
+            cands = self._candidates(query.text, q, max(k, RERANK_DEPTH), mode, allowed)
+            hits = self._rank(query, k, mode, cands, WEIGHTS, "zscore")
         best = float(cands.dense_scores[0]) if len(cands.dense_scores) else -1.0
         # On the approximate path a lexical candidate may be closer than any dense one.
         best = max([best, *(h.dense for h in hits if h.dense is not None)])
-        return hits, best
+        weights = self.term_weights(query.terms)
+        return Retrieval(query, mode, hits, best, weights, self._calibration)
 
     def search_rows(
         self,
@@ -487,13 +498,14 @@ class Index(IndexUpdates):
         q = query_vector if query_vector is not None else self.embed_query(question)
         q = np.asarray(q, dtype=np.float32).reshape(-1)
         allowed = self.allowed(where)
+        query = Question.of(question)
         with query_threads():
             cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
-            return self._rank(question, k, mode, cands, weights or WEIGHTS, fusion)
+            return self._rank(query, k, mode, cands, weights or WEIGHTS, fusion)
 
     def _rank(
         self,
-        question: str,
+        question: Question,
         k: int,
         mode: str,
         cands: Candidates,
@@ -524,14 +536,16 @@ class Index(IndexUpdates):
             for i in order
         ]
 
-    def _answer_type_bonus(self, question: str, rows: np.ndarray, scores: np.ndarray) -> None:
+    def _answer_type_bonus(
+        self, question: Question, rows: np.ndarray, scores: np.ndarray
+    ) -> None:
         """Among the best candidates, favour passages holding the kind of answer asked for
         (a date for "quand", a name for "qui"...; see :mod:`ragchips.answertype`)."""
-        kind = answer_type(question)
+        kind = question.kind
         if kind is None:
             return
         for i, row in enumerate(rows.tolist()):
-            if has_candidate(kind, question, self._text(row)):
+            if has_candidate(kind, question.words, self._text(row)):
                 scores[i] += ANSWER_TYPE_BONUS
 
     def search(

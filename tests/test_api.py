@@ -173,3 +173,77 @@ def test_a_stream_carries_the_claims_and_confidence(seeds_index_path: Path) -> N
     final = s.final
     plain = ask("Quel est le nom de code du projet ?", index=seeds_index_path)
     assert final.claims == plain.claims and final.confidence == plain.confidence
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str, calls: list[str]) -> None:
+    """Replace the function ``name`` wherever a ragchips module holds it with one that
+    records its first argument, then runs it: a real run, counted."""
+    found = [
+        (mod, getattr(mod, name))
+        for key, mod in list(sys.modules.items())
+        if key.startswith("ragchips") and callable(getattr(mod, name, None))
+    ]
+    assert found, name
+    original = found[0][1]
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(str(args[0]) if args else "")
+        return original(*args, **kwargs)
+
+    for mod, fn in found:
+        if fn is original:
+            monkeypatch.setattr(mod, name, counted)
+
+
+def test_one_pass_analyses_the_question_once(
+    seeds_index_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the question to the printed answer, each analysis of the question runs once:
+    its answer type, its English share, its terms' weights, and each BM25 field's terms."""
+    from ragchips.analysis import FrenchAnalyzer
+    from ragchips.lexical import FIELDS
+
+    idx = open_index(seeds_index_path)
+    question = "Quand la production de la puce d'OpenAI commencera-t-elle ?"
+    counts: dict[str, list[str]] = {n: [] for n in ("answer_type", "english_share")}
+    for name, calls in counts.items():
+        _count_calls(monkeypatch, name, calls)
+    weights: list[object] = []
+    original_weights = Index.term_weights
+    monkeypatch.setattr(
+        Index, "term_weights", lambda self, t: weights.append(t) or original_weights(self, t)
+    )
+    analysed: list[tuple[str, str]] = []  # (field, text)
+    for field, (index_side, query_side) in list(FIELDS.items()):
+
+        def grouped(text: str, f: str = field, fn: object = query_side) -> list[list[str]]:
+            analysed.append((f, text))
+            return fn(text)  # type: ignore[operator]
+
+        monkeypatch.setitem(FIELDS, field, (index_side, grouped))
+    flat: list[str] = []
+    original_call = FrenchAnalyzer.__call__
+    monkeypatch.setattr(
+        FrenchAnalyzer,
+        "__call__",
+        lambda self, text: flat.append(text) or original_call(self, text),
+    )
+    stems_groups: list[str] = []
+    original_groups = FrenchAnalyzer.query_groups
+    monkeypatch.setattr(
+        FrenchAnalyzer,
+        "query_groups",
+        lambda self, text: stems_groups.append(text) or original_groups(self, text),
+    )
+
+    a = ask(question, index=idx)
+    assert a.found and a.claims  # a real answer was written from the passages
+
+    assert counts["answer_type"] == [question]
+    assert counts["english_share"] == [question]
+    assert len(weights) == 1
+    # The BM25 scorer reads each field's terms of the question once; the stemmed field's
+    # are the very terms the answer reads (analysis.analyze_query remembers them).
+    assert sorted(f for f, text in analysed if text == question) == ["forms", "stems"]
+    assert stems_groups.count(question) == 1
+    assert question not in flat  # the terms are never worked out again from the text
