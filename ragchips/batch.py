@@ -35,24 +35,16 @@ class BatchReport:
 def read_batch_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The questions of a JSONL file, each with its ``id``; a bad line is a one-line error."""
     from .errors import RagchipsError
+    from .evaluation import question_lines
 
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RagchipsError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("question"), str):
-                raise RagchipsError(f'{path}:{n}: needs a JSON object with a "question" string')
-            qid = str(record.get("id", record["question"]))
-            if qid in seen:
-                raise RagchipsError(f"{path}:{n}: id {qid!r} appears twice")
-            seen.add(qid)
-            out.append({**record, "id": qid})
+    for n, record in question_lines(path, blank=True):
+        qid = str(record.get("id", record["question"]))
+        if qid in seen:
+            raise RagchipsError(f"{path}:{n}: id {qid!r} appears twice")
+        seen.add(qid)
+        out.append({**record, "id": qid})
     return out
 
 

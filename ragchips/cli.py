@@ -108,6 +108,16 @@ def _show_progress(args: argparse.Namespace) -> bool:
     return bool(args.progress if args.progress is not None else sys.stderr.isatty())
 
 
+def _emit(data: Callable[[], Any], text: Callable[[], str], as_json: bool) -> int:
+    """Print a result as indented JSON (``--json``) or as text for a reader; status 0."""
+    if as_json:
+        json.dump(data(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(text())
+    return 0
+
+
 # -- ask ------------------------------------------------------------------------------------
 
 
@@ -184,12 +194,7 @@ def _run_ask(args: argparse.Namespace) -> int:
         sys.stdout.write("\n" + rest.lstrip("\n") if rest.strip() else "\n")
         return 0
     answer = ask(question, k=args.k, index=args.index, mode=args.mode, where=where, llm=llm)
-    if args.json:
-        json.dump(answer.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(str(answer))
-    return 0
+    return _emit(answer.to_dict, lambda: str(answer), args.json)
 
 
 # -- eval, calibrate ------------------------------------------------------------------------
@@ -224,9 +229,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
         reports.append(evaluate(questions, answer, mode, k))
     if args.json:
-        json.dump([r.to_dict() for r in reports], sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-        return 0
+        return _emit(lambda: [r.to_dict() for r in reports], str, True)
     print(f"{len(questions)} questions, index {index.path}, k={k}")
     header = (
         "| mode | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 | answer contains gold "
@@ -280,7 +283,7 @@ def _add_calibrate(sub: Any) -> None:
 def _run_calibrate(args: argparse.Namespace) -> int:
     from .api import open_index
     from .calibration import derive, off_topic_questions
-    from .evaluation import load_questions
+    from .evaluation import load_questions, question_lines
     from .storage import update_manifest
 
     index = open_index(args.index)
@@ -303,7 +306,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         raise ConfigurationError("give a questions file, or --auto")
     answerable = [q["question"] for q in load_questions(args.questions)]
     if args.off_topic:
-        off = [q["question"] for q in load_questions_loose(args.off_topic)]
+        off = [q["question"] for _, q in question_lines(args.off_topic)]
     else:
         off = off_topic_questions()
 
@@ -325,22 +328,6 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_questions_loose(path: str) -> list[dict[str, Any]]:
-    """Off-topic questions need no doc_id or answers."""
-    from .errors import RagchipsError
-
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    q = json.loads(line)
-                    out.append({"question": str(q["question"])})
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise RagchipsError(f"{path}:{n}: needs a JSON object with 'question'") from exc
-    return out
-
-
 # -- ls, show -------------------------------------------------------------------------------
 
 
@@ -355,12 +342,7 @@ def _run_ls(args: argparse.Namespace) -> int:
     from .inspection import describe_index, render_index
 
     info = describe_index(args.index)
-    if args.json:
-        json.dump(info, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(render_index(info))
-    return 0
+    return _emit(lambda: info, lambda: render_index(info), args.json)
 
 
 def _add_show(sub: Any) -> None:
@@ -375,12 +357,7 @@ def _run_show(args: argparse.Namespace) -> int:
     from .inspection import describe_document, render_document
 
     info = describe_document(args.index, args.doc_id)
-    if args.json:
-        json.dump(info, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(render_document(info))
-    return 0
+    return _emit(lambda: info, lambda: render_document(info), args.json)
 
 
 # -- serve, mcp -----------------------------------------------------------------------------
