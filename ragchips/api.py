@@ -25,6 +25,7 @@ from .results import Answer, AnswerStream, Claim
 
 if TYPE_CHECKING:
     from .rerank import Reranker
+    from .settings import Settings
 
 __all__ = ["ask", "open_index"]
 
@@ -68,6 +69,7 @@ def ask(
     llm: Any = ...,
     stream: Literal[False] = ...,
     rerank: str | Reranker | None = ...,
+    settings: Settings | None = ...,
 ) -> Answer: ...
 @overload
 def ask(
@@ -80,6 +82,7 @@ def ask(
     *,
     stream: Literal[True],
     rerank: str | Reranker | None = ...,
+    settings: Settings | None = ...,
 ) -> AnswerStream: ...
 @overload
 def ask(
@@ -91,6 +94,7 @@ def ask(
     llm: Any = ...,
     stream: bool = ...,
     rerank: str | Reranker | None = ...,
+    settings: Settings | None = ...,
 ) -> Answer | AnswerStream: ...
 def ask(
     question: str,
@@ -101,6 +105,7 @@ def ask(
     llm: Any = None,
     stream: bool = False,
     rerank: str | Reranker | None = None,
+    settings: Settings | None = None,
 ) -> Answer | AnswerStream:
     """Answer ``question`` from the collection, citing the ``k`` passages it found.
 
@@ -110,6 +115,9 @@ def ask(
     answer; ``$RAGCHIPS_LLM`` sets a default. With ``stream=True`` the result is an
     :class:`AnswerStream` that yields the text as it is written. ``rerank`` (a registered
     reranker's name, or one) reorders the passages after fusion (see :mod:`ragchips.rerank`).
+    ``settings`` (built once by the CLI or the service, :class:`ragchips.settings.Settings`)
+    supplies the default model and its server; without it, a Python caller is the edge and
+    ``$RAGCHIPS_LLM`` / ``$RAGCHIPS_LLM_*`` are read here.
     """
     t0 = time.perf_counter()
     question = check_question(question)
@@ -140,7 +148,7 @@ def ask(
         # A keyword search ("Tigris") is answered by the passages that hold its words.
         found = _holds_all(analyze(passages[0].text), terms)
     timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
-    llm = llm if llm is not None else os.environ.get("RAGCHIPS_LLM") or None
+    llm = _chat_model(llm, settings)
     claims: list[Claim] = []
 
     def extractive() -> str:
@@ -190,3 +198,15 @@ def ask(
 
 def _holds_all(passage_terms: list[str], terms: list[str]) -> bool:
     return bool(terms) and set(terms) <= set(passage_terms)
+
+
+def _chat_model(llm: Any, settings: Settings | None) -> Any:
+    """The chat model to ask: ``llm``, else the configured default (None: extractive). A
+    model named by its name gets its server from ``settings`` when there are some."""
+    if llm is None:
+        llm = settings.llm if settings is not None else os.environ.get("RAGCHIPS_LLM") or None
+    if isinstance(llm, str) and settings is not None:
+        from .llm_config import LLMConfig
+
+        return LLMConfig.from_env(model=llm, env=settings.llm_env)
+    return llm

@@ -12,7 +12,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = ["BatchReport", "answer_file", "read_batch_questions"]
 
@@ -78,6 +81,7 @@ def answer_file(
     mode: str = "hybrid",
     where: dict[str, Any] | None = None,
     llm: Any = None,
+    settings: Settings | None = None,
     progress: bool = False,
 ) -> BatchReport:
     """Answer every question of ``questions`` not yet answered in ``out``."""
@@ -104,7 +108,8 @@ def answer_file(
     ):
         for q in todo:
             try:
-                answer = ask(q["question"], k=k, index=idx, mode=mode, where=where, llm=llm)
+                question = q["question"]
+                answer = ask(question, k, idx, mode, where, llm, settings=settings)
                 record: dict[str, Any] = {"id": q["id"], **answer.to_dict()}
             except InvalidQuestionError as exc:  # one bad question does not stop the batch
                 record = {"id": q["id"], "question": q["question"], "error": str(exc)}

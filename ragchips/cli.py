@@ -156,6 +156,10 @@ def _add_ask(sub: Any, prog: str) -> None:
 
 
 def _run_ask(args: argparse.Namespace) -> int:
+    from .settings import Settings
+
+    settings = Settings.from_env()  # read once, here at the edge, and passed down
+    index = args.index if args.index else settings.index
     if args.questions or args.out:
         if args.question or not (args.questions and args.out):
             args.parser.error("batch mode takes --questions FILE and --out FILE, no question")
@@ -165,10 +169,11 @@ def _run_ask(args: argparse.Namespace) -> int:
             args.questions,
             args.out,
             k=args.k,
-            index=args.index,
+            index=index,
             mode=args.mode,
             where=_parse_where(args.where),
             llm=args.llm,
+            settings=settings,
             progress=_show_progress(args),
         )
         print(f"{report} -> {args.out}")
@@ -183,7 +188,14 @@ def _run_ask(args: argparse.Namespace) -> int:
     if llm is not None and not args.json:
         # Print the words as the model writes them, then the sources.
         stream = ask(
-            question, k=args.k, index=args.index, mode=args.mode, where=where, llm=llm, stream=True
+            question,
+            k=args.k,
+            index=index,
+            mode=args.mode,
+            where=where,
+            llm=llm,
+            stream=True,
+            settings=settings,
         )
         for chunk in stream:
             sys.stdout.write(chunk)
@@ -192,7 +204,9 @@ def _run_ask(args: argparse.Namespace) -> int:
         rest = str(final)[len(final.answer) :]
         sys.stdout.write("\n" + rest.lstrip("\n") if rest.strip() else "\n")
         return 0
-    answer = ask(question, k=args.k, index=args.index, mode=args.mode, where=where, llm=llm)
+    answer = ask(
+        question, k=args.k, index=index, mode=args.mode, where=where, llm=llm, settings=settings
+    )
     return _emit(answer.to_dict, lambda: str(answer), args.json)
 
 

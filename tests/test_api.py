@@ -228,3 +228,16 @@ def test_one_pass_analyses_the_question_once(
     assert sorted(f for f, text in analysed if text == question) == ["forms", "stems"]
     assert stems_groups.count(question) == 1
     assert question not in flat  # the terms are never worked out again from the text
+
+
+def test_settings_given_by_the_edge_win_over_the_environment(
+    seeds_index_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI and the service read the environment once, into Settings, and pass it: a
+    variable changed afterwards (or set for another process) is not read while answering."""
+    from ragchips.settings import Settings
+
+    monkeypatch.setenv("RAGCHIPS_LLM", "no-such-model")
+    monkeypatch.setenv("RAGCHIPS_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    a = ask("qui fabrique la puce ?", index=seeds_index_path, settings=Settings())
+    assert a.found and not a.warnings and "[" in a.answer  # extractive, nothing was called
