@@ -109,7 +109,8 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         cal = auto_calibrate(index)
         print(
-            f"threshold {cal.threshold}, lang_bonus {cal.lang_bonus}, scale {cal.scale}: "
+            f"threshold {cal.threshold} (English questions {cal.threshold_en}), "
+            f"scale {cal.scale}: "
             f"derived without labelled questions in {time.perf_counter() - t:.1f} s"
         )
         if not args.dry_run and index.path is not None:

@@ -32,7 +32,7 @@ from .errors import (
 )
 from .filters import BUILTIN_FIELDS, parse_where
 from .lexical import FIELDS, score_fields
-from .query import Question, Retrieval
+from .query import Question, Retrieval, coverage
 from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
 from .reader import Document
 from .results import Passage
@@ -118,6 +118,7 @@ class Index(IndexUpdates):
         self.dense_config = DenseConfig.from_dict(manifest.get("dense"))
         try:
             self._calibration = Calibration.from_dict(manifest.get("calibration"))
+            self._calibration_recorded = manifest.get("calibration")
         except ValueError as exc:
             raise CorruptIndexError(f"{directory}: {exc}; rebuild the index") from exc
         self._open(directory, manifest)
@@ -464,12 +465,15 @@ class Index(IndexUpdates):
         k: int = 5,
         mode: str = "hybrid",
         where: Where | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> Retrieval:
         """One pass of a question: the question analysed once, its ranked rows, the best
-        cosine among the allowed passages (what ``found`` is decided on), its terms' weights
-        and the calibration, from one embedding and one filter evaluation."""
+        cosine among the allowed passages (what ``found`` is decided on), its terms' weights,
+        the first passage's share of them and the calibration, from one embedding and one
+        filter evaluation (``query_vector``: the question already embedded)."""
         query = question if isinstance(question, Question) else Question.of(question)
-        q = np.asarray(self.embed_query(query.text), dtype=np.float32).reshape(-1)
+        q = query_vector if query_vector is not None else self.embed_query(query.text)
+        q = np.asarray(q, dtype=np.float32).reshape(-1)
         allowed = self.allowed(where)
         with query_threads():
             cands = self._candidates(query.text, q, max(k, RERANK_DEPTH), mode, allowed)
@@ -478,7 +482,9 @@ class Index(IndexUpdates):
         # On the approximate path a lexical candidate may be closer than any dense one.
         best = max([best, *(h.dense for h in hits if h.dense is not None)])
         weights = self.term_weights(query.terms)
-        return Retrieval(query, mode, hits, best, weights, self._calibration)
+        held = FIELDS["stems"][0](self._text(hits[0].row)) if hits else []
+        cover = coverage(query, weights, held, self._n_live)
+        return Retrieval(query, mode, hits, best, weights, self.calibration, cover)
 
     def search_rows(
         self,
@@ -579,7 +585,15 @@ class Index(IndexUpdates):
 
     @property
     def calibration(self) -> Calibration:
-        """How this index decides ``found`` (see :mod:`ragchips.calibration`)."""
+        """How this index decides ``found`` (see :mod:`ragchips.calibration`); read again
+        when :meth:`reload` brings a manifest whose calibration changed."""
+        recorded = self.manifest.get("calibration")
+        if recorded != self._calibration_recorded:
+            try:
+                self._calibration = Calibration.from_dict(recorded)
+            except ValueError as exc:
+                raise CorruptIndexError(f"{self.path}: {exc}; rebuild the index") from exc
+            self._calibration_recorded = recorded
         return self._calibration
 
     def best_dense(self, query_vector: np.ndarray, where: Where | None = None) -> float:

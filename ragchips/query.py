@@ -11,7 +11,9 @@ question to the printed answer analyses the question again.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from .calibration import Calibration
     from .ranking import Hit
 
-__all__ = ["Question", "Retrieval", "english_share", "is_keyword_query"]
+__all__ = ["Question", "Retrieval", "coverage", "english_share", "is_keyword_query"]
 
 # English function words that are not also French words ("a", "on", "est" are left out).
 _ENGLISH = frozenset(
@@ -133,6 +135,21 @@ class Question:
         return [t for g in self.groups for t in g]
 
 
+def coverage(
+    question: Question, weights: dict[str, float], passage_terms: Iterable[str], n: int
+) -> float:
+    """The share of the question's weight (idf) that a passage holds. A term the collection
+    does not know weighs the most (a word no passage holds is the sign of an off-topic
+    question), so a question about something else covers little of itself."""
+    unknown = math.log1p((max(n, 1) + 0.5) / 0.5)
+    terms = dict.fromkeys(question.terms)
+    if not terms:
+        return 0.0
+    w = {t: weights.get(t) or unknown for t in terms}
+    held = set(passage_terms)
+    return sum(v for t, v in w.items() if t in held) / sum(w.values())
+
+
 @dataclass(frozen=True)
 class Retrieval:
     """One question's pass through an index: everything the answer needs."""
@@ -143,15 +160,16 @@ class Retrieval:
     best_dense: float  # the best cosine among the allowed passages (what found is decided on)
     weights: dict[str, float]  # idf of the question's terms in this collection
     calibration: Calibration
+    coverage: float = 0.0  # the first passage's share of the question's weight
 
     @property
     def found(self) -> bool:
         """Whether the best cosine clears the collection's threshold."""
-        return self.calibration.found(self.best_dense, self.question)
+        return self.calibration.found(self.best_dense, self.question, self.coverage)
 
     @property
     def confidence(self) -> float:
-        return self.calibration.confidence(self.best_dense, self.question)
+        return self.calibration.confidence(self.best_dense, self.question, self.coverage)
 
     def hit_confidence(self, hit: Hit) -> float | None:
         """A hit's cosine as a confidence (None without a cosine: lexical mode)."""
