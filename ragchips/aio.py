@@ -36,12 +36,26 @@ async def aask(
     llm: Any = None,
 ) -> Answer:
     """:func:`ragchips.ask`, awaited: the same :class:`Answer`, the loop left free."""
+    answer = await _ask_in_thread(question, k, index, mode, where, llm, stream=False)
+    assert isinstance(answer, Answer)
+    return answer
+
+
+async def _ask_in_thread(
+    question: str,
+    k: int,
+    index: IndexLike,
+    mode: str,
+    where: dict[str, Any] | None,
+    llm: Any,
+    stream: bool,
+) -> Answer | AnswerStream:
+    """:func:`ragchips.ask` run in a worker thread (loading, embedding and a chat model block)."""
     from .api import ask
 
-    answer: Answer = await asyncio.to_thread(
-        ask, question, k=k, index=index, mode=mode, where=where, llm=llm
+    return await asyncio.to_thread(
+        ask, question, k=k, index=index, mode=mode, where=where, llm=llm, stream=stream
     )
-    return answer
 
 
 async def asearch(
@@ -93,9 +107,6 @@ async def astream(
     llm: Any = None,
 ) -> AsyncAnswerStream:
     """:func:`ragchips.ask` with ``stream=True``, for ``async for``."""
-    from .api import ask
-
-    stream = await asyncio.to_thread(
-        ask, question, k=k, index=index, mode=mode, where=where, llm=llm, stream=True
-    )
+    stream = await _ask_in_thread(question, k, index, mode, where, llm, stream=True)
+    assert isinstance(stream, AnswerStream)
     return AsyncAnswerStream(stream)

@@ -254,5 +254,13 @@ def analyze(text: str) -> list[str]:
 
 
 def analyze_query(text: str) -> list[list[str]]:
-    """Query terms of ``text`` grouped by word (see :meth:`FrenchAnalyzer.query_groups`)."""
-    return _DEFAULT.query_groups(text)
+    """Query terms of ``text`` grouped by word (see :meth:`FrenchAnalyzer.query_groups`).
+
+    The last question analysed on this thread is remembered: ``ask()`` analyses the
+    question once (:class:`ragchips.query.Question`) and the BM25 scorer, which is given the
+    text, gets the same analysis back instead of redoing it.
+    """
+    last = getattr(_local, "last_query", None)
+    if last is None or last[0] != text:
+        last = _local.last_query = (text, tuple(tuple(g) for g in _DEFAULT.query_groups(text)))
+    return [list(g) for g in last[1]]

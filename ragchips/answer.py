@@ -20,7 +20,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .answertype import NAME_RUN, AnswerType, answer_type, candidate_span
+from .answertype import NAME_RUN, AnswerType, answer_type, candidate_span, question_words
+from .query import Question, is_keyword_query
 from .results import Claim, Passage
 from .sentences import split_sentences
 
@@ -55,13 +56,6 @@ SECOND_MIN_RATIO = 0.5
 MIN_SENTENCE_CHARS = 8
 # A second sentence must bring this share of the question's weight that the first lacks.
 NEW_TERM_SHARE = 0.15
-
-_QUESTION_WORD = re.compile(
-    r"\b(qui|que|quoi|quel(le)?s?|quand|où|comment|combien|pourquoi|lequel|laquelle|est-ce|"
-    r"who|what|when|where|which|why|how)\b",
-    re.I,
-)
-
 
 _TOKEN = re.compile(r"\w[\w'’-]*")
 # "fabriquée par TSMC", "écrit par Victor Hugo": the agent of a passive verb.
@@ -112,17 +106,11 @@ class _Candidate:
         return self.passage.text[self.start : self.end]
 
 
-def is_keyword_query(question: str) -> bool:
-    """A search, not a question: at most three words, no question mark, no question word."""
-    words = question.split()
-    return 0 < len(words) <= 3 and "?" not in question and not _QUESTION_WORD.search(question)
-
-
 def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _claim(c: _Candidate, kind: AnswerType | None, question: str) -> Claim:
+def _claim(c: _Candidate, kind: AnswerType | None, question: frozenset[str]) -> Claim:
     p = c.passage
     start, end = p.start + c.start, p.start + c.end
     phrase = c.agent
@@ -138,10 +126,13 @@ def extract(
     question_terms: Sequence[str],
     passages: Sequence[Passage],
     weight: dict[str, float] | None = None,
-    question: str = "",
+    question: str | Question = "",
     analyze_text: object = None,
 ) -> Extracted:
-    """Up to two cited sentences from the top passages, the answering one first."""
+    """Up to two cited sentences from the top passages, the answering one first.
+
+    ``question`` is best given as the :class:`~ragchips.query.Question` retrieval analysed
+    (``ask()`` does): its answer type and words are then read, not worked out again."""
     if not passages:
         return Extracted("", [])
     from .analysis import analyze
@@ -150,7 +141,11 @@ def extract(
     qterms = frozenset(question_terms)
     weight = weight or {}
     mass = sum(weight.get(t, 1.0) for t in qterms) or 1.0
-    kind = answer_type(question) if question else None
+    if isinstance(question, Question):
+        kind, asked = question.kind, question.words
+    else:
+        kind = answer_type(question) if question else None
+        asked = question_words(question)
     candidates: list[_Candidate] = []
     for p in passages[:READ_PASSAGES]:
         title = _flat(p.title)
@@ -163,7 +158,7 @@ def extract(
             typed = (
                 overlap > 0
                 and kind is not None
-                and candidate_span(kind, question, s.text) is not None
+                and candidate_span(kind, asked, s.text) is not None
             )
             agent = None
             if typed and kind is not None and kind.name == "person-or-organisation":
@@ -199,7 +194,7 @@ def extract(
         if len(text) > MAX_ANSWER_CHARS:
             text = text[: MAX_ANSWER_CHARS - 1].rstrip() + "…"
         parts.append(f"{text} [{c.passage.rank}]")
-    return Extracted(" ".join(parts), [_claim(c, kind, question) for c in chosen])
+    return Extracted(" ".join(parts), [_claim(c, kind, asked) for c in chosen])
 
 
 def extract_answer(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["AnswerType", "answer_type", "candidate_span", "has_candidate"]
+__all__ = ["AnswerType", "answer_type", "candidate_span", "has_candidate", "question_words"]
 
 _MONTHS = (
     "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|"
@@ -92,11 +92,19 @@ _DATE_RUN = re.compile(
 _NUMBER_RUN = re.compile(r"\d[\d\s.,]*\d(?:\s?%|\s+\w+)?|\d(?:\s?%|\s+\w+)?")
 
 
-def candidate_span(kind: AnswerType, question: str, text: str) -> tuple[int, int] | None:
+def question_words(question: str) -> frozenset[str]:
+    """The question's own words (lower case): an answer is a phrase beyond them."""
+    return frozenset(w.lower() for w in _WORD.findall(question))
+
+
+def candidate_span(
+    kind: AnswerType, question: str | frozenset[str], text: str
+) -> tuple[int, int] | None:
     """Where ``text`` holds an answer of this kind that the question does not contain: the
     first such phrase, widened to the whole name, date or quantity ("13 mars 2024",
-    "7 000 milliards", "Taiwan Semiconductor"); ``None`` if there is none."""
-    asked = {w.lower() for w in _WORD.findall(question)}
+    "7 000 milliards", "Taiwan Semiconductor"); ``None`` if there is none. ``question`` may
+    be given as its :func:`question_words`, read once for many texts."""
+    asked = question_words(question) if isinstance(question, str) else question
     for match in kind.candidate.finditer(text):
         words = {w.lower() for w in _WORD.findall(match.group(0))}
         if words <= asked:
@@ -117,6 +125,6 @@ def candidate_span(kind: AnswerType, question: str, text: str) -> tuple[int, int
     return None
 
 
-def has_candidate(kind: AnswerType, question: str, text: str) -> bool:
+def has_candidate(kind: AnswerType, question: str | frozenset[str], text: str) -> bool:
     """Whether ``text`` holds an answer of this kind that the question does not contain."""
     return candidate_span(kind, question, text) is not None

@@ -9,23 +9,23 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from .analysis import analyze
 from .answer import (
     CLOSEST,
     NO_PASSAGE_MESSAGE,
     NO_WORDS_MESSAGE,
     NOT_FOUND_MESSAGE,
     extract,
-    is_keyword_query,
 )
 from .index import Index, Where, check_k, check_mode, check_question, default_index_path
 from .results import Answer, AnswerStream, Claim
 
 if TYPE_CHECKING:
     from .rerank import Reranker
+    from .settings import Settings
 
 __all__ = ["ask", "open_index"]
 
@@ -69,6 +69,7 @@ def ask(
     llm: Any = ...,
     stream: Literal[False] = ...,
     rerank: str | Reranker | None = ...,
+    settings: Settings | None = ...,
 ) -> Answer: ...
 @overload
 def ask(
@@ -81,6 +82,7 @@ def ask(
     *,
     stream: Literal[True],
     rerank: str | Reranker | None = ...,
+    settings: Settings | None = ...,
 ) -> AnswerStream: ...
 @overload
 def ask(
@@ -92,6 +94,7 @@ def ask(
     llm: Any = ...,
     stream: bool = ...,
     rerank: str | Reranker | None = ...,
+    settings: Settings | None = ...,
 ) -> Answer | AnswerStream: ...
 def ask(
     question: str,
@@ -102,6 +105,7 @@ def ask(
     llm: Any = None,
     stream: bool = False,
     rerank: str | Reranker | None = None,
+    settings: Settings | None = None,
 ) -> Answer | AnswerStream:
     """Answer ``question`` from the collection, citing the ``k`` passages it found.
 
@@ -111,6 +115,9 @@ def ask(
     answer; ``$RAGCHIPS_LLM`` sets a default. With ``stream=True`` the result is an
     :class:`AnswerStream` that yields the text as it is written. ``rerank`` (a registered
     reranker's name, or one) reorders the passages after fusion (see :mod:`ragchips.rerank`).
+    ``settings`` (built once by the CLI or the service, :class:`ragchips.settings.Settings`)
+    supplies the default model and its server; without it, a Python caller is the edge and
+    ``$RAGCHIPS_LLM`` / ``$RAGCHIPS_LLM_*`` are read here.
     """
     t0 = time.perf_counter()
     question = check_question(question)
@@ -118,14 +125,15 @@ def ask(
     mode = check_mode(mode)
     idx = open_index(index)
     t1 = time.perf_counter()
-    terms = idx.lexical_terms(question)
-    cal = idx.calibration
-    # The best cosine decides found, whatever the mode, so the question is always embedded.
-    hits, best_dense = idx.retrieve(question, k, mode, where)
-    passages = [idx.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits) if terms]
+    # One pass: the question is analysed once, inside retrieve, and everything below reads
+    # the result. The best cosine decides found, whatever the mode, so it is always embedded.
+    got = idx.retrieve(question, k, mode, where)
+    query = got.question
+    terms = query.terms
     passages = [
-        replace(p, confidence=None if h.dense is None else cal.confidence(h.dense, question))
-        for p, h in zip(passages, hits, strict=False)
+        idx.passage(h.row, rank=i + 1, score=h.score, confidence=got.hit_confidence(h))
+        for i, h in enumerate(got.hits)
+        if terms
     ]
     if rerank is not None and passages:
         from .rerank import get_reranker
@@ -134,13 +142,13 @@ def ask(
         reranker = get_reranker(rerank) if isinstance(rerank, str) else rerank
         passages = apply_reranker(question, passages, reranker)
     t2 = time.perf_counter()
-    confidence = cal.confidence(best_dense, question) if passages else 0.0
-    found = bool(passages) and cal.found(best_dense, question)
-    if passages and not found and is_keyword_query(question):
+    confidence = got.confidence if passages else 0.0
+    found = bool(passages) and got.found
+    if passages and not found and query.keyword:
         # A keyword search ("Tigris") is answered by the passages that hold its words.
-        found = _holds_all(idx.lexical_terms(passages[0].text), terms)
+        found = _holds_all(analyze(passages[0].text), terms)
     timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
-    llm = llm if llm is not None else os.environ.get("RAGCHIPS_LLM") or None
+    llm = _chat_model(llm, settings)
     claims: list[Claim] = []
 
     def extractive() -> str:
@@ -148,16 +156,16 @@ def ask(
             return NO_WORDS_MESSAGE
         if not passages:
             return NO_PASSAGE_MESSAGE
-        got = extract(terms, passages, idx.term_weights(terms), question)
+        out = extract(terms, passages, got.weights, query)
         if not found:
             # Weak evidence: say so, and still show the closest sentence, cited.
-            if not got.claims:
+            if not out.claims:
                 return NOT_FOUND_MESSAGE
-            claims[:] = got.claims[:1]
-            first = " ".join(got.claims[0].text.split())
-            return f"{NOT_FOUND_MESSAGE} {CLOSEST} {first} [{got.claims[0].passage}]"
-        claims[:] = got.claims
-        return got.text
+            claims[:] = out.claims[:1]
+            first = " ".join(out.claims[0].text.split())
+            return f"{NOT_FOUND_MESSAGE} {CLOSEST} {first} [{out.claims[0].passage}]"
+        claims[:] = out.claims
+        return out.text
 
     if llm is None or not found:
         text = extractive()
@@ -190,3 +198,15 @@ def ask(
 
 def _holds_all(passage_terms: list[str], terms: list[str]) -> bool:
     return bool(terms) and set(terms) <= set(passage_terms)
+
+
+def _chat_model(llm: Any, settings: Settings | None) -> Any:
+    """The chat model to ask: ``llm``, else the configured default (None: extractive). A
+    model named by its name gets its server from ``settings`` when there are some."""
+    if llm is None:
+        llm = settings.llm if settings is not None else os.environ.get("RAGCHIPS_LLM") or None
+    if isinstance(llm, str) and settings is not None:
+        from .llm_config import LLMConfig
+
+        return LLMConfig.from_env(model=llm, env=settings.llm_env)
+    return llm

@@ -12,7 +12,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = ["BatchReport", "answer_file", "read_batch_questions"]
 
@@ -35,24 +38,16 @@ class BatchReport:
 def read_batch_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The questions of a JSONL file, each with its ``id``; a bad line is a one-line error."""
     from .errors import RagchipsError
+    from .evaluation import question_lines
 
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RagchipsError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("question"), str):
-                raise RagchipsError(f'{path}:{n}: needs a JSON object with a "question" string')
-            qid = str(record.get("id", record["question"]))
-            if qid in seen:
-                raise RagchipsError(f"{path}:{n}: id {qid!r} appears twice")
-            seen.add(qid)
-            out.append({**record, "id": qid})
+    for n, record in question_lines(path, blank=True):
+        qid = str(record.get("id", record["question"]))
+        if qid in seen:
+            raise RagchipsError(f"{path}:{n}: id {qid!r} appears twice")
+        seen.add(qid)
+        out.append({**record, "id": qid})
     return out
 
 
@@ -86,6 +81,7 @@ def answer_file(
     mode: str = "hybrid",
     where: dict[str, Any] | None = None,
     llm: Any = None,
+    settings: Settings | None = None,
     progress: bool = False,
 ) -> BatchReport:
     """Answer every question of ``questions`` not yet answered in ``out``."""
@@ -112,7 +108,8 @@ def answer_file(
     ):
         for q in todo:
             try:
-                answer = ask(q["question"], k=k, index=idx, mode=mode, where=where, llm=llm)
+                question = q["question"]
+                answer = ask(question, k, idx, mode, where, llm, settings=settings)
                 record: dict[str, Any] = {"id": q["id"], **answer.to_dict()}
             except InvalidQuestionError as exc:  # one bad question does not stop the batch
                 record = {"id": q["id"], "question": q["question"], "error": str(exc)}

@@ -20,102 +20,58 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .query import Question, english_share
+
 __all__ = [
     "DEFAULT",
+    "PER_LANGUAGE",
     "Calibration",
     "auto_calibrate",
     "derive",
     "english_share",
     "off_topic_questions",
+    "print_recalibration",
     "pseudo_questions",
+    "recalibrate",
 ]
 
 # Width of the logistic that maps a score to a confidence when a calibration gives none:
 # the seeds' median off-topic question (0.80) sits ln(9) widths under 0.85 (confidence 0.1).
 DEFAULT_SCALE = 0.0228
 
-# English function words that are not also French words ("a", "on", "est" are left out).
-_ENGLISH = frozenset(
-    (
-        "the",
-        "an",
-        "of",
-        "to",
-        "in",
-        "for",
-        "with",
-        "by",
-        "from",
-        "at",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "does",
-        "did",
-        "do",
-        "has",
-        "have",
-        "had",
-        "what",
-        "who",
-        "whom",
-        "whose",
-        "which",
-        "where",
-        "when",
-        "why",
-        "how",
-        "and",
-        "or",
-        "its",
-        "it",
-        "this",
-        "that",
-        "these",
-        "those",
-        "about",
-        "into",
-        "than",
-        "there",
-        "their",
-        "they",
-        "he",
-        "she",
-        "his",
-        "her",
-        "will",
-        "would",
-        "can",
-        "could",
-        "should",
-    )
-)
-_WORD = re.compile(r"[a-z]+")
+# The per-language rule: a question is English when this share of its words are English
+# function words (French questions score 0; of the seeds' English questions and their 43
+# English translations, all but one score >= 0.1).
+ENGLISH_CUT = 0.1
+PER_LANGUAGE = "per-language"
+METHODS = ("dense+lang", PER_LANGUAGE)
 
 
-def english_share(question: str) -> float:
-    """Share of the question's words that are English function words (0 for French)."""
-    words = _WORD.findall(question.lower())
-    if not words:
-        return 0.0
-    return sum(1 for w in words if w in _ENGLISH) / len(words)
+def is_english(question: str | Question) -> bool:
+    share = english_share(question) if isinstance(question, str) else question.english
+    return share >= ENGLISH_CUT
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """found = best dense cosine + lang_bonus * english_share >= threshold.
+    """How ``found`` is decided from the best cosine between question and passages.
 
-    ``scale`` is the width of the logistic behind :meth:`confidence`; ``source`` says
-    where the numbers come from (``"default"``, ``"labelled"``, ``"auto"``).
+    ``"dense+lang"`` (the default): cosine + ``lang_bonus`` × English share ≥ ``threshold``.
+    ``"per-language"`` (what :func:`auto_calibrate` derives): e5 scores a question asked in
+    English about French text lower for the same relevance, and off-topic English questions
+    lower too, so each language gets its own threshold: an English question is found when
+    its cosine reaches ``threshold_en``; any other when its cosine plus ``coverage`` × the
+    best passage's share of the question's weight (:func:`ragchips.query.coverage`)
+    reaches ``threshold``. ``scale`` is the width of the logistic behind
+    :meth:`confidence`; ``source`` says where the numbers come from (``"default"``,
+    ``"labelled"``, ``"auto"``); ``passages`` is the collection's size when it was derived.
     """
 
     threshold: float
@@ -123,25 +79,44 @@ class Calibration:
     method: str = "dense+lang"
     scale: float = DEFAULT_SCALE
     source: str = "default"
+    threshold_en: float | None = None
+    coverage: float = 0.0
+    passages: int = 0
 
-    def score(self, best_dense: float, question: str) -> float:
-        return best_dense + self.lang_bonus * english_share(question)
+    def score(self, best_dense: float, question: str | Question, coverage: float = 0.0) -> float:
+        """The found score; a :class:`~ragchips.query.Question` brings its English share
+        already measured (``ask()`` passes one, so the question is read once)."""
+        if self.method == PER_LANGUAGE:
+            return best_dense if is_english(question) else best_dense + self.coverage * coverage
+        share = english_share(question) if isinstance(question, str) else question.english
+        return best_dense + self.lang_bonus * share
 
-    def found(self, best_dense: float, question: str) -> bool:
-        return self.score(best_dense, question) >= self.threshold
+    def threshold_for(self, question: str | Question) -> float:
+        if self.method == PER_LANGUAGE and self.threshold_en is not None and is_english(question):
+            return self.threshold_en
+        return self.threshold
 
-    def confidence(self, dense: float, question: str) -> float:
+    def found(self, best_dense: float, question: str | Question, coverage: float = 0.0) -> bool:
+        return self.score(best_dense, question, coverage) >= self.threshold_for(question)
+
+    def confidence(self, dense: float, question: str | Question, coverage: float = 0.0) -> float:
         """A cosine as a confidence in [0, 1]: 0.5 at the threshold, logistic around it."""
-        z = (self.score(dense, question) - self.threshold) / max(self.scale, 1e-6)
+        margin = self.score(dense, question, coverage) - self.threshold_for(question)
+        z = margin / max(self.scale, 1e-6)
         return round(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))), 4)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         # Older manifests hold only the first three; keep them byte-identical.
-        if self.scale == DEFAULT_SCALE:
-            del out["scale"]
-        if self.source == "default":
-            del out["source"]
+        for name, default in (
+            ("scale", DEFAULT_SCALE),
+            ("source", "default"),
+            ("threshold_en", None),
+            ("coverage", 0.0),
+            ("passages", 0),
+        ):
+            if out[name] == default:
+                del out[name]
         return out
 
     @classmethod
@@ -149,14 +124,19 @@ class Calibration:
         """The calibration recorded in a manifest (ValueError if it is malformed)."""
         if not data:
             return DEFAULT
-        if not isinstance(data, dict) or data.get("method") != "dense+lang":
+        if not isinstance(data, dict) or data.get("method") not in METHODS:
             raise ValueError(f"unknown calibration {data!r}")
         try:
+            en = data.get("threshold_en")
             return cls(
                 threshold=float(data["threshold"]),
                 lang_bonus=float(data["lang_bonus"]),
+                method=str(data["method"]),
                 scale=float(data.get("scale", DEFAULT_SCALE)),
                 source=str(data.get("source", "default")),
+                threshold_en=None if en is None else float(en),
+                coverage=float(data.get("coverage", 0.0)),
+                passages=int(data.get("passages", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed calibration {data!r}") from exc
@@ -197,13 +177,18 @@ def derive(
         if best is None or key > (best[0], -best[2].lang_bonus):
             best = (rejected, recall, cal)
     assert best is not None
-    return best[2], best[1], best[0]
+    return replace(best[2], source="labelled"), best[1], best[0]
 
 
 # How many questions auto_calibrate asks: all bundled off-topic ones, and this many made
 # from the collection's sentences (bounded, so it costs a few seconds on any collection).
 AUTO_SAMPLE = 24
-AUTO_REJECT = 0.9
+# Measured by tests/bench/bench_found.py with the bank held out in halves: quantile 0.92
+# of one half rejects 90-92% of the other on the seeds and on PIAF (0.90 rejected 87%).
+AUTO_REJECT = 0.92
+# Weight of the first passage's coverage of a French question (tuned on PIAF's even
+# articles: 0.02 kept their found rate and raised held-out rejection by 2-3 points).
+AUTO_COVERAGE = 0.02
 _WORDS = re.compile(r"[^\W\d_][\w'’-]{3,}")
 
 
@@ -242,33 +227,126 @@ def auto_calibrate(
     sample: int = AUTO_SAMPLE,
     lang_bonus: float | None = None,
     off_topic: Sequence[str] | None = None,
+    coverage: float = AUTO_COVERAGE,
 ) -> Calibration:
-    """The ``found`` calibration of ``index`` without labelled questions.
+    """The ``found`` calibration of ``index`` without labelled questions (``"per-language"``).
 
-    The threshold rejects ``reject`` of the bundled off-topic questions on this collection,
-    but never sits above what one in ten of its own sentence-made questions scores (a
-    collection about the bank's topics must still find its own content). ``lang_bonus``
-    keeps the default's (English questions cannot be made from a French text).
-    ``off_topic`` replaces the bundled bank (benchmarks hold half of it out).
+    Each language's threshold rejects ``reject`` of the bundled off-topic questions of that
+    language on this collection (French: 79 questions, English: 41); the French one never
+    sits above what one in ten of the collection's own sentence-made questions scores (a
+    collection about the bank's topics must still find its own content). ``off_topic``
+    replaces the bundled bank (benchmarks hold half of it out); ``lang_bonus`` is kept for
+    a collection without English bank questions (English then gets the French threshold
+    minus it). The bank's vectors are computed once per process and embedder.
     """
     bonus = DEFAULT.lang_bonus if lang_bonus is None else lang_bonus
     if len(index) == 0:
         return DEFAULT
+    bank = list(off_topic if off_topic is not None else off_topic_questions())
+    vectors = _bank_vectors(index, tuple(bank))
+    cal = Calibration(
+        threshold=0.0, lang_bonus=bonus, method=PER_LANGUAGE, threshold_en=0.0, coverage=coverage
+    )
 
-    def best(question: str) -> float:
-        _, dense = index.retrieve(question, 1, "dense")
-        return float(dense) + bonus * english_share(question)
+    def score(question: str, vector: Any = None) -> tuple[float, bool]:
+        got = index.retrieve(question, 1, "hybrid", query_vector=vector)
+        return cal.score(got.best_dense, got.question, got.coverage), is_english(got.question)
 
-    off = [best(q) for q in (off_topic if off_topic is not None else off_topic_questions())]
-    own = [best(q) for q in pseudo_questions(index, sample)]
-    threshold = _quantile(off, reject) + 5e-4
+    off = [score(q, v) for q, v in zip(bank, vectors)]
+    own = [score(q)[0] for q in pseudo_questions(index, sample)]
+    french = [s for s, en in off if not en]
+    english = [s for s, en in off if en]
+    threshold = _quantile(french, reject) + 5e-4 if french else DEFAULT.threshold
     if own:
         threshold = min(threshold, _quantile(own, 0.1))
-    typical = _quantile(off, 0.5)
-    scale = max(0.005, (threshold - typical) / math.log(9))
-    return Calibration(
+    threshold_en = _quantile(english, reject) + 5e-4 if english else threshold - bonus
+    # How far under its threshold the typical off-topic question sits: ln(9) widths
+    # (confidence 0.1).
+    under = [(threshold_en if en else threshold) - s for s, en in off]
+    scale = max(0.005, _quantile(under, 0.5) / math.log(9))
+    return replace(
+        cal,
         threshold=round(threshold, 4),
-        lang_bonus=bonus,
+        threshold_en=round(threshold_en, 4),
         scale=round(scale, 4),
         source="auto",
+        passages=len(index),
     )
+
+
+_BANK_CACHE: dict[str, list[Any]] = {}
+
+
+def _bank_vectors(index: Any, bank: tuple[str, ...]) -> list[Any]:
+    """The off-topic questions embedded by the index's embedder. They are the same for
+    every collection, so they are kept per embedder and bank, in this process and in the
+    cache folder (``$RAGCHIPS_CACHE``): a later build calibrates in about a second."""
+    import hashlib
+
+    import numpy as np
+
+    from .e5_rebuild import default_cache_dir
+
+    index.embed_query(bank[0])  # checks the embedder against the index first
+    model = {k: v for k, v in index.manifest["embedder"].items() if k != "probe"}
+    blob = json.dumps([model, bank], sort_keys=True, ensure_ascii=False).encode("utf-8")
+    key = hashlib.sha256(blob).hexdigest()[:24]
+    if key in _BANK_CACHE:
+        return _BANK_CACHE[key]
+    path = default_cache_dir() / "offtopic" / f"{key}.npy"
+    vectors: Any = None
+    try:
+        vectors = np.load(path, allow_pickle=False)
+        if vectors.shape[0] != len(bank):
+            vectors = None
+    except (OSError, ValueError):
+        pass
+    if vectors is None:
+        vectors = np.asarray(index.embedder.embed_queries(list(bank)), dtype=np.float32)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, vectors, allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only cache folder: embed again next time
+    _BANK_CACHE[key] = list(vectors)
+    return _BANK_CACHE[key]
+
+
+# Recalibrate when the collection's size moved by this share since it was calibrated.
+RECALIBRATE_CHANGE = 0.1
+
+
+def recalibrate(index: Any, force: bool = False) -> Calibration | None:
+    """Derive and store the automatic calibration of the index at ``index.path`` when it
+    is due: never over one made from labelled questions; otherwise when the index has none
+    of its own yet, or its size moved by 10% since (``force``: always). Returns the new
+    calibration, or None when it was not due. ``ragchips index`` calls this after a write."""
+    from .storage import update_manifest
+
+    current: Calibration = index.calibration
+    if current.source == "labelled" or (current.source == "default" and current != DEFAULT):
+        return None
+    if not force and current.source == "auto":
+        moved = abs(len(index) - current.passages) / max(current.passages, 1)
+        if moved < RECALIBRATE_CHANGE:
+            return None
+    cal = auto_calibrate(index)
+    if index.path is not None:
+        update_manifest(index.path, {"calibration": cal.to_dict()})
+        index.reload()
+    return cal
+
+
+def print_recalibration(index: Any) -> None:
+    """:func:`recalibrate` for the command line: says what it derived, and how fast."""
+    import time
+
+    t = time.perf_counter()
+    cal = recalibrate(index)
+    if cal is not None:
+        print(
+            f"found calibrated on this collection: threshold {cal.threshold} (English "
+            f"questions {cal.threshold_en}), in {time.perf_counter() - t:.1f} s"
+        )

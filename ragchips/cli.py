@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -108,6 +107,16 @@ def _show_progress(args: argparse.Namespace) -> bool:
     return bool(args.progress if args.progress is not None else sys.stderr.isatty())
 
 
+def _emit(data: Callable[[], Any], text: Callable[[], str], as_json: bool) -> int:
+    """Print a result as indented JSON (``--json``) or as text for a reader; status 0."""
+    if as_json:
+        json.dump(data(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(text())
+    return 0
+
+
 # -- ask ------------------------------------------------------------------------------------
 
 
@@ -147,6 +156,10 @@ def _add_ask(sub: Any, prog: str) -> None:
 
 
 def _run_ask(args: argparse.Namespace) -> int:
+    from .settings import Settings
+
+    settings = Settings.from_env()  # read once, here at the edge, and passed down
+    index = args.index if args.index else settings.index
     if args.questions or args.out:
         if args.question or not (args.questions and args.out):
             args.parser.error("batch mode takes --questions FILE and --out FILE, no question")
@@ -156,10 +169,11 @@ def _run_ask(args: argparse.Namespace) -> int:
             args.questions,
             args.out,
             k=args.k,
-            index=args.index,
+            index=index,
             mode=args.mode,
             where=_parse_where(args.where),
             llm=args.llm,
+            settings=settings,
             progress=_show_progress(args),
         )
         print(f"{report} -> {args.out}")
@@ -174,7 +188,14 @@ def _run_ask(args: argparse.Namespace) -> int:
     if llm is not None and not args.json:
         # Print the words as the model writes them, then the sources.
         stream = ask(
-            question, k=args.k, index=args.index, mode=args.mode, where=where, llm=llm, stream=True
+            question,
+            k=args.k,
+            index=index,
+            mode=args.mode,
+            where=where,
+            llm=llm,
+            stream=True,
+            settings=settings,
         )
         for chunk in stream:
             sys.stdout.write(chunk)
@@ -183,162 +204,10 @@ def _run_ask(args: argparse.Namespace) -> int:
         rest = str(final)[len(final.answer) :]
         sys.stdout.write("\n" + rest.lstrip("\n") if rest.strip() else "\n")
         return 0
-    answer = ask(question, k=args.k, index=args.index, mode=args.mode, where=where, llm=llm)
-    if args.json:
-        json.dump(answer.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(str(answer))
-    return 0
-
-
-# -- eval, calibrate ------------------------------------------------------------------------
-
-
-def _add_eval(sub: Any) -> None:
-    p = sub.add_parser("eval", help="measure retrieval and answers on a question set")
-    p.add_argument("questions", help='JSONL: {"question", "doc_id" and/or "answers"}')
-    p.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
-    p.add_argument("--k", type=_k, default=10, help="passages per question")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--mode", default="hybrid", help="hybrid (default), dense or lexical")
-    group.add_argument("--compare", action="store_true", help="all three modes side by side")
-    p.add_argument("--json", action="store_true", help="print the reports as JSON")
-    p.set_defaults(run=_run_eval)
-
-
-def _run_eval(args: argparse.Namespace) -> int:
-    from .api import ask, open_index
-    from .evaluation import evaluate, load_questions
-    from .index import MODES
-
-    questions = load_questions(args.questions)
-    k = args.k
-    index = open_index(args.index)
-    modes = list(MODES) if args.compare else [args.mode]
-    reports = []
-    for mode in modes:
-
-        def answer(q: str, kk: int, m: str = mode) -> Any:
-            return ask(q, k=kk, index=index, mode=m)
-
-        reports.append(evaluate(questions, answer, mode, k))
-    if args.json:
-        json.dump([r.to_dict() for r in reports], sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    print(f"{len(questions)} questions, index {index.path}, k={k}")
-    header = (
-        "| mode | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 | answer contains gold "
-        "| first sentence contains gold | found | latency median / p95 (ms) |"
+    answer = ask(
+        question, k=args.k, index=index, mode=args.mode, where=where, llm=llm, settings=settings
     )
-    print("document-level ranks (passages of one document merged):")
-    print(header)
-    print("|---" * 10 + "|")
-
-    def share(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.3f}"
-
-    for r in reports:
-        print(
-            f"| {r.mode} | {r.recall_at_1:.3f} | {r.recall_at_5:.3f} | {r.recall_at_10:.3f} "
-            f"| {r.mrr_at_10:.3f} | {r.ndcg_at_10:.3f} | {share(r.answer_containment)} "
-            f"| {share(r.first_sentence_containment)} | {r.found_rate:.3f} "
-            f"| {r.latency_ms_median:.1f} / {r.latency_ms_p95:.1f} |"
-        )
-    print()
-    print("passage-level ranks (first passage of the gold document among all returned):")
-    print("| mode | recall@1 | recall@5 | recall@10 | MRR@10 |")
-    print("|---" * 5 + "|")
-    for r in reports:
-        print(
-            f"| {r.mode} | {r.passage_recall_at_1:.3f} | {r.passage_recall_at_5:.3f} "
-            f"| {r.passage_recall_at_10:.3f} | {r.passage_mrr_at_10:.3f} |"
-        )
-    return 0
-
-
-def _add_calibrate(sub: Any) -> None:
-    p = sub.add_parser(
-        "calibrate", help="derive the found threshold of an index from answerable questions"
-    )
-    p.add_argument("questions", nargs="?", help="JSONL of questions the collection answers")
-    p.add_argument(
-        "--auto",
-        action="store_true",
-        help="derive it from the collection itself and the bundled off-topic questions",
-    )
-    p.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
-    p.add_argument("--off-topic", metavar="FILE", help="JSONL of off-topic questions")
-    p.add_argument(
-        "--min-recall", type=_fraction("--min-recall"), default=0.95, help="default 0.95"
-    )
-    p.add_argument("--dry-run", action="store_true", help="print, do not store")
-    p.set_defaults(run=_run_calibrate)
-
-
-def _run_calibrate(args: argparse.Namespace) -> int:
-    from .api import open_index
-    from .calibration import derive, off_topic_questions
-    from .evaluation import load_questions
-    from .storage import update_manifest
-
-    index = open_index(args.index)
-    if args.auto:
-        from .calibration import auto_calibrate
-
-        t = time.perf_counter()
-        cal = auto_calibrate(index)
-        print(
-            f"threshold {cal.threshold}, lang_bonus {cal.lang_bonus}, scale {cal.scale}: "
-            f"derived without labelled questions in {time.perf_counter() - t:.1f} s"
-        )
-        if not args.dry_run and index.path is not None:
-            update_manifest(index.path, {"calibration": cal.to_dict()})
-            print(f"stored in {index.path / 'manifest.json'}")
-        return 0
-    if not args.questions:
-        from .errors import ConfigurationError
-
-        raise ConfigurationError("give a questions file, or --auto")
-    answerable = [q["question"] for q in load_questions(args.questions)]
-    if args.off_topic:
-        off = [q["question"] for q in load_questions_loose(args.off_topic)]
-    else:
-        off = off_topic_questions()
-
-    def scored(questions: list[str]) -> list[tuple[float, str]]:
-        return [(index.best_dense(index.embed_query(q)), q) for q in questions]
-
-    cal, recall, rejected = derive(scored(answerable), scored(off), min_recall=args.min_recall)
-    print(
-        f"threshold {cal.threshold}, lang_bonus {cal.lang_bonus}: {recall:.1%} of "
-        f"{len(answerable)} answerable questions found, {rejected:.1%} of {len(off)} "
-        "off-topic questions rejected"
-    )
-    if args.dry_run:
-        return 0
-    if index.path is None:  # pragma: no cover - open_index always sets it
-        raise RuntimeError("index has no folder")
-    update_manifest(index.path, {"calibration": cal.to_dict()})
-    print(f"stored in {index.path / 'manifest.json'}")
-    return 0
-
-
-def load_questions_loose(path: str) -> list[dict[str, Any]]:
-    """Off-topic questions need no doc_id or answers."""
-    from .errors import RagchipsError
-
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    q = json.loads(line)
-                    out.append({"question": str(q["question"])})
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise RagchipsError(f"{path}:{n}: needs a JSON object with 'question'") from exc
-    return out
+    return _emit(answer.to_dict, lambda: str(answer), args.json)
 
 
 # -- ls, show -------------------------------------------------------------------------------
@@ -355,12 +224,7 @@ def _run_ls(args: argparse.Namespace) -> int:
     from .inspection import describe_index, render_index
 
     info = describe_index(args.index)
-    if args.json:
-        json.dump(info, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(render_index(info))
-    return 0
+    return _emit(lambda: info, lambda: render_index(info), args.json)
 
 
 def _add_show(sub: Any) -> None:
@@ -375,12 +239,7 @@ def _run_show(args: argparse.Namespace) -> int:
     from .inspection import describe_document, render_document
 
     info = describe_document(args.index, args.doc_id)
-    if args.json:
-        json.dump(info, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(render_document(info))
-    return 0
+    return _emit(lambda: info, lambda: render_document(info), args.json)
 
 
 # -- serve, mcp -----------------------------------------------------------------------------
@@ -462,8 +321,9 @@ def _parser(ask_prog: str = "ragchips ask", command: str | None = None) -> argpa
     from .cli_index import add_index_commands
 
     add_index_commands(sub)
-    _add_eval(sub)
-    _add_calibrate(sub)
+    from .cli_eval import add_eval_commands
+
+    add_eval_commands(sub)
     _add_ls(sub)
     _add_show(sub)
     _add_serve(sub, with_options=command == "serve")

@@ -79,6 +79,9 @@ def _run_index(args: argparse.Namespace) -> int:
         f"indexed {counts['documents']} documents, {counts['passages']} passages -> {args.out}"
         f" ({report.summary()})" + (f" ({len(not_read)} files skipped)" if not_read else "")
     )
+    from .calibration import print_recalibration
+
+    print_recalibration(index)
     return 0
 
 

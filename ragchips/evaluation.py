@@ -19,7 +19,7 @@ import re
 import statistics
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from .errors import RagchipsError
 
 _MARKER = re.compile(r"\[\d+\]")
 
-__all__ = ["EvalReport", "evaluate", "load_questions", "normalise"]
+__all__ = ["EvalReport", "evaluate", "load_questions", "normalise", "question_lines"]
 
 
 def normalise(text: str) -> str:
@@ -38,12 +38,16 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def load_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a questions JSONL file; a bad line is an error naming its line number."""
+def question_lines(
+    path: str | os.PathLike[str], blank: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` for every non-blank line of a questions JSONL file whose
+    record is an object with a ``question`` string (non-empty, unless ``blank``: a batch
+    reports a blank question as that question's error); anything else is a one-line error
+    naming the line. The one reader of question files (eval, batch, calibrate)."""
     p = Path(path)
     if not p.is_file():
         raise RagchipsError(f"{p}: no such questions file")
-    out = []
     with open(p, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -51,14 +55,24 @@ def load_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             try:
                 q = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise RagchipsError(f"{p}:{n}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(q, dict) or not str(q.get("question", "")).strip():
+                raise RagchipsError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(q, dict) or not isinstance(q.get("question"), str):
+                raise RagchipsError(f"{p}:{n}: a question line needs a 'question' string")
+            if not blank and not q["question"].strip():
                 raise RagchipsError(f"{p}:{n}: a question line needs a non-empty 'question'")
-            if not q.get("doc_id") and not q.get("answers"):
-                raise RagchipsError(f"{p}:{n}: a question line needs 'doc_id' or 'answers'")
-            out.append(q)
+            yield n, q
+
+
+def load_questions(path: str | os.PathLike[str], gold: bool = True) -> list[dict[str, Any]]:
+    """Read a questions JSONL file; a bad line is an error naming its line number.
+    ``gold``: every line must say what answers it (``doc_id`` or ``answers``)."""
+    out = []
+    for n, q in question_lines(path):
+        if gold and not q.get("doc_id") and not q.get("answers"):
+            raise RagchipsError(f"{path}:{n}: a question line needs 'doc_id' or 'answers'")
+        out.append(q)
     if not out:
-        raise RagchipsError(f"{p}: no questions")
+        raise RagchipsError(f"{path}: no questions")
     return out
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .answertype import answer_type, has_candidate
+from .answertype import has_candidate
 from .calibration import Calibration
 from .dense import DenseConfig, query_threads
 from .embedding import Embedder, check_embedder, get_embedder
@@ -32,6 +32,7 @@ from .errors import (
 )
 from .filters import BUILTIN_FIELDS, parse_where
 from .lexical import FIELDS, score_fields
+from .query import Question, Retrieval, coverage
 from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
 from .reader import Document
 from .results import Passage
@@ -117,6 +118,7 @@ class Index(IndexUpdates):
         self.dense_config = DenseConfig.from_dict(manifest.get("dense"))
         try:
             self._calibration = Calibration.from_dict(manifest.get("calibration"))
+            self._calibration_recorded = manifest.get("calibration")
         except ValueError as exc:
             raise CorruptIndexError(f"{directory}: {exc}; rebuild the index") from exc
         self._open(directory, manifest)
@@ -305,7 +307,9 @@ class Index(IndexUpdates):
         s = int(np.searchsorted(self._bases, row, side="right")) - 1
         return self._segments[s], row - int(self._bases[s])
 
-    def passage(self, row: int, rank: int = 0, score: float = 0.0) -> Passage:
+    def passage(
+        self, row: int, rank: int = 0, score: float = 0.0, confidence: float | None = None
+    ) -> Passage:
         seg, local = self._where_row(int(row))
         d, a, b = (int(x) for x in seg.rows[local])
         rec = seg.doc(d)
@@ -320,6 +324,7 @@ class Index(IndexUpdates):
             end=b,
             passage_id=int(seg.ids[local]),
             metadata=dict(rec.get("metadata") or {}),
+            confidence=confidence,
         )
 
     @property
@@ -455,19 +460,31 @@ class Index(IndexUpdates):
         return out
 
     def retrieve(
-        self, question: str, k: int = 5, mode: str = "hybrid", where: Where | None = None
-    ) -> tuple[list[Hit], float]:
-        """Ranked rows, and the best cosine among the allowed passages (what ``found`` is
-        decided on), from one embedding and one filter evaluation."""
-        q = np.asarray(self.embed_query(question), dtype=np.float32).reshape(-1)
+        self,
+        question: str | Question,
+        k: int = 5,
+        mode: str = "hybrid",
+        where: Where | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> Retrieval:
+        """One pass of a question: the question analysed once, its ranked rows, the best
+        cosine among the allowed passages (what ``found`` is decided on), its terms' weights,
+        the first passage's share of them and the calibration, from one embedding and one
+        filter evaluation (``query_vector``: the question already embedded)."""
+        query = question if isinstance(question, Question) else Question.of(question)
+        q = query_vector if query_vector is not None else self.embed_query(query.text)
+        q = np.asarray(q, dtype=np.float32).reshape(-1)
         allowed = self.allowed(where)
         with query_threads():
-            cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
-            hits = self._rank(question, k, mode, cands, WEIGHTS, "zscore")
+            cands = self._candidates(query.text, q, max(k, RERANK_DEPTH), mode, allowed)
+            hits = self._rank(query, k, mode, cands, WEIGHTS, "zscore")
         best = float(cands.dense_scores[0]) if len(cands.dense_scores) else -1.0
         # On the approximate path a lexical candidate may be closer than any dense one.
         best = max([best, *(h.dense for h in hits if h.dense is not None)])
-        return hits, best
+        weights = self.term_weights(query.terms)
+        held = FIELDS["stems"][0](self._text(hits[0].row)) if hits else []
+        cover = coverage(query, weights, held, self._n_live)
+        return Retrieval(query, mode, hits, best, weights, self.calibration, cover)
 
     def search_rows(
         self,
@@ -487,13 +504,14 @@ class Index(IndexUpdates):
         q = query_vector if query_vector is not None else self.embed_query(question)
         q = np.asarray(q, dtype=np.float32).reshape(-1)
         allowed = self.allowed(where)
+        query = Question.of(question)
         with query_threads():
             cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
-            return self._rank(question, k, mode, cands, weights or WEIGHTS, fusion)
+            return self._rank(query, k, mode, cands, weights or WEIGHTS, fusion)
 
     def _rank(
         self,
-        question: str,
+        question: Question,
         k: int,
         mode: str,
         cands: Candidates,
@@ -524,14 +542,16 @@ class Index(IndexUpdates):
             for i in order
         ]
 
-    def _answer_type_bonus(self, question: str, rows: np.ndarray, scores: np.ndarray) -> None:
+    def _answer_type_bonus(
+        self, question: Question, rows: np.ndarray, scores: np.ndarray
+    ) -> None:
         """Among the best candidates, favour passages holding the kind of answer asked for
         (a date for "quand", a name for "qui"...; see :mod:`ragchips.answertype`)."""
-        kind = answer_type(question)
+        kind = question.kind
         if kind is None:
             return
         for i, row in enumerate(rows.tolist()):
-            if has_candidate(kind, question, self._text(row)):
+            if has_candidate(kind, question.words, self._text(row)):
                 scores[i] += ANSWER_TYPE_BONUS
 
     def search(
@@ -565,7 +585,15 @@ class Index(IndexUpdates):
 
     @property
     def calibration(self) -> Calibration:
-        """How this index decides ``found`` (see :mod:`ragchips.calibration`)."""
+        """How this index decides ``found`` (see :mod:`ragchips.calibration`); read again
+        when :meth:`reload` brings a manifest whose calibration changed."""
+        recorded = self.manifest.get("calibration")
+        if recorded != self._calibration_recorded:
+            try:
+                self._calibration = Calibration.from_dict(recorded)
+            except ValueError as exc:
+                raise CorruptIndexError(f"{self.path}: {exc}; rebuild the index") from exc
+            self._calibration_recorded = recorded
         return self._calibration
 
     def best_dense(self, query_vector: np.ndarray, where: Where | None = None) -> float:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from fresh_process import imported_by
 
 from ragchips import Answer, Index, InvalidQuestionError, ask, open_index
 from ragchips.answer import NOT_FOUND_MESSAGE
@@ -75,14 +75,11 @@ def test_bad_questions(seeds_index_path: Path) -> None:
 
 def test_query_path_does_not_import_torch(seeds_index_path: Path) -> None:
     code = (
-        "import sys; from ragchips import ask; "
+        "from ragchips import ask; "
         f"a = ask('qui fabrique la puce ?', index={str(seeds_index_path)!r}); "
-        "assert a.passages; "
-        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') "
-        "if m in sys.modules))"
+        "assert a.passages"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert imported_by(code, ["torch", "sentence_transformers", "transformers"]) == []
 
 
 def test_default_index_is_the_bundled_one() -> None:
@@ -173,3 +170,74 @@ def test_a_stream_carries_the_claims_and_confidence(seeds_index_path: Path) -> N
     final = s.final
     plain = ask("Quel est le nom de code du projet ?", index=seeds_index_path)
     assert final.claims == plain.claims and final.confidence == plain.confidence
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, calls: list[str]) -> None:
+    """Replace ``owner.name`` (a function, or a method of a class) with one that records the
+    text it is given, then runs the real thing: a real run, counted."""
+    original = getattr(owner, name)
+    is_method = isinstance(owner, type)
+
+    def counted(*args: object) -> object:
+        calls.append(str(args[1] if is_method else args[0]))
+        return original(*args)
+
+    monkeypatch.setattr(owner, name, counted)
+
+
+def test_one_pass_analyses_the_question_once(
+    seeds_index_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the question to the printed answer, each analysis of the question runs once:
+    its answer type, its English share, its terms' weights, and each BM25 field's terms."""
+    from ragchips.analysis import FrenchAnalyzer
+    from ragchips.answertype import answer_type
+    from ragchips.lexical import FIELDS
+    from ragchips.query import english_share
+
+    idx = open_index(seeds_index_path)
+    question = "Quand la production de la puce d'OpenAI commencera-t-elle ?"
+    calls: dict[str, list[str]] = {n: [] for n in ("answer_type", "english_share")}
+    for fn in (answer_type, english_share):  # wherever a ragchips module holds it
+        for key, mod in list(sys.modules.items()):
+            if key.startswith("ragchips") and getattr(mod, fn.__name__, None) is fn:
+                _spy(monkeypatch, mod, fn.__name__, calls[fn.__name__])
+    weights: list[str] = []
+    _spy(monkeypatch, Index, "term_weights", weights)
+    analysed: list[tuple[str, str]] = []  # (field, text)
+    for field, (index_side, query_side) in list(FIELDS.items()):
+
+        def grouped(text: str, f: str = field, fn: object = query_side) -> list[list[str]]:
+            analysed.append((f, text))
+            return fn(text)  # type: ignore[operator]
+
+        monkeypatch.setitem(FIELDS, field, (index_side, grouped))
+    flat: list[str] = []
+    _spy(monkeypatch, FrenchAnalyzer, "__call__", flat)
+    stems_groups: list[str] = []
+    _spy(monkeypatch, FrenchAnalyzer, "query_groups", stems_groups)
+
+    a = ask(question, index=idx)
+    assert a.found and a.claims  # a real answer was written from the passages
+
+    assert calls["answer_type"] == [question]
+    assert calls["english_share"] == [question]
+    assert len(weights) == 1
+    # The BM25 scorer reads each field's terms of the question once; the stemmed field's
+    # are the very terms the answer reads (analysis.analyze_query remembers them).
+    assert sorted(f for f, text in analysed if text == question) == ["forms", "stems"]
+    assert stems_groups.count(question) == 1
+    assert question not in flat  # the terms are never worked out again from the text
+
+
+def test_settings_given_by_the_edge_win_over_the_environment(
+    seeds_index_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI and the service read the environment once, into Settings, and pass it: a
+    variable changed afterwards (or set for another process) is not read while answering."""
+    from ragchips.settings import Settings
+
+    monkeypatch.setenv("RAGCHIPS_LLM", "no-such-model")
+    monkeypatch.setenv("RAGCHIPS_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    a = ask("qui fabrique la puce ?", index=seeds_index_path, settings=Settings())
+    assert a.found and not a.warnings and "[" in a.answer  # extractive, nothing was called

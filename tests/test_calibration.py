@@ -88,6 +88,47 @@ def test_auto_calibrate_on_a_collection_of_our_own(tmp_path) -> None:  # type: i
     cal = auto_calibrate(idx)
     assert cal.source == "auto" and 0.5 < cal.threshold < 1.0 and cal.scale > 0
     assert Calibration.from_dict(cal.to_dict()) == cal
-    idx._calibration = cal  # what the lead's build stores in the manifest
+    assert cal.method == "per-language" and cal.threshold_en is not None
+    assert cal.threshold_en < cal.threshold  # e5 scores English questions lower on French text
+    assert cal.passages == len(idx)
+    idx._calibration = cal  # what `ragchips index` stores in the manifest
     assert ask("À quelle heure ouvre la boulangerie ?", index=idx).found
+    assert ask("At what time does the Martin bakery open?", index=idx).found
     assert not ask("Qui a gagné la Coupe du monde de football 2018 ?", index=idx).found
+    assert not ask("Who won the 2018 football World Cup?", index=idx).found
+
+
+def test_per_language_thresholds() -> None:
+    cal = Calibration(
+        threshold=0.85, lang_bonus=0.08, method="per-language", threshold_en=0.79, coverage=0.02
+    )
+    assert cal.found(0.80, "who makes the chip?") and not cal.found(0.78, "who makes the chip?")
+    assert not cal.found(0.84, "qui fabrique la puce ?")
+    # a French question whose every word the best passage holds: + 0.02
+    assert cal.found(0.84, "qui fabrique la puce ?", coverage=1.0)
+    assert cal.confidence(0.79, "who makes it?") == pytest.approx(0.5)
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    for bad in ({"threshold_en": "high"}, {"passages": "many"}):
+        with pytest.raises(ValueError):
+            Calibration.from_dict({**cal.to_dict(), **bad})
+
+
+def test_recalibrate_is_due_once_and_never_over_labelled(index_copy) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from ragchips import Index
+    from ragchips.calibration import recalibrate
+    from ragchips.storage import update_manifest
+
+    update_manifest(index_copy, {"calibration": DEFAULT.to_dict()})
+    idx = Index.load(index_copy)
+    cal = recalibrate(idx)
+    assert cal is not None and cal.source == "auto" and idx.calibration == cal
+    stored = json.loads((index_copy / "manifest.json").read_text(encoding="utf-8"))
+    assert Calibration.from_dict(stored["calibration"]) == cal
+    assert recalibrate(idx) is None  # the collection has not changed since
+    assert recalibrate(idx, force=True) == cal
+    labelled = Calibration(threshold=0.8, lang_bonus=0.05, source="labelled")
+    update_manifest(index_copy, {"calibration": labelled.to_dict()})
+    idx.reload()
+    assert recalibrate(idx, force=True) is None and idx.calibration == labelled

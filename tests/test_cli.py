@@ -102,6 +102,13 @@ def test_index_command_builds_and_warns(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "indexed 1 documents" in out.stdout and "1 files skipped" in out.stdout
     assert "photo.txt" in out.stderr and "binary" in out.stderr
+    # found is calibrated on the new collection itself, once: nothing changed the second time
+    assert "found calibrated on this collection" in out.stdout
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["calibration"]["source"] == "auto"
+    assert manifest["calibration"]["passages"] == manifest["counts"]["passages"]
+    again = run("ragchips", "index", str(docs), "--out", str(tmp_path / "idx"))
+    assert again.returncode == 0 and "found calibrated" not in again.stdout
     ans = run("ask", "Quel volcan de La Réunion ?", "--index", str(tmp_path / "idx"), "--json")
     assert json.loads(ans.stdout)["passages"][0]["title"] == "Le Piton de la Fournaise"
 

@@ -97,7 +97,7 @@ def fails(call, *args: object) -> LLMError:
 def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The waits between retries, recorded instead of slept."""
     seen: list[float] = []
-    monkeypatch.setattr("ragchips.llm._sleep", seen.append)
+    monkeypatch.setattr("ragchips.llm_client._sleep", seen.append)
     return seen
 
 
@@ -329,7 +329,7 @@ def test_retries_are_bounded(openai_stub: OpenAIStub, delays: list[float]) -> No
 def test_retry_after_as_http_date() -> None:
     from email.utils import formatdate
 
-    from ragchips.llm import _retry_after
+    from ragchips.llm_client import _retry_after
 
     assert 3.5 < _retry_after(formatdate(time.time() + 5, usegmt=True)) <= 5.0
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

@@ -34,6 +34,7 @@ from ragchips.server import (  # noqa: E402
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
+from fresh_process import imported_by  # noqa: E402
 from openai_stub import OpenAIStub, status  # noqa: E402
 from server_process import running_server  # noqa: E402
 from server_process import server_env as _server_env  # noqa: E402
@@ -119,13 +120,8 @@ def document_text(source: str) -> str:
 
 
 def test_importing_ragchips_does_not_import_the_server_stack() -> None:
-    code = (
-        "import sys, ragchips, ragchips.cli, ragchips.api; "
-        "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'ragchips.server') "
-        "if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    code = "import ragchips, ragchips.cli, ragchips.api"
+    assert imported_by(code, ["fastapi", "uvicorn", "starlette", "ragchips.server"]) == []
 
 
 def test_missing_server_extra_is_one_clear_line() -> None:

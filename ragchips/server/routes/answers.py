@@ -26,7 +26,13 @@ def ask_route(
     client = service.chat_client(body.llm)
     with service.slot(client):
         answer = ask(
-            body.question, k=body.k, index=index, mode=body.mode, where=body.where, llm=client
+            body.question,
+            k=body.k,
+            index=index,
+            mode=body.mode,
+            where=body.where,
+            llm=client,
+            settings=service.settings,
         )
     assert isinstance(answer, Answer)
     return AnswerOut.model_validate(answer.to_dict())

@@ -97,6 +97,7 @@ def chat_route(
             where=body.where,
             llm=client,
             stream=body.stream,
+            settings=service.settings,
         )
     model = body.model or service.model_names()[0]
     if body.stream:
