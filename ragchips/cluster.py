@@ -353,6 +353,72 @@ def _sources(sources: Iterable[Any], on_skip: Callable[[str, str], None] | None)
     return rows
 
 
+def _unpack(data: bytes, dim: int) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.float32).reshape(-1, dim)
+
+
+class _Gather:
+    """The driver's side of the stream: final doc_ids, skipped files reported, unchanged
+    documents dropped, and the passages of at most one shard held at a time."""
+
+    def __init__(
+        self,
+        known: dict[str, str],
+        on_skip: Callable[[str, str], None] | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.known = known
+        self.on_skip = on_skip
+        self.progress = progress
+        self.resolver = _Resolver()
+        self.wanted: dict[str, str] = {}  # doc_id -> content hash, every document read
+        self.late: list[Prepared] = []  # a known hash under another doc_id
+        self.prepared: list[Prepared] = []
+        self.vectors: list[np.ndarray] = []
+        self.held = 0
+        self.done = 0
+
+    def take(self, items: list[dict[str, Any]], vectors: np.ndarray) -> None:
+        from .readers import SkipReason
+
+        at = 0
+        for item in items:
+            self.resolver.next_source(item["seq"])
+            if "skip" in item:
+                s = item["skip"]
+                if self.on_skip is not None and s["kind"] != "empty":
+                    self.on_skip(s["path"], SkipReason(s["reason"], s["kind"]))
+                continue
+            n = len(item["spans"]) if item["embed"] else 0
+            own, at = vectors[at : at + n], at + n
+            final = self.resolver.resolve(item)
+            if final is None:
+                _taken(item, self.on_skip)
+                continue
+            doc = _doc_from(item["doc"])
+            if final != doc.doc_id:
+                doc = replace(doc, doc_id=final)
+            self.wanted[final] = doc.sha256
+            p = Prepared(doc, [(int(a), int(b)) for a, b in item["spans"]])
+            if self.known.get(final) == doc.sha256 or not p.spans:
+                continue  # unchanged, or no body text: nothing to write
+            if not item["embed"]:
+                self.late.append(p)
+                continue
+            self.prepared.append(p)
+            self.vectors.append(own.copy())
+            self.held += len(p.spans)
+            self.done += len(p.spans)
+            if self.progress is not None:
+                self.progress(self.done, 0)
+
+    def shard(self) -> tuple[list[Prepared], np.ndarray]:
+        """What is held, handed over to be written (and no longer held)."""
+        out = self.prepared, np.concatenate(self.vectors) if self.vectors else np.zeros((0, 0))
+        self.prepared, self.vectors, self.held = [], [], 0
+        return out
+
+
 def sync_on_ray(
     directory: Path,
     current: dict[str, Any] | None,
@@ -369,18 +435,12 @@ def sync_on_ray(
     """Bring the index at ``directory`` to exactly ``sources`` (``current`` None: from
     scratch), embedding new and changed documents on the cluster. ``known``: doc_id to
     content hash of the current index. The caller holds the writer lock."""
-    from .readers import SkipReason
-
     config = config or RayConfig()
     rows = _sources(sources, on_skip)
     if not rows:
         raise NoDocumentsError("no readable text to index (supported: .txt, .md, .html, .jsonl)")
     chunker = settings["chunker"]
     dim = int(embedder.dim)
-    resolver = _Resolver()
-    wanted: dict[str, str] = {}
-    late: list[Prepared] = []  # a known hash under another doc_id: embedded after the stream
-    done = 0
     with connected(config) as ray:
         check_workers(ray)
         logging.getLogger("ray.data").setLevel(logging.ERROR)
@@ -410,70 +470,30 @@ def sync_on_ray(
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 num_cpus=config.cpus_per_worker,
             )
-            yield from ds.iter_rows()
-
-        def shards() -> Iterator[tuple[list[Prepared], np.ndarray]]:
-            nonlocal done
-            prepared: list[Prepared] = []
-            parts: list[np.ndarray] = []
-            held = 0
             try:
-                for row in stream(rows, known):
-                    vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(-1, dim)
-                    at = 0
-                    for item in json.loads(row["items"]):
-                        resolver.next_source(item["seq"])
-                        if "skip" in item:
-                            if on_skip is not None and item["skip"]["kind"] != "empty":
-                                s = item["skip"]
-                                on_skip(s["path"], SkipReason(s["reason"], s["kind"]))
-                            continue
-                        n = len(item["spans"]) if item["embed"] else 0
-                        own, at = vectors[at : at + n], at + n
-                        final = resolver.resolve(item)
-                        if final is None:
-                            _taken(item, on_skip)
-                            continue
-                        doc = _doc_from(item["doc"])
-                        if final != doc.doc_id:
-                            doc = replace(doc, doc_id=final)
-                        wanted[final] = doc.sha256
-                        if known.get(final) == doc.sha256:
-                            continue  # unchanged: nothing to write
-                        p = Prepared(doc, [tuple(s) for s in item["spans"]])
-                        if not p.spans:
-                            continue
-                        if not item["embed"]:
-                            late.append(p)
-                            continue
-                        prepared.append(p)
-                        parts.append(own.copy())
-                        held += len(p.spans)
-                        done += len(p.spans)
-                        if progress is not None:
-                            progress(done, 0)
-                        if held >= config.shard_passages:
-                            yield prepared, np.concatenate(parts)
-                            prepared, parts, held = [], [], 0
-                if prepared:
-                    yield prepared, np.concatenate(parts)
-                if late:
-                    # Rare: another file's doc_id held this content. Embedded now, as given.
-                    again = [
-                        {"seq": i, "path": "", "doc": json.dumps(p.document.to_dict())}
-                        for i, p in enumerate(late)
-                    ]
-                    got = [
-                        np.frombuffer(r["vectors"], dtype=np.float32).reshape(-1, dim)
-                        for r in stream(again, {})
-                    ]
-                    yield late, np.concatenate(got)
+                yield from ds.iter_rows()
             except RagchipsError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # a Ray error: one line, and the ragchips error inside
                 raise _explain(exc) from exc
 
+        gather = _Gather(known, on_skip, progress)
+
+        def shards() -> Iterator[tuple[list[Prepared], np.ndarray]]:
+            for row in stream(rows, known):
+                gather.take(json.loads(row["items"]), _unpack(row["vectors"], dim))
+                if gather.held >= config.shard_passages:
+                    yield gather.shard()
+            yield gather.shard()
+            if gather.late:
+                # Rare: another file's doc_id held this content. Embedded now, as given.
+                late = [p.document.to_dict() for p in gather.late]
+                again = [{"seq": i, "path": "", "doc": json.dumps(d)} for i, d in enumerate(late)]
+                got = [_unpack(r["vectors"], dim) for r in stream(again, {})]
+                yield gather.late, np.concatenate(got)
+
         def deletions() -> Iterator[str]:
+            wanted = gather.wanted
             if not wanted:
                 raise NoDocumentsError("no readable text to index")
             changed = [i for i in wanted if i in known and known[i] != wanted[i]]
