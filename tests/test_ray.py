@@ -35,9 +35,7 @@ def cluster() -> Iterator[Any]:
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), path) if p)
     from ray.cluster_utils import Cluster
 
-    c = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False}
-    )
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
     for _ in range(2):
         c.add_node(num_cpus=1)
     c.wait_for_nodes()
@@ -80,23 +78,70 @@ def _vectors(index: Index) -> dict[tuple[str, int, int], np.ndarray]:
     return out
 
 
-def test_ray_build_equals_local_build(cluster: Any, corpus: Path, tmp_path: Path) -> None:
-    """Same documents, passages, spans and skipped files; shards of 20 passages written as
-    they arrive (several segments), the same search results."""
+@pytest.fixture(scope="module")
+def built(cluster: Any, corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The corpus built locally and on the cluster, in shards of 20 passages."""
+    out = tmp_path_factory.mktemp("built")
     local_skips, on_skip = _skips()
-    local = Index.build([corpus], embedder=HASH, out=tmp_path / "local", on_skip=on_skip)
+    local = Index.build([corpus], embedder=HASH, out=out / "local", on_skip=on_skip)
     ray_skips, on_skip = _skips()
     config = RayConfig(address=cluster.address, batch_passages=8, shard_passages=20)
-    built = Index.build([corpus], embedder=HASH, out=tmp_path / "ray", on_skip=on_skip, ray=config)
+    done: list[int] = []
+    index = Index.build(
+        [corpus], embedder=HASH, out=out / "ray", on_skip=on_skip, ray=config,
+        progress=lambda n, total: done.append(n),
+    )  # fmt: skip
+    return {"local": local, "ray": index, "skips": (local_skips, ray_skips), "done": done}
+
+
+def test_ray_build_equals_local_build(built: dict[str, Any]) -> None:
+    """Same documents, passages, spans, vectors and skipped files; the shards were written
+    as they arrived (several segments), the search results are the same."""
+    local, index = built["local"], built["ray"]
+    local_skips, ray_skips = built["skips"]
     assert sorted(ray_skips) == sorted(local_skips) and len(local_skips) == 2
-    counts = built.manifest["counts"]
+    counts = index.manifest["counts"]
     assert counts == {**local.manifest["counts"], "segments": counts["segments"]}
     assert counts["segments"] >= 2 and local.manifest["counts"]["segments"] == 1
-    assert _passages(built) == _passages(local)
-    a, b = _vectors(local), _vectors(built)
+    assert built["done"][-1] == len(local)
+    assert _passages(index) == _passages(local)
+    a, b = _vectors(local), _vectors(index)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     for q in ("qui grave la puce ?", "Broadcom"):
-        assert [p.doc_id for p in built.search(q, k=5)] == [p.doc_id for p in local.search(q, k=5)]
+        assert [p.doc_id for p in index.search(q, k=5)] == [p.doc_id for p in local.search(q, k=5)]
+
+
+def test_incremental_update_through_the_cli(
+    cluster: Any, corpus: Path, built: dict[str, Any], tmp_path: Path
+) -> None:
+    """``ragchips index ... --ray ADDRESS`` over an index: only the new and the changed
+    documents go to the cluster (the one new segment holds them alone)."""
+    docs, out = tmp_path / "docs", tmp_path / "index"
+    shutil.copytree(corpus, docs)
+    shutil.copytree(built["ray"].path, out)
+    articles = sorted(docs.glob("*.txt"))
+    changed, gone = articles[0], articles[1]
+    changed.write_text(changed.read_text("utf-8") + "\n\nUn paragraphe ajouté.\n", "utf-8")
+    gone.unlink()
+    (docs / "new.md").write_text("# Nouveau\n\nOpenAI teste sa puce en 2026.\n", "utf-8")
+    cmd = [sys.executable, "-m", "ragchips.cli", "index", str(docs), "--out", str(out)]
+    cmd += ["--embedder", HASH, "--ray", cluster.address, "--no-progress"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ)
+    assert run.returncode == 0, run.stderr
+    assert "(added 1, updated 1, removed 1, kept 3)" in run.stdout
+    index = Index.load(out)
+    new = [
+        s
+        for s in index.segments
+        if s.name not in {m["name"] for m in built["ray"].manifest["segments"]}
+    ]
+    assert len(new) == 1 and sorted(
+        new[0].doc(i)["doc_id"] for i in range(new[0].n_docs)
+    ) == sorted([changed.stem, "new"])
+    local = Index.build([docs], embedder=HASH, out=tmp_path / "local")
+    assert _passages(index) == _passages(local)
+    a, b = _vectors(local), _vectors(index)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def _replicas() -> list[int]:
@@ -138,3 +183,58 @@ def test_real_model_and_a_killed_worker(cluster: Any, tmp_path: Path) -> None:
     assert a.keys() == b.keys()
     cosines = [float(np.dot(a[k], b[k])) for k in a]
     assert min(cosines) >= 0.9999, min(cosines)
+
+
+def test_unreachable_cluster_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ragchips.cli import main
+
+    code = main(["index", str(SEEDS), "--out", str(tmp_path / "x"), "--ray", "127.0.0.1:9"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1
+    assert "cannot reach the Ray cluster at 127.0.0.1:9" in err
+    assert not (tmp_path / "x" / "manifest.json").exists()
+
+
+def test_worker_without_ragchips_is_one_line(
+    cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose Python finds no ragchips (here a package of that name that cannot be
+    imported shadows it) is named before anything is read or embedded."""
+    monkeypatch.chdir(tmp_path)  # Ray puts the driver's folder on the workers' path
+    stub = tmp_path / "stub" / "ragchips"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'ragchips'\", name='ragchips')\n"
+    )
+    env = {"env_vars": {"PYTHONPATH": str(stub.parent)}}
+    config = RayConfig(address=cluster.address, runtime_env=env)
+    with pytest.raises(RagchipsError, match=r"cannot import ragchips .*install 'ragchips\[ray\]'"):
+        Index.build([SEEDS], embedder=HASH, out=tmp_path / "x", ray=config)
+    assert not (tmp_path / "x" / "manifest.json").exists()
+
+
+def test_bad_ray_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ragchips.cli import main
+
+    with pytest.raises(ConfigurationError):
+        RayConfig(workers=0)
+    with pytest.raises(ConfigurationError):
+        ray_config(3)  # type: ignore[arg-type]
+    assert ray_config(None) is None and ray_config("auto") == RayConfig(address="auto")
+    code = main(["index", str(SEEDS), "--out", str(tmp_path / "x"), "--ray-workers", "2"])
+    assert code != 0 and "--ray-workers needs --ray" in capsys.readouterr().err
+    code = main(["index", str(SEEDS), "--out", str(tmp_path / "x"), "--ray", "nowhere"])
+    assert code != 0 and "bad Ray address 'nowhere'" in capsys.readouterr().err
+
+
+def test_ray_is_not_imported_without_ray(tmp_path: Path) -> None:
+    code = (
+        "import sys; from ragchips import Index; from ragchips.cli import main; "
+        f"main(['index', {str(SEEDS)!r}, '--out', {str(tmp_path / 'x')!r}, "
+        "'--embedder', 'hash-8']); "
+        "assert 'ray' not in sys.modules, 'ray imported'"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
