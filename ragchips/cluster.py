@@ -140,6 +140,36 @@ def connected(config: RayConfig) -> Iterator[Any]:
         ray.shutdown()
 
 
+# Ray Data settings of a build, put back after it (the context is the process's).
+_DATA_SETTINGS = {
+    "preserve_order": True,  # doc_ids are resolved in file order, as on one machine
+    "enable_progress_bars": False,
+    "print_on_execution_start": False,
+    # One pack a block: a block is what one replica gets, and one JSONL file (read by one
+    # task) must still spread over every replica. (A repartition stage would need a CPU,
+    # and the replicas hold them all.)
+    "target_max_block_size": 1,
+}
+
+
+@contextmanager
+def _data_context(ray: Any) -> Iterator[None]:
+    ctx = ray.data.DataContext.get_current()
+    options = ctx.execution_options
+    before = {k: getattr(options if k == "preserve_order" else ctx, k) for k in _DATA_SETTINGS}
+    logger = logging.getLogger("ray.data")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        for k, v in _DATA_SETTINGS.items():
+            setattr(options if k == "preserve_order" else ctx, k, v)
+        yield
+    finally:
+        for k, v in before.items():
+            setattr(options if k == "preserve_order" else ctx, k, v)
+        logger.setLevel(level)
+
+
 def _probe_import() -> str:
     """Run on every node before the job: can this worker import ragchips, and which?"""
     try:
@@ -441,13 +471,8 @@ def sync_on_ray(
         raise NoDocumentsError("no readable text to index (supported: .txt, .md, .html, .jsonl)")
     chunker = settings["chunker"]
     dim = int(embedder.dim)
-    with connected(config) as ray:
+    with connected(config) as ray, _data_context(ray):
         check_workers(ray)
-        logging.getLogger("ray.data").setLevel(logging.ERROR)
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True  # doc_ids are resolved in file order
-        ctx.enable_progress_bars = False
-        ctx.print_on_execution_start = False
         workers = config.workers or max(
             1, int(ray.cluster_resources().get("CPU", 1) // config.cpus_per_worker)
         )

@@ -114,7 +114,7 @@ def test_ray_build_equals_local_build(built: dict[str, Any]) -> None:
 def test_incremental_update_through_the_cli(
     cluster: Any, corpus: Path, built: dict[str, Any], tmp_path: Path
 ) -> None:
-    """``ragchips index ... --ray ADDRESS`` over an index: only the new and the changed
+    """``ragchips index ... --ray auto`` over an index: only the new and the changed
     documents go to the cluster (the one new segment holds them alone)."""
     docs, out = tmp_path / "docs", tmp_path / "index"
     shutil.copytree(corpus, docs)
@@ -125,8 +125,10 @@ def test_incremental_update_through_the_cli(
     gone.unlink()
     (docs / "new.md").write_text("# Nouveau\n\nOpenAI teste sa puce en 2026.\n", "utf-8")
     cmd = [sys.executable, "-m", "ragchips.cli", "index", str(docs), "--out", str(out)]
-    cmd += ["--embedder", HASH, "--ray", cluster.address, "--no-progress"]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ)
+    cmd += ["--embedder", HASH, "--ray", "auto", "--no-progress"]
+    # "auto" is the cluster this machine belongs to; Ray finds it in RAY_ADDRESS first.
+    env = {**os.environ, "RAY_ADDRESS": cluster.address}
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr
     assert "(added 1, updated 1, removed 1, kept 3)" in run.stdout
     index = Index.load(out)
