@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import socket
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -29,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from .chunking import ChunkerSettings
-from .embedding import E5SmallEmbedder, Embedder, get_embedder
-from .errors import ConfigurationError, NoDocumentsError, RagchipsError, UnreadableFileError
-from .reader import JSONL_SUFFIXES, Document, discover_files, read_document, read_jsonl
-from .writer import ChangeReport, Prepared, apply_changes, prepare
+from .cluster_worker import EmbedReplica, doc_from, read_and_cut, recipe
+from .embedding import Embedder
+from .errors import ConfigurationError, NoDocumentsError, RagchipsError
+from .reader import Document, discover_files
+from .writer import ChangeReport, Prepared, apply_changes
 
 __all__ = ["RayConfig", "ray_config", "sync_on_ray"]
 
@@ -170,16 +169,6 @@ def _data_context(ray: Any) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _probe_import() -> str:
-    """Run on every node before the job: can this worker import ragchips, and which?"""
-    try:
-        import ragchips
-        import ragchips.cluster  # a ragchips older than --ray lacks it
-    except ImportError as exc:
-        return f"error: {exc}"
-    return str(getattr(ragchips, "__version__", "?"))
-
-
 def check_workers(ray: Any) -> None:
     """Every alive node can import ragchips, in the driver's version: else one clear line
     (the job itself would fail deep inside Ray with a long traceback)."""
@@ -188,10 +177,12 @@ def check_workers(ray: Any) -> None:
 
     import ragchips
 
+    from . import cluster_worker
+
     # By value: a worker without ragchips must still be able to run the probe itself.
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cloudpickle.register_pickle_by_value(cluster_worker)
     try:
-        probe = ray.remote(num_cpus=0, max_retries=1)(_probe_import)
+        probe = ray.remote(num_cpus=0, max_retries=1)(cluster_worker.probe_import)
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         refs = [
             probe.options(
@@ -200,7 +191,7 @@ def check_workers(ray: Any) -> None:
             for n in nodes
         ]
     finally:
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        cloudpickle.unregister_pickle_by_value(cluster_worker)
     mine = getattr(ragchips, "__version__", "?")
     for node, answer in zip(nodes, ray.get(refs, timeout=120)):
         where = node.get("NodeManagerAddress", "?")
@@ -214,121 +205,6 @@ def check_workers(ray: Any) -> None:
                 f"a Ray worker on {where} has ragchips {answer}, the driver {mine}: install "
                 "the same version on every node"
             )
-
-
-# -- on the workers ---------------------------------------------------------------------------
-
-
-def _doc_from(d: dict[str, Any]) -> Document:
-    return Document(
-        d["doc_id"], d["source"], d["title"], d["text"], d["sha256"], d.get("metadata") or {}
-    )
-
-
-def _read_one(path: str, skips: list[dict[str, str]]) -> list[Document]:
-    def on_skip(where: str, reason: str) -> None:
-        skips.append({"path": where, "reason": str(reason), "kind": _kind(reason)})
-
-    try:
-        if Path(path).suffix.lower() in JSONL_SUFFIXES:
-            return read_jsonl(path, on_skip=on_skip)
-        return [read_document(path)]
-    except UnreadableFileError as exc:
-        arg = exc.args[0] if exc.args else str(exc)
-        on_skip(path, arg)
-        return []
-
-
-def _kind(reason: str) -> str:
-    return str(getattr(reason, "kind", "unreadable"))
-
-
-def read_and_cut(
-    batch: dict[str, np.ndarray], chunker: dict[str, Any], known: dict[str, str], pack: int
-) -> Iterator[dict[str, list[Any]]]:
-    """A Ray Data stage: sources (file paths or documents) to packs of about ``pack``
-    passages, each a JSON list of items (a document with its spans, or a skipped file).
-    A document the index already holds with this content hash is not embedded (``embed``
-    false); the driver checks it again once doc_ids are final (they depend on earlier files)."""
-    settings = ChunkerSettings.from_dict(chunker)
-    items: list[dict[str, Any]] = []
-    size = 0
-    for seq, path, doc in zip(batch["seq"], batch["path"], batch["doc"]):
-        skips: list[dict[str, str]] = []
-        docs = [_doc_from(json.loads(str(doc)))] if doc else _read_one(str(path), skips)
-        if not docs and not skips:
-            skips.append({"path": str(path), "reason": "", "kind": "empty"})
-        for s in skips:
-            items.append({"seq": int(seq), "skip": s, "jsonl": bool(not doc and _jsonl(path))})
-        for d in docs:
-            spans = prepare(d, settings).spans
-            embed = known.get(d.doc_id) != d.sha256
-            items.append(
-                {
-                    "seq": int(seq),
-                    "doc": d.to_dict(),
-                    "spans": spans,
-                    "embed": embed,
-                    "jsonl": bool(not doc and _jsonl(path)),
-                    "given": bool(doc),
-                }
-            )
-            size += len(spans) if embed else 0
-            if size >= pack:
-                yield {"items": [json.dumps(items)]}
-                items, size = [], 0
-    if items:
-        yield {"items": [json.dumps(items)]}
-
-
-def _jsonl(path: Any) -> bool:
-    return Path(str(path)).suffix.lower() in JSONL_SUFFIXES
-
-
-class EmbedReplica:
-    """A Ray Data actor: one embedder, loaded once, for every pack this replica gets."""
-
-    def __init__(self, recipe: Any) -> None:
-        self.embedder = _make_embedder(recipe)
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        vectors = []
-        for packed in batch["items"]:
-            texts = [
-                t
-                for item in json.loads(str(packed))
-                if item.get("embed")
-                for t in Prepared(_doc_from(item["doc"]), item["spans"]).texts
-            ]
-            if texts:
-                out = np.asarray(self.embedder.embed_passages(texts), dtype=np.float32)
-            else:
-                out = np.zeros((0, self.embedder.dim), np.float32)
-            vectors.append(out.tobytes())
-        return {"items": list(batch["items"]), "vectors": vectors}
-
-
-def _recipe(emb: Embedder) -> Any:
-    """How a worker makes the driver's embedder: by name when the registry can, else the
-    pickled object."""
-    if isinstance(emb, E5SmallEmbedder):
-        return ("e5", emb.engine, emb.batch_size)
-    ident = emb.identity()
-    try:
-        if type(get_embedder(ident)) is type(emb):
-            return ("identity", ident)
-    except RagchipsError:
-        pass
-    return ("object", emb)
-
-
-def _make_embedder(recipe: Any) -> Embedder:
-    kind, *rest = recipe
-    if kind == "e5":
-        return E5SmallEmbedder(engine=rest[0], batch_size=rest[1])
-    if kind == "identity":
-        return get_embedder(rest[0])
-    return rest[0]
 
 
 # -- on the driver -----------------------------------------------------------------------------
@@ -416,7 +292,7 @@ class _Gather:
             self.resolver.next_source(item["seq"])
             if "skip" in item:
                 s = item["skip"]
-                if self.on_skip is not None and s["kind"] != "empty":
+                if self.on_skip is not None:
                     self.on_skip(s["path"], SkipReason(s["reason"], s["kind"]))
                 continue
             n = len(item["spans"]) if item["embed"] else 0
@@ -425,7 +301,7 @@ class _Gather:
             if final is None:
                 _taken(item, self.on_skip)
                 continue
-            doc = _doc_from(item["doc"])
+            doc = doc_from(item["doc"])
             if final != doc.doc_id:
                 doc = replace(doc, doc_id=final)
             self.wanted[final] = doc.sha256
@@ -491,7 +367,7 @@ def sync_on_ray(
             ds = ds.map_batches(
                 EmbedReplica,
                 batch_size=1,
-                fn_constructor_kwargs={"recipe": _recipe(embedder)},
+                fn_constructor_kwargs={"recipe": recipe(embedder)},
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 num_cpus=config.cpus_per_worker,
             )
