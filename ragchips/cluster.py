@@ -50,6 +50,8 @@ class RayConfig:
     joins a remote one. ``workers``: embedder replicas (default: one per ``cpus_per_worker``
     CPUs of the cluster). ``batch_passages``: passages per call of a replica.
     ``shard_passages``: passages the driver gathers before writing them as a segment.
+    A process already connected to Ray (a notebook) keeps its session: ``address`` and
+    ``runtime_env`` are then not used.
     """
 
     address: str | None = None
