@@ -45,13 +45,20 @@ def cluster() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three articles, a JSONL file and a file that is skipped: every path of the readers."""
+    """Three articles, a JSONL file and a file that is skipped: every path of the readers,
+    and the doc_ids that depend on earlier files (a stem seen twice is ``stem~1``; a JSONL
+    line with an id an earlier file took is skipped)."""
     folder = tmp_path_factory.mktemp("corpus")
-    for name in sorted(p.name for p in SEEDS.iterdir())[:3]:
+    names = sorted(p.name for p in SEEDS.iterdir())[:3]
+    for name in names:
         shutil.copy(SEEDS / name, folder / name)
+    (folder / "sub").mkdir()
+    shutil.copy(SEEDS / names[0], folder / "sub" / names[0])
+    taken = Path(names[0]).stem
     (folder / "more.jsonl").write_text(
         '{"doc_id": "j1", "text": "La puce sera gravée par TSMC en 3 nanomètres.", "year": 2026}\n'
         "not json\n"
+        f'{{"doc_id": "{taken}", "text": "Un identifiant déjà pris."}}\n'
         '{"doc_id": "j2", "text": "Broadcom aide OpenAI à concevoir son accélérateur."}\n',
         "utf-8",
     )
@@ -99,7 +106,7 @@ def test_ray_build_equals_local_build(built: dict[str, Any]) -> None:
     as they arrived (several segments), the search results are the same."""
     local, index = built["local"], built["ray"]
     local_skips, ray_skips = built["skips"]
-    assert sorted(ray_skips) == sorted(local_skips) and len(local_skips) == 2
+    assert sorted(ray_skips) == sorted(local_skips) and len(local_skips) == 3
     counts = index.manifest["counts"]
     assert counts == {**local.manifest["counts"], "segments": counts["segments"]}
     assert counts["segments"] >= 2 and local.manifest["counts"]["segments"] == 1
@@ -115,31 +122,29 @@ def test_incremental_update_through_the_cli(
     cluster: Any, corpus: Path, built: dict[str, Any], tmp_path: Path
 ) -> None:
     """``ragchips index ... --ray auto`` over an index: only the new and the changed
-    documents go to the cluster (the one new segment holds them alone)."""
+    documents are embedded (they alone get new passage ids). One new file holds the text of
+    an indexed one under a new doc_id (``stem~1``): embedded too, in a second small job."""
     docs, out = tmp_path / "docs", tmp_path / "index"
     shutil.copytree(corpus, docs)
     shutil.copytree(built["ray"].path, out)
     articles = sorted(docs.glob("*.txt"))
-    changed, gone = articles[0], articles[1]
+    changed, gone, same = articles[0], articles[1], articles[2]
     changed.write_text(changed.read_text("utf-8") + "\n\nUn paragraphe ajouté.\n", "utf-8")
     gone.unlink()
     (docs / "new.md").write_text("# Nouveau\n\nOpenAI teste sa puce en 2026.\n", "utf-8")
+    (docs / "sub2").mkdir()
+    shutil.copy(same, docs / "sub2" / same.name)
     cmd = [sys.executable, "-m", "ragchips.cli", "index", str(docs), "--out", str(out)]
     cmd += ["--embedder", HASH, "--ray", "auto", "--no-progress"]
     # "auto" is the cluster this machine belongs to; Ray finds it in RAY_ADDRESS first.
     env = {**os.environ, "RAY_ADDRESS": cluster.address}
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr
-    assert "(added 1, updated 1, removed 1, kept 3)" in run.stdout
+    assert "(added 2, updated 1, removed 1, kept 4)" in run.stdout
     index = Index.load(out)
-    new = [
-        s
-        for s in index.segments
-        if s.name not in {m["name"] for m in built["ray"].manifest["segments"]}
-    ]
-    assert len(new) == 1 and sorted(
-        new[0].doc(i)["doc_id"] for i in range(new[0].n_docs)
-    ) == sorted([changed.stem, "new"])
+    first_new = built["ray"].manifest["next_passage_id"]
+    embedded = {p.doc_id for p in index.passages if p.passage_id >= first_new}
+    assert embedded == {changed.stem, "new", f"{same.stem}~1"}
     local = Index.build([docs], embedder=HASH, out=tmp_path / "local")
     assert _passages(index) == _passages(local)
     a, b = _vectors(local), _vectors(index)
