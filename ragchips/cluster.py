@@ -36,6 +36,7 @@ from .writer import ChangeReport, Prepared, apply_changes
 
 __all__ = ["RayConfig", "ray_config", "sync_on_ray"]
 
+NOTHING_READ = "no readable text to index (supported: .txt, .md, .html, .jsonl)"
 # The smallest share of the CPUs an embedder replica needs; readers take none (they are
 # cheap next to the model, and a reader waiting for a CPU held by a replica would stall).
 READ_CPUS = 0.0
@@ -346,7 +347,7 @@ def sync_on_ray(
     config = config or RayConfig()
     rows = _sources(sources, on_skip)
     if not rows:
-        raise NoDocumentsError("no readable text to index (supported: .txt, .md, .html, .jsonl)")
+        raise NoDocumentsError(NOTHING_READ)
     chunker = settings["chunker"]
     dim = int(embedder.dim)
     with connected(config) as ray, _data_context(ray):
@@ -398,7 +399,7 @@ def sync_on_ray(
         def deletions() -> Iterator[str]:
             wanted = gather.wanted
             if not wanted:
-                raise NoDocumentsError("no readable text to index")
+                raise NoDocumentsError(NOTHING_READ)
             changed = [i for i in wanted if i in known and known[i] != wanted[i]]
             gone = [i for i in known if i not in wanted]
             report.added = [i for i in wanted if i not in known]

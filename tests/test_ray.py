@@ -18,7 +18,7 @@ import pytest
 
 from ragchips import Index
 from ragchips.cluster import RayConfig, ray_config
-from ragchips.errors import ConfigurationError, RagchipsError
+from ragchips.errors import ConfigurationError, NoDocumentsError, RagchipsError
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -234,6 +234,9 @@ def test_bad_ray_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert code != 0 and "--ray-workers needs --ray" in capsys.readouterr().err
     code = main(["index", str(SEEDS), "--out", str(tmp_path / "x"), "--ray", "nowhere"])
     assert code != 0 and "bad Ray address 'nowhere'" in capsys.readouterr().err
+    (tmp_path / "none").mkdir()  # nothing to read: said before any cluster is contacted
+    with pytest.raises(NoDocumentsError, match="no readable text to index"):
+        Index.build([tmp_path / "none"], embedder=HASH, ray="127.0.0.1:9")
 
 
 def test_ray_is_not_imported_without_ray(tmp_path: Path) -> None:
