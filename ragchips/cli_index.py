@@ -17,22 +17,21 @@ def _progress(args: argparse.Namespace) -> tuple[Any, Any]:
     show = args.progress if args.progress is not None else sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
+        # total 0: not known yet (a Ray build counts passages as they arrive)
         if show:
             if state["bar"] is None:
                 from tqdm import tqdm
 
-                state["bar"] = tqdm(total=total, desc="embedding", unit="passage")
+                state["bar"] = tqdm(total=total or None, desc="embedding", unit="passage")
             state["bar"].update(done - state["bar"].n)
             return
         now = time.monotonic()
         if now - state["last"] >= 30 or done == total:
             state["last"] = now
             rate = done / max(now - state["t0"], 1e-9)
-            left = (total - done) / rate if rate else 0
-            print(
-                f"embedding: {done}/{total} passages, {rate:.1f}/s, {left:.0f} s left",
-                file=sys.stderr,
-            )
+            left = f", {(total - done) / rate:.0f} s left" if rate and total else ""
+            of = f"/{total}" if total else ""
+            print(f"embedding: {done}{of} passages, {rate:.1f}/s{left}", file=sys.stderr)
 
     def close() -> None:
         if state["bar"] is not None:
@@ -68,6 +67,7 @@ def _run_index(args: argparse.Namespace) -> int:
             dense=dense,
             full=args.full,
             wait=args.wait,
+            ray=_ray(args),
         )
     finally:
         close()
@@ -83,6 +83,19 @@ def _run_index(args: argparse.Namespace) -> int:
 
     print_recalibration(index)
     return 0
+
+
+def _ray(args: argparse.Namespace) -> Any:
+    """--ray [ADDRESS] (and --ray-workers) as Index.sync's ray=; None without --ray."""
+    from .errors import ConfigurationError
+
+    if args.ray is None:
+        if args.ray_workers is not None:
+            raise ConfigurationError("--ray-workers needs --ray")
+        return None
+    from .cluster import RayConfig
+
+    return RayConfig(address=args.ray or None, workers=args.ray_workers)
 
 
 def _run_verify(args: argparse.Namespace) -> int:
@@ -187,6 +200,23 @@ def add_index_commands(sub: Any) -> None:
         default=0.0,
         metavar="SECONDS",
         help="wait for another writer to finish (default: fail at once)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="read, chunk and embed on a Ray cluster (pip install 'ragchips[ray]'): 'auto' for "
+        "the cluster started here with 'ray start', HOST:PORT for another; alone, a Ray "
+        "instance on this machine. The index is written here, as without --ray",
+    )
+    p.add_argument(
+        "--ray-workers",
+        type=_int_in("--ray-workers", 1),
+        default=None,
+        metavar="N",
+        help="embedding replicas on the cluster (default: one per CPU)",
     )
     p.add_argument(
         "--progress",

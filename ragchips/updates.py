@@ -26,6 +26,7 @@ from .storage import check_sizes, collect_garbage, read_manifest, writer_lock
 from .writer import ChangeReport, apply_changes
 
 if TYPE_CHECKING:
+    from .cluster import RayConfig
     from .segments import Segment
 
 __all__ = ["IndexUpdates"]
@@ -71,16 +72,22 @@ class IndexUpdates:
         calibration: Calibration | None = None,
         dense: DenseConfig | str | None = None,
         wait: float = 0.0,
+        ray: str | bool | RayConfig | None = None,
     ) -> T:
         """Index files, folders or :class:`Document` objects from scratch; save to ``out``
-        (replacing any index there in one atomic step), else to a temporary folder."""
-        docs = _read_sources(sources, on_skip)
+        (replacing any index there in one atomic step), else to a temporary folder.
+        ``ray``: read, chunk and embed on a Ray cluster (an address, ``"auto"``, ``True``
+        for a local instance, or a :class:`~ragchips.cluster.RayConfig`)."""
+        docs = [] if _uses(ray) else _read_sources(sources, on_skip)
         emb = get_embedder(embedder)
         settings = _settings(emb, chunker or ChunkerSettings(), dense, calibration)
         tmp = None if out is not None else tempfile.TemporaryDirectory(prefix="ragchips-")
         directory = Path(out) if out is not None else Path(tmp.name) / "index"  # type: ignore[union-attr]
         with writer_lock(directory, wait):
-            apply_changes(directory, None, settings, emb, add=docs, progress=progress)
+            if _uses(ray):
+                _on_ray(ray, directory, None, settings, emb, sources, {}, on_skip, progress)
+            else:
+                apply_changes(directory, None, settings, emb, add=docs, progress=progress)
         index = cls.load(directory, embedder=emb, verify=False)
         index._probe_checked = True
         index._tmp = tmp
@@ -99,11 +106,13 @@ class IndexUpdates:
         dense: DenseConfig | str | None = None,
         full: bool = False,
         wait: float = 0.0,
+        ray: str | bool | RayConfig | None = None,
     ) -> tuple[T, ChangeReport]:
         """Make the index at ``out`` hold exactly these sources, embedding only new or
-        changed documents (by content hash); unchanged ones are left untouched."""
+        changed documents (by content hash); unchanged ones are left untouched. ``ray``:
+        read and embed them on a Ray cluster, as in :meth:`build`."""
         directory = Path(out)
-        docs = _read_sources(sources, on_skip)
+        docs = [] if _uses(ray) else _read_sources(sources, on_skip)
         emb = get_embedder(embedder)
         chunker = chunker or ChunkerSettings()
         report = ChangeReport()
@@ -120,7 +129,16 @@ class IndexUpdates:
             if reusable:
                 calibration = Calibration.from_dict(current.get("calibration"))  # type: ignore[union-attr]
             settings = _settings(emb, chunker, dense, calibration)
-            if not reusable:
+            if _uses(ray):
+                known = {}
+                if reusable:
+                    old = cls.load(directory, embedder=emb, verify=False)
+                    known = old._doc_hashes()
+                    old.close()
+                base = current if reusable else None
+                args = (directory, base, settings, emb, sources, known, on_skip, progress)
+                report = _on_ray(ray, *args)
+            elif not reusable:
                 apply_changes(directory, None, settings, emb, add=docs, progress=progress)
                 report.added = [d.doc_id for d in docs]
             else:
@@ -256,6 +274,19 @@ def _settings(
         "calibration": (calibration or DEFAULT_CALIBRATION).to_dict(),
         "lexical": dict(LEXICAL_SETTINGS),
     }
+
+
+def _uses(ray: str | bool | RayConfig | None) -> bool:
+    return ray is not None and ray is not False
+
+
+def _on_ray(ray: str | bool | RayConfig | None, *args: Any) -> ChangeReport:
+    """Read, chunk and embed on a Ray cluster (ray is imported only here)."""
+    from .cluster import ray_config, sync_on_ray
+
+    report = ChangeReport()
+    sync_on_ray(*args, config=ray_config(ray), report=report)
+    return report
 
 
 def _current_manifest(directory: Path) -> dict[str, Any] | None:

@@ -137,13 +137,18 @@ def apply_changes(
     compact: bool = False,
     embedded: tuple[list[Prepared], np.ndarray] | None = None,
     opened: dict[str, Segment] | None = None,
+    shards: Iterable[tuple[list[Prepared], np.ndarray]] | None = None,
 ) -> dict[str, Any]:
     """Write the change and swap the manifest; the caller holds the writer lock.
 
     ``manifest`` is the current one (None: a new index). ``settings`` holds the manifest
     fields that describe the index (embedder, chunker, dense, calibration...).
     ``embedded`` adds documents already cut and embedded (an upgrade, a cluster build).
-    ``opened`` are segments the caller already has open (they are used, not reopened)."""
+    ``opened`` are segments the caller already has open (they are used, not reopened).
+    ``shards`` adds documents already cut and embedded that arrive in parts (a cluster
+    build): each part becomes a segment as it arrives, so no part is held longer than it
+    takes to write it; ``delete`` is read after the last part, so it may be computed while
+    they arrive. The manifest is swapped once, after all of them."""
     directory.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(directory)
     dense = DenseConfig.from_dict(settings.get("dense"))
@@ -156,26 +161,6 @@ def apply_changes(
         deleted, vsum, vgram = read_state(directory, state_old, seg)
         live.append(_Live(meta, seg, deleted, vsum, vgram))
 
-    # Deletions (and the old versions of updated documents).
-    newly: dict[str, list[int]] = {}
-    for doc_id in delete:
-        for item in live:
-            i = item.seg.find(doc_id)
-            if i is not None and not np.isin(i, item.deleted):
-                newly.setdefault(item.seg.name, []).append(i)
-                break
-        else:
-            raise RagchipsError(f"no document {doc_id!r} in the index")
-    for item in live:
-        if item.seg.name in newly:
-            gone = np.asarray(sorted(newly[item.seg.name]), dtype=np.int64)
-            rows = np.flatnonzero(np.isin(np.asarray(item.seg.rows[:, 0]), gone))
-            if len(rows):
-                vecs = np.asarray(item.seg.dense.vectors[rows], dtype=np.float64)
-                item.vsum = item.vsum - vecs.sum(axis=0)
-                item.vgram = item.vgram - vecs.T @ vecs
-            item.deleted = np.union1d(item.deleted, gone)
-
     next_id = int((manifest or {}).get("next_passage_id", 0))
     # Never reuse a folder name: a full rebuild writes beside the index it replaces.
     taken = [
@@ -187,17 +172,21 @@ def apply_changes(
     new_metas: list[dict[str, Any]] = []
     temporaries: list[Path] = []
     try:
-        if embedded is not None:
-            prepared, vectors = embedded
+        if shards is not None:
+            parts: Iterable[tuple[list[Prepared], np.ndarray]] = shards
+        elif embedded is not None:
+            parts = [embedded]
         else:
             # A document with no body text left has no passage: it is not stored.
             prepared = [p for p in (prepare(d, chunker) for d in add) if p.spans]
             if add and not prepared and not live:
                 raise NoDocumentsError("the documents contain no body text to index")
-            vectors = np.zeros((0, embedder.dim), np.float32)
-        if prepared:
+            parts = [(prepared, np.zeros((0, embedder.dim), np.float32))]
+        for prepared, vectors in parts:
+            if not prepared:
+                continue
             texts = [t for p in prepared for t in p.texts]
-            if embedded is None:
+            if embedded is None and shards is None:
                 vectors = _embed(embedder, texts, progress)
             spans = np.asarray(
                 [(i, a, b) for i, p in enumerate(prepared) for a, b in p.spans], dtype=np.int64
@@ -217,6 +206,8 @@ def apply_changes(
             )
             new_metas.append(_install(directory, tmp, f"seg-{counter:06d}", meta))
             counter += 1
+
+        _delete(live, delete)
 
         # Merge small segments, and segments that are mostly deleted.
         keep, merge = _plan_merge(live, len(new_metas), compact)
@@ -249,6 +240,28 @@ def apply_changes(
                 item.seg.close()
     collect_garbage(directory, result)
     return result
+
+
+def _delete(live: list[_Live], delete: Iterable[str]) -> None:
+    """Mark deleted documents (and the old versions of updated ones) in their segments."""
+    newly: dict[str, list[int]] = {}
+    for doc_id in delete:
+        for item in live:
+            i = item.seg.find(doc_id)
+            if i is not None and not np.isin(i, item.deleted):
+                newly.setdefault(item.seg.name, []).append(i)
+                break
+        else:
+            raise RagchipsError(f"no document {doc_id!r} in the index")
+    for item in live:
+        if item.seg.name in newly:
+            gone = np.asarray(sorted(newly[item.seg.name]), dtype=np.int64)
+            rows = np.flatnonzero(np.isin(np.asarray(item.seg.rows[:, 0]), gone))
+            if len(rows):
+                vecs = np.asarray(item.seg.dense.vectors[rows], dtype=np.float64)
+                item.vsum = item.vsum - vecs.sum(axis=0)
+                item.vgram = item.vgram - vecs.T @ vecs
+            item.deleted = np.union1d(item.deleted, gone)
 
 
 def _embed(
