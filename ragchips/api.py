@@ -6,6 +6,7 @@ rebuild has replaced their manifest, so a notebook or a server pays the load onc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -18,10 +19,12 @@ from .answer import (
     NO_PASSAGE_MESSAGE,
     NO_WORDS_MESSAGE,
     NOT_FOUND_MESSAGE,
+    READ_PASSAGES,
     extract,
 )
 from .index import Index, Where, check_k, check_mode, check_question, default_index_path
-from .results import Answer, AnswerStream, Claim
+from .query import Question
+from .results import Answer, AnswerStream, Claim, Passage
 
 if TYPE_CHECKING:
     from .rerank import Reranker
@@ -127,26 +130,29 @@ def ask(
     t1 = time.perf_counter()
     # One pass: the question is analysed once, inside retrieve, and everything below reads
     # the result. The best cosine decides found, whatever the mode, so it is always embedded.
-    got = idx.retrieve(question, k, mode, where)
+    # The answer is chosen among at least READ_PASSAGES passages even when fewer are asked
+    # for: with k=1 the best-ranked passage is often about the topic, not the answer.
+    got = idx.retrieve(question, max(k, READ_PASSAGES), mode, where)
     query = got.question
     terms = query.terms
-    passages = [
+    pool = [
         idx.passage(h.row, rank=i + 1, score=h.score, confidence=got.hit_confidence(h))
         for i, h in enumerate(got.hits)
         if terms
     ]
-    if rerank is not None and passages:
+    if rerank is not None and pool:
         from .rerank import get_reranker
         from .rerank import rerank as apply_reranker
 
         reranker = get_reranker(rerank) if isinstance(rerank, str) else rerank
-        passages = apply_reranker(question, passages, reranker)
+        pool = apply_reranker(question, pool, reranker)
     t2 = time.perf_counter()
-    confidence = got.confidence if passages else 0.0
-    found = bool(passages) and got.found
-    if passages and not found and query.keyword:
+    confidence = got.confidence if pool else 0.0
+    found = bool(pool) and got.found
+    if pool and not found and query.keyword:
         # A keyword search ("Tigris") is answered by the passages that hold its words.
-        found = _holds_all(analyze(passages[0].text), terms)
+        found = _holds_all(analyze(pool[0].text), terms)
+    passages = _sources(pool, k, terms, got.weights, query) if found else pool[:k]
     timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
     llm = _chat_model(llm, settings)
     claims: list[Claim] = []
@@ -194,6 +200,24 @@ def ask(
     text, warnings = llm_module.summarise(question, passages, llm, fallback=extractive)
     timings["answer_s"] = round(time.perf_counter() - t2, 4)
     return Answer(question, text, found, passages, mode, warnings, timings, claims, confidence)
+
+
+def _sources(
+    pool: list[Passage], k: int, terms: list[str], weights: dict[str, float], query: Question
+) -> list[Passage]:
+    """The ``k`` passages to return: those the answer cites (its first sentence's first),
+    the rest of the places going to the best ranked; kept in rank order, numbered from 1."""
+    if len(pool) <= k:
+        return pool
+    cited = list(dict.fromkeys(c.passage for c in extract(terms, pool, weights, query).claims))
+    if all(i <= k for i in cited):
+        return pool[:k]
+    keep = set(cited[:k])
+    for i in range(1, len(pool) + 1):
+        if len(keep) >= k:
+            break
+        keep.add(i)
+    return [dataclasses.replace(pool[i - 1], rank=n) for n, i in enumerate(sorted(keep), 1)]
 
 
 def _holds_all(passage_terms: list[str], terms: list[str]) -> bool:

@@ -241,3 +241,23 @@ def test_settings_given_by_the_edge_win_over_the_environment(
     monkeypatch.setenv("RAGCHIPS_LLM_BASE_URL", "http://127.0.0.1:9/v1")
     a = ask("qui fabrique la puce ?", index=seeds_index_path, settings=Settings())
     assert a.found and not a.warnings and "[" in a.answer  # extractive, nothing was called
+
+
+def test_one_passage_asked_for_still_gets_the_answering_sentence(seeds_index_path: Path) -> None:
+    # The answer is chosen among the top passages whatever k is; the passage it cites is
+    # the one returned. Judged on every gold question, with no expected sentence written here.
+    gold = Path(__file__).parent / "data" / "seeds_gold.jsonl"
+    questions = [json.loads(line)["question"] for line in gold.read_text("utf-8").splitlines()]
+    idx = open_index(seeds_index_path)
+    moved = 0
+    for q in questions:
+        one, three = ask(q, k=1, index=idx), ask(q, k=3, index=idx)
+        assert len(one.passages) == 1 and one.passages[0].rank == 1
+        if not (one.found and three.claims):
+            continue
+        assert one.claims and one.claims[0].text == three.claims[0].text, q
+        assert one.claims[0].passage == 1 and one.claims[0].doc_id == one.passages[0].doc_id
+        p = one.passages[0]
+        assert p.start <= one.claims[0].start < one.claims[0].end <= p.end
+        moved += three.claims[0].passage > 1
+    assert moved  # some answers do come from beyond the first passage
