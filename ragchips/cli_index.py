@@ -160,7 +160,7 @@ def add_index_commands(sub: Any) -> None:
     """Declare ``index``, ``verify``, ``upgrade`` and ``compact`` on a subparsers object."""
     from .chunking import ChunkerSettings
     from .cli import _int_in
-    from .dense import DENSE_KINDS, DenseConfig
+    from .dense import DENSE_KINDS
 
     defaults = ChunkerSettings()
     p = sub.add_parser(
@@ -188,12 +188,7 @@ def add_index_commands(sub: Any) -> None:
         help="dense index: exact (flat), approximate (ivf, hnsw) or auto (default: flat while "
         "small, ivf for segments of 50,000 passages or more)",
     )
-    p.add_argument(
-        "--nprobe",
-        type=_int_in("--nprobe", 1),
-        default=DenseConfig.nprobe,
-        help="IVF lists searched (default: enough for about 8,000 vectors)",
-    )
+    _nprobe_option(p)
     p.add_argument(
         "--wait",
         type=_wait,
@@ -242,12 +237,7 @@ def add_index_commands(sub: Any) -> None:
         default=None,
         help="rebuild the dense index this way (no passage is embedded again)",
     )
-    p.add_argument(
-        "--nprobe",
-        type=_int_in("--nprobe", 1),
-        default=DenseConfig.nprobe,
-        help="IVF lists searched (default: enough for about 8,000 vectors)",
-    )
+    _nprobe_option(p)
     p.add_argument(
         "--nlist", type=_int_in("--nlist", 0), default=0, help="IVF lists (default: ~4 sqrt(n))"
     )
@@ -258,3 +248,14 @@ def add_index_commands(sub: Any) -> None:
         help="smallest segment that gets an approximate index (default 20000)",
     )
     p.set_defaults(run=_run_compact)
+
+
+def _nprobe_option(p: argparse.ArgumentParser) -> None:
+    from .cli import _int_in
+
+    p.add_argument(
+        "--nprobe",
+        type=_int_in("--nprobe", 0),
+        default=0,
+        help="IVF lists searched (default 0: as many as hold about 8,000 vectors)",
+    )
