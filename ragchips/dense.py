@@ -205,7 +205,7 @@ class SegmentDense:
         n = len(self.vectors)
         sel = None
         if allowed is not None:
-            bits = np.packbits(allowed.astype(np.uint8), bitorder="little")
+            bits = np.packbits(allowed, bitorder="little")
             sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
         lib: Any = faiss  # its stubs lack the search parameter classes' keywords
         assert self.ann is not None

@@ -413,7 +413,7 @@ class Index(IndexUpdates):
             r, sc = seg.dense.search(q, m, mask)
             rows.append(r + int(self._bases[s]))
             scores.append(sc)
-            limit = seg.n_rows if mask is None else int(mask.sum())
+            limit = seg.n_rows if mask is None else int(np.count_nonzero(mask))
             complete = complete and len(r) >= limit and seg.dense.ann is None
         all_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         all_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
