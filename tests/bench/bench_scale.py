@@ -148,6 +148,14 @@ for label, where in (("plain", None), ("filtered", {"year": 2010})):
 status = open("/proc/self/status").read()
 for key in ("VmRSS", "RssAnon", "RssFile"):
     out[key] = int(status.split(key + ":")[1].split()[0]) * 1024
+per_file, name = {}, None
+for line in open("/proc/self/smaps"):
+    head = line.split()
+    if len(head) >= 5 and "-" in head[0] and not line.startswith(("Rss", "Size")):
+        name = "/".join(head[5].split("/")[-2:]) if len(head) > 5 else "[anon]"
+    elif line.startswith("Rss:") and name is not None:
+        per_file[name] = per_file.get(name, 0) + int(line.split()[1]) * 1024
+out["mapped"] = sorted(per_file.items(), key=lambda kv: -kv[1])[:6]
 print(json.dumps(out))
 """
 
@@ -184,6 +192,7 @@ def measure(
         timeout=3600,
     )
     data = json.loads(probe.stdout)
+    res["mapped"] = [(name, size / 2**20) for name, size in data["mapped"]]
     res["rss_mb"] = data["VmRSS"] / 2**20
     res["anon_mb"] = data["RssAnon"] / 2**20
     res["file_mb"] = data["RssFile"] / 2**20
@@ -273,6 +282,8 @@ def main() -> None:
             f"{r['delete_s']:.2f} s",
         ]
         print("| " + " | ".join(cells) + " |", flush=True)
+        mapped = ", ".join(f"{name} {mb:.0f} MB" for name, mb in r["mapped"])
+        print(f"  resident by mapping: {mapped}", file=sys.stderr, flush=True)
         shutil.rmtree(work / f"scale-{size}", ignore_errors=True)
 
 
