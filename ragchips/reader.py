@@ -226,12 +226,20 @@ def read_documents(
     on_skip: Callable[[str, str], None] | None = None,
 ) -> list[Document]:
     """Read every file under ``paths``; unreadable ones are skipped and reported."""
-    docs: list[Document] = []
+    return list(iter_documents(paths, on_skip))
+
+
+def iter_documents(
+    paths: Iterable[str | os.PathLike[str]],
+    on_skip: Callable[[str, str], None] | None = None,
+) -> Iterator[Document]:
+    """:func:`read_documents` one document at a time, so that indexing can embed the
+    first files while the next ones are read."""
     seen: dict[str, int] = {}
     for path in discover_files(paths, on_skip=on_skip):
         if path.suffix.lower() in JSONL_SUFFIXES:
             try:
-                docs.extend(read_jsonl(path, on_skip=on_skip, taken=seen))
+                yield from read_jsonl(path, on_skip=on_skip, taken=seen)
             except UnreadableFileError as exc:
                 if on_skip is not None:
                     on_skip(str(path), _reason(exc))
@@ -254,8 +262,7 @@ def read_documents(
                 sha256=doc.sha256,
                 metadata=doc.metadata,
             )
-        docs.append(doc)
-    return docs
+        yield doc
 
 
 _ID_FIELDS = ("doc_id", "id")

@@ -7,11 +7,14 @@ open :class:`~ragchips.index.Index` only ever switches between complete states.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
 
 from .calibration import DEFAULT as DEFAULT_CALIBRATION
 from .calibration import Calibration
@@ -21,9 +24,9 @@ from .embedding import Embedder, get_embedder
 from .errors import NoDocumentsError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .maintenance import is_format_1, upgrade
-from .reader import Document, read_documents
+from .reader import Document, iter_documents
 from .storage import check_sizes, collect_garbage, read_manifest, writer_lock
-from .writer import ChangeReport, apply_changes
+from .writer import ChangeReport, Prepared, apply_changes, embed_passages_of
 
 if TYPE_CHECKING:
     from .cluster import RayConfig
@@ -78,16 +81,20 @@ class IndexUpdates:
         (replacing any index there in one atomic step), else to a temporary folder.
         ``ray``: read, chunk and embed on a Ray cluster (an address, ``"auto"``, ``True``
         for a local instance, or a :class:`~ragchips.cluster.RayConfig`)."""
-        docs = [] if _uses(ray) else _read_sources(sources, on_skip)
         emb = get_embedder(embedder)
-        settings = _settings(emb, chunker or ChunkerSettings(), dense, calibration)
+        chunker = chunker or ChunkerSettings()
+        docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         tmp = None if out is not None else tempfile.TemporaryDirectory(prefix="ragchips-")
         directory = Path(out) if out is not None else Path(tmp.name) / "index"  # type: ignore[union-attr]
         with writer_lock(directory, wait):
-            if _uses(ray):
+            if docs is None:
+                settings = _settings(emb, chunker, dense, calibration)
                 _on_ray(ray, directory, None, settings, emb, sources, {}, on_skip, progress)
             else:
-                apply_changes(directory, None, settings, emb, add=docs, progress=progress)
+                # Files are read on a second thread while the first passages are embedded.
+                embedded = _embed_new(docs, chunker, emb, progress)
+                settings = _settings(emb, chunker, dense, calibration)
+                apply_changes(directory, None, settings, emb, embedded=embedded)
         index = cls.load(directory, embedder=emb, verify=False)
         index._probe_checked = True
         index._tmp = tmp
@@ -112,9 +119,9 @@ class IndexUpdates:
         changed documents (by content hash); unchanged ones are left untouched. ``ray``:
         read and embed them on a Ray cluster, as in :meth:`build`."""
         directory = Path(out)
-        docs = [] if _uses(ray) else _read_sources(sources, on_skip)
         emb = get_embedder(embedder)
         chunker = chunker or ChunkerSettings()
+        docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         report = ChangeReport()
         with writer_lock(directory, wait):
             if not full and is_format_1(directory):
@@ -123,46 +130,50 @@ class IndexUpdates:
                 upgrade(directory, locked=True)
             current = None if full else _current_manifest(directory)
             reusable = current is not None and _compatible(current, emb, chunker)
-            if reusable and dense is None:
-                dense = DenseConfig.from_dict(current.get("dense"))  # type: ignore[union-attr]
-            calibration = None
+            known: dict[str, str] = {}
             if reusable:
-                calibration = Calibration.from_dict(current.get("calibration"))  # type: ignore[union-attr]
-            settings = _settings(emb, chunker, dense, calibration)
-            if _uses(ray):
-                known = {}
-                if reusable:
-                    old = cls.load(directory, embedder=emb, verify=False)
-                    known = old._doc_hashes()
-                    old.close()
-                base = current if reusable else None
-                args = (directory, base, settings, emb, sources, known, on_skip, progress)
-                report = _on_ray(ray, *args)
-            elif not reusable:
-                apply_changes(directory, None, settings, emb, add=docs, progress=progress)
-                report.added = [d.doc_id for d in docs]
-            else:
                 old = cls.load(directory, embedder=emb, verify=False)
                 known = old._doc_hashes()
                 old.close()
-                wanted = {d.doc_id: d for d in docs}
-                add = [d for d in docs if d.doc_id not in known]
-                changed = [d for d in docs if d.doc_id in known and known[d.doc_id] != d.sha256]
-                gone = [i for i in known if i not in wanted]
-                report.added = [d.doc_id for d in add]
-                report.updated = [d.doc_id for d in changed]
-                report.removed = gone
-                report.kept = len(docs) - len(add) - len(changed)
-                if add or changed or gone:
-                    apply_changes(
-                        directory,
-                        current,
-                        settings,
-                        emb,
-                        add=add + changed,
-                        delete=[d.doc_id for d in changed] + gone,
-                        progress=progress,
-                    )
+            if docs is None:
+                settings = _sync_settings(emb, chunker, dense, current if reusable else None)
+                base = current if reusable else None
+                args = (directory, base, settings, emb, sources, known, on_skip, progress)
+                report = _on_ray(ray, *args)
+                index = cls.load(directory, embedder=emb, verify=False)
+                index._probe_checked = True
+                return index, report
+            seen: list[str] = []
+
+            def new_or_changed(read: Iterable[Document]) -> Iterable[Document]:
+                """Record every document read; pass on those to embed."""
+                for d in read:
+                    seen.append(d.doc_id)
+                    if d.doc_id not in known:
+                        report.added.append(d.doc_id)
+                        yield d
+                    elif known[d.doc_id] != d.sha256:
+                        report.updated.append(d.doc_id)
+                        yield d
+
+            # Files are read on a second thread while the first passages are embedded.
+            todo = new_or_changed(docs)
+            embedded = _embed_new(todo, chunker, emb, progress, allow_empty=reusable)
+            wanted = set(seen)
+            report.removed = [i for i in known if i not in wanted]
+            report.kept = len(seen) - len(report.added) - len(report.updated)
+            settings = _sync_settings(emb, chunker, dense, current if reusable else None)
+            if not reusable:
+                apply_changes(directory, None, settings, emb, embedded=embedded)
+            elif report.added or report.updated or report.removed:
+                apply_changes(
+                    directory,
+                    current,
+                    settings,
+                    emb,
+                    delete=report.updated + report.removed,
+                    embedded=embedded,
+                )
         index = cls.load(directory, embedder=emb, verify=False)
         index._probe_checked = True
         return index, report
@@ -276,6 +287,22 @@ def _settings(
     }
 
 
+def _sync_settings(
+    emb: Embedder,
+    chunker: ChunkerSettings,
+    dense: DenseConfig | str | None,
+    current: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Settings of a sync: an index brought up to date keeps its dense settings (unless
+    new ones are given) and its calibration."""
+    calibration = None
+    if current is not None:
+        if dense is None:
+            dense = DenseConfig.from_dict(current.get("dense"))
+        calibration = Calibration.from_dict(current.get("calibration"))
+    return _settings(emb, chunker, dense, calibration)
+
+
 def _uses(ray: str | bool | RayConfig | None) -> bool:
     return ray is not None and ray is not False
 
@@ -306,16 +333,43 @@ def _read_sources(
     sources: Iterable[str | os.PathLike[str] | Document],
     on_skip: Callable[[str, str], None] | None,
 ) -> list[Document]:
+    return list(_iter_sources(sources, on_skip))
+
+
+def _iter_sources(
+    sources: Iterable[str | os.PathLike[str] | Document],
+    on_skip: Callable[[str, str], None] | None,
+) -> Iterator[Document]:
+    """The documents given, then those read from the paths given, one at a time: files
+    are listed now (before the index folder gets its lock file) and read as they are
+    asked for; a doc_id seen twice is an error."""
     items = list(sources)
-    docs = [s for s in items if isinstance(s, Document)]
     paths = [s for s in items if not isinstance(s, Document)]
+    docs: Iterable[Document] = [s for s in items if isinstance(s, Document)]
     if paths:
-        docs.extend(read_documents(paths, on_skip=on_skip))
-    if not docs:
+        docs = itertools.chain(docs, iter_documents(paths, on_skip=on_skip))
+    return _unique(docs)
+
+
+def _unique(docs: Iterable[Document]) -> Iterator[Document]:
+    seen: set[str] = set()
+    for doc in docs:
+        if doc.doc_id in seen:
+            raise RagchipsError(f"doc_id given twice: {doc.doc_id}")
+        seen.add(doc.doc_id)
+        yield doc
+    if not seen:
         raise NoDocumentsError("no readable text to index (supported: .txt, .md, .html, .jsonl)")
-    ids = [d.doc_id for d in docs]
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        dup = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
-        raise RagchipsError(f"doc_id given twice: {', '.join(dup[:5])}")
-    return docs
+
+
+def _embed_new(
+    docs: Iterable[Document],
+    chunker: ChunkerSettings,
+    emb: Embedder,
+    progress: Callable[[int, int], None] | None,
+    allow_empty: bool = False,
+) -> tuple[list[Prepared], np.ndarray]:
+    prepared, vectors = embed_passages_of(docs, chunker, emb, progress)
+    if not prepared and not allow_empty:
+        raise NoDocumentsError("the documents contain no body text to index")
+    return prepared, vectors

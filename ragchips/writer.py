@@ -39,7 +39,15 @@ from .storage import (
     replace_manifest,
 )
 
-__all__ = ["ChangeReport", "Prepared", "apply_changes", "embed_text", "prepare", "read_state"]
+__all__ = [
+    "ChangeReport",
+    "Prepared",
+    "apply_changes",
+    "embed_passages_of",
+    "embed_text",
+    "prepare",
+    "read_state",
+]
 
 # Merge segments when there are more than this many (a search visits every segment).
 MAX_SEGMENTS = 8
@@ -174,20 +182,17 @@ def apply_changes(
     try:
         if shards is not None:
             parts: Iterable[tuple[list[Prepared], np.ndarray]] = shards
-        elif embedded is not None:
-            parts = [embedded]
         else:
-            # A document with no body text left has no passage: it is not stored.
-            prepared = [p for p in (prepare(d, chunker) for d in add) if p.spans]
-            if add and not prepared and not live:
-                raise NoDocumentsError("the documents contain no body text to index")
-            parts = [(prepared, np.zeros((0, embedder.dim), np.float32))]
+            if embedded is None:
+                # A document with no body text left has no passage: it is not stored.
+                embedded = embed_passages_of(add, chunker, embedder, progress)
+                if add and not embedded[0] and not live:
+                    raise NoDocumentsError("the documents contain no body text to index")
+            parts = [embedded]
         for prepared, vectors in parts:
             if not prepared:
                 continue
             texts = [t for p in prepared for t in p.texts]
-            if embedded is None and shards is None:
-                vectors = _embed(embedder, texts, progress)
             spans = np.asarray(
                 [(i, a, b) for i, p in enumerate(prepared) for a, b in p.spans], dtype=np.int64
             ).reshape(-1, 3)
@@ -264,25 +269,19 @@ def _delete(live: list[_Live], delete: Iterable[str]) -> None:
             item.deleted = np.union1d(item.deleted, gone)
 
 
-def _embed(
-    embedder: Embedder, texts: list[str], progress: Callable[[int, int], None] | None
-) -> np.ndarray:
-    if not texts:
-        raise NoDocumentsError("the documents contain no body text to index")
-    done = 0
+def embed_passages_of(
+    docs: Iterable[Document],
+    chunker: ChunkerSettings,
+    embedder: Embedder,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Prepared], np.ndarray]:
+    """Cut and embed documents (through the embedding cache, reading on a second thread):
+    what ``apply_changes(..., embedded=...)`` takes. Documents without passages are left
+    out."""
+    from .pipeline import embed_documents
 
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, len(texts))
-
-    vectors = embedder.embed_passages(texts, tick)
-    if vectors.shape != (len(texts), embedder.dim):
-        raise RagchipsError(
-            f"embedder returned shape {vectors.shape}, expected ({len(texts)}, {embedder.dim})"
-        )
-    return vectors
+    result = embed_documents(docs, chunker, embedder, progress)
+    return result.prepared, result.vectors
 
 
 def _previous_generation(directory: Path, manifest: dict[str, Any] | None) -> int:
