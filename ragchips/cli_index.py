@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,13 @@ __all__ = ["add_index_commands"]
 
 
 def _progress(args: argparse.Namespace) -> tuple[Any, Any]:
-    """A tqdm bar on a terminal; in a log, a line every 30 s (a long job is never silent)."""
+    """A tqdm bar on a terminal (passages/s, time left); in a log, a line every 30 s
+    (``RAGCHIPS_PROGRESS_EVERY`` seconds): a long job is never silent. The total grows
+    while files are still being read."""
     state: dict[str, Any] = {"bar": None, "last": 0.0, "t0": time.monotonic()}
     show = args.progress if args.progress is not None else sys.stderr.isatty()
+    every = os.environ.get("RAGCHIPS_PROGRESS_EVERY", "")
+    period = float(every) if every.replace(".", "", 1).isdigit() else 30.0
 
     def progress(done: int, total: int) -> None:
         # total 0: not known yet (a Ray build counts passages as they arrive)
@@ -23,10 +29,12 @@ def _progress(args: argparse.Namespace) -> tuple[Any, Any]:
                 from tqdm import tqdm
 
                 state["bar"] = tqdm(total=total or None, desc="embedding", unit="passage")
+            if total and total != state["bar"].total:
+                state["bar"].total = total
             state["bar"].update(done - state["bar"].n)
             return
         now = time.monotonic()
-        if now - state["last"] >= 30 or done == total:
+        if now - state["last"] >= period or done == total:
             state["last"] = now
             rate = done / max(now - state["t0"], 1e-9)
             left = f", {(total - done) / rate:.0f} s left" if rate and total else ""
@@ -38,6 +46,10 @@ def _progress(args: argparse.Namespace) -> tuple[Any, Any]:
             state["bar"].close()
 
     return progress, close
+
+
+def _one_line_warning(message: Any, *_: Any, **__: Any) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _run_index(args: argparse.Namespace) -> int:
@@ -56,6 +68,8 @@ def _run_index(args: argparse.Namespace) -> int:
     progress, close = _progress(args)
     chunker = ChunkerSettings(chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
     dense = DenseConfig(kind=args.dense, nprobe=args.nprobe) if args.dense else None
+    # A warning (an unusable embedding cache) is one line, like the skipped files.
+    warnings.showwarning = _one_line_warning
     try:
         index, report = Index.sync(
             args.paths,

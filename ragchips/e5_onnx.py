@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -72,9 +73,16 @@ class OnnxE5:
         so.intra_op_num_threads = _threads()
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            str(folder / "model.onnx"), so, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = ort.InferenceSession(
+                str(folder / "model.onnx"), so, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ONNX Runtime raises its own classes
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise E5RebuildError(
+                f"cannot load {folder / 'model.onnx'} ({first}); delete {folder} and it is "
+                "rebuilt on the next indexing"
+            ) from exc
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=int(marker["max_seq_length"]))
         self.pad_id = int(marker["pad_id"])
@@ -117,9 +125,13 @@ def _marker_ok(folder: Path, source_sha256: str) -> dict[str, Any] | None:
         not isinstance(marker, dict)
         or marker.get("format_version") != FORMAT_VERSION
         or marker.get("source_sha256") != source_sha256
-        or not (folder / "model.onnx").is_file()
         or not (folder / "tokenizer.json").is_file()
     ):
+        return None
+    try:  # a truncated model (a full disk, a killed copy) is rebuilt
+        if (folder / "model.onnx").stat().st_size != marker.get("model_size"):
+            return None
+    except OSError:
         return None
     return marker
 
@@ -163,7 +175,13 @@ def _build(st_folder: Path, root: Path, source_sha256: str) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Loading weights" bars are noise in `ragchips index`
+    hf_logging.set_verbosity_error()
+    quiet = logging.getLogger()  # the quantizer's advice to pre-process, on the root logger
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     work = Path(tempfile.mkdtemp(prefix=".onnx-build-", dir=root))
     try:
         model, reference, texts = _export(st_folder, work / "exported.onnx")
@@ -194,6 +212,7 @@ def _build(st_folder: Path, root: Path, source_sha256: str) -> None:
         for engine, name in (("onnx-fp32", "fused.onnx"), ("onnx-int8", "int8.onnx")):
             _install(st_folder, root, work / name, engine, source_sha256, reference, texts)
     finally:
+        quiet.setLevel(level)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -272,6 +291,7 @@ def _install(
             "source_sha256": source_sha256,
             "engine": engine,
             "model_sha256": sha256_file(tmp / "model.onnx"),
+            "model_size": (tmp / "model.onnx").stat().st_size,
             "max_seq_length": MAX_SEQ_LENGTH,
             "pad_id": int(config.get("pad_token_id", 1)),
             "dim": int(config["hidden_size"]),

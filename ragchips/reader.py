@@ -234,9 +234,15 @@ def iter_documents(
     on_skip: Callable[[str, str], None] | None = None,
 ) -> Iterator[Document]:
     """:func:`read_documents` one document at a time, so that indexing can embed the
-    first files while the next ones are read."""
+    first files while the next ones are read. The files are listed now, read later."""
+    return _read_files(list(discover_files(paths, on_skip=on_skip)), on_skip)
+
+
+def _read_files(
+    files: list[Path], on_skip: Callable[[str, str], None] | None
+) -> Iterator[Document]:
     seen: dict[str, int] = {}
-    for path in discover_files(paths, on_skip=on_skip):
+    for path in files:
         if path.suffix.lower() in JSONL_SUFFIXES:
             try:
                 yield from read_jsonl(path, on_skip=on_skip, taken=seen)
