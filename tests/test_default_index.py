@@ -30,18 +30,20 @@ def test_committed_index_is_up_to_date(tmp_path: Path, monkeypatch: pytest.Monke
     assert old_cal.method == new_cal.method and old_cal.passages == new_cal.passages, hint
     for name in ("threshold", "threshold_en", "scale"):
         assert abs(getattr(old_cal, name) - getattr(new_cal, name)) < 2e-3, f"{name}; {hint}"
-    emb_old = {k: v for k, v in old_m["embedder"].items() if k != "probe"}
-    emb_new = {k: v for k, v in new_m["embedder"].items() if k != "probe"}
+    # The bulk engine (torch fp32, ONNX int8...) is recorded but may differ by machine.
+    emb_old = {k: v for k, v in old_m["embedder"].items() if k not in ("probe", "engine")}
+    emb_new = {k: v for k, v in new_m["embedder"].items() if k not in ("probe", "engine")}
     assert emb_old == emb_new, f"embedder changed; {hint}"
     assert [(p.doc_id, p.start, p.end) for p in committed.passages] == [
         (p.doc_id, p.start, p.end) for p in fresh.passages
     ], f"chunking changed; {hint}"
     assert [d.title for d in committed.documents] == [d.title for d in fresh.documents]
-    # Same vectors, up to float noise between machines.
+    # Same vectors, up to float noise between machines and engines (int8 ONNX against
+    # torch fp32: the engine's own quality gate, ragchips.e5_onnx.MIN_COSINE).
     old_v = np.concatenate([np.asarray(s.dense.vectors) for s in committed.segments])
     new_v = np.concatenate([np.asarray(s.dense.vectors) for s in fresh.segments])
     cos = np.sum(old_v * new_v, axis=1)
-    assert cos.min() > 0.999, f"passage vectors differ; {hint}"
+    assert cos.min() > 0.995, f"passage vectors differ; {hint}"
 
 
 def test_committed_index_cites_the_files_from_any_folder(
