@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .chunking import ChunkerSettings
+from .embed_cache import embed_cached
 from .embedding import E5SmallEmbedder, Embedder, get_embedder
 from .errors import RagchipsError, UnreadableFileError
 from .reader import JSONL_SUFFIXES, Document, read_document, read_jsonl
@@ -113,7 +114,8 @@ class EmbedReplica:
                 for t in Prepared(doc_from(item["doc"]), item["spans"]).texts
             ]
             if texts:
-                out = np.asarray(self.embedder.embed_passages(texts), dtype=np.float32)
+                # Through the worker's embedding cache: a retried task embeds nothing twice.
+                out = np.asarray(embed_cached(self.embedder, texts)[0], dtype=np.float32)
             else:
                 out = np.zeros((0, self.embedder.dim), np.float32)
             vectors.append(out.tobytes())
