@@ -52,6 +52,11 @@ def onnx_available() -> bool:
 
 
 def _threads() -> int:
+    """The cores this process may use; ``OMP_NUM_THREADS`` when set (Ray sets it to an actor's
+    CPUs, so replicas sharing a node do not each take every core)."""
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    if limit.isdigit() and int(limit) > 0:
+        return int(limit)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux

@@ -110,3 +110,12 @@ def test_unknown_engine_is_refused() -> None:
         E5SmallEmbedder(engine="onnx")
     with pytest.raises(E5RebuildError, match="unknown ONNX engine"):
         build_onnx("onnx-int4")
+
+
+def test_onnx_threads_follow_omp_num_threads(monkeypatch) -> None:
+    from ragchips import e5_onnx
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert e5_onnx._threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert e5_onnx._threads() == len(os.sched_getaffinity(0))

@@ -1,7 +1,8 @@
 """Indexing on Ray: passages/s with 1 and 2 worker nodes, and what Ray itself costs.
 
 The corpus: the first ``--docs`` paragraphs of the PIAF dev corpus (../shared/eval/piaf),
-embedded by the real e5-small bulk embedder (sentence-transformers, fp32). Each Ray cluster
+embedded by the real e5-small through sentence-transformers in fp32 (forced, embedding cache
+off: see main()). Each Ray cluster
 is real and on this machine (``ray.cluster_utils.Cluster``): a head node without CPUs and 1
 or 2 worker nodes of one CPU each, so one embedder replica per node, one torch thread each.
 The local reference is an ordinary build in this process with one torch thread (what one
@@ -73,6 +74,11 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, nargs="+", default=[1, 2], help="worker nodes to try")
     args = ap.parse_args()
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Every passage embedded for real, by torch on one thread per replica as the docstring
+    # says (the worker nodes inherit both): no embedding cache, not the ONNX engine, whose
+    # threads follow the machine's cores rather than a node's CPUs.
+    os.environ["RAGCHIPS_EMBED_CACHE"] = "off"
+    os.environ["RAGCHIPS_E5_ENGINE"] = "sentence-transformers"
     # The worker nodes inherit this: they import this checkout of ragchips.
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
