@@ -282,7 +282,7 @@ def _install(
     reference: np.ndarray,
     texts: list[str],
 ) -> None:
-    from .e5_rebuild import MAX_SEQ_LENGTH
+    from .e5_rebuild import MAX_SEQ_LENGTH, install_folder
     from .storage import sha256_file
 
     target = _folder_for(root, engine)
@@ -306,13 +306,6 @@ def _install(
         marker["check"] = {"texts": len(texts), "min_cosine": round(float(cos.min()), 5)}
         marker["accepted"] = bool(cos.min() >= MIN_COSINE)
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-        tmp.chmod(0o755)
-        if target.exists():
-            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=root))
-            os.replace(target, stale / "old")
-            os.replace(tmp, target)
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        install_folder(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

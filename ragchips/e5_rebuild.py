@@ -288,6 +288,20 @@ def _exclusive_lock(lock_path: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def install_folder(tmp: Path, target: Path) -> None:
+    """Put the finished folder ``tmp`` at ``target`` (same file system), replacing any folder
+    there: rename(2) cannot replace a non-empty directory, so the stale one is moved aside
+    first and removed after; a reader sees the old folder or the new one, never a mix."""
+    tmp.chmod(0o755)
+    if target.exists() or target.is_symlink():
+        stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, stale / "old")
+        os.replace(tmp, target)
+        shutil.rmtree(stale, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
 def _write_json(path: Path, payload: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -355,15 +369,7 @@ def rebuild_sentence_transformer(
         tmp = Path(tempfile.mkdtemp(prefix=f".{REBUILT_DIRNAME}.tmp-", dir=root))
         try:
             _write_folder(weights, tmp, src, source_sha256)
-            tmp.chmod(0o755)
-            if target.exists() or target.is_symlink():
-                # rename(2) cannot replace a non-empty directory: move the stale one aside.
-                stale = Path(tempfile.mkdtemp(prefix=f".{REBUILT_DIRNAME}.old-", dir=root))
-                os.replace(target, stale / "old")
-                os.replace(tmp, target)
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
+            install_folder(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
