@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import FrenchAnalyzer, analyze, analyze_query
-from .scratch import accumulator, discard, distinct
+from .scratch import accumulator, borrowed, distinct, take
 
 __all__ = [
     "DEFAULT_B",
@@ -215,7 +215,6 @@ class LexicalMatches:
 
 
 Words = list[tuple[np.ndarray, np.ndarray]]
-MAX_SLOT = 1 << 20  # the scratch accumulator of alternatives (fields use 0, 1, ...)
 
 
 def _field_words(
@@ -272,17 +271,12 @@ def _field_words(
                 per_segment[s].append(parts[0])
             elif parts:
                 # Best alternative per row, through a scratch array (no sort).
-                best = accumulator(len(seg), MAX_SLOT)
-                try:
+                best = accumulator(len(seg), "alternatives")
+                with borrowed():
                     for r, w in parts:
                         np.maximum.at(best, r, w)
                     rows = distinct(np.concatenate([p[0] for p in parts]), len(seg))
-                    w = best[rows].copy()
-                    best[rows] = 0.0
-                except BaseException:
-                    discard()
-                    raise
-                per_segment[s].append((rows, w))
+                    per_segment[s].append((rows, take(best, rows)))
     return per_segment
 
 
@@ -317,19 +311,15 @@ def score_fields(
         # its own per-thread accumulator: only the touched rows are read and reset.
         rows = distinct(np.concatenate(touched), n) if len(touched) > 1 else touched[0]
         scores: dict[str, np.ndarray] = {}
-        for i, f in enumerate(fields):
+        for f in fields:
             if f not in here:
                 scores[f] = np.zeros(len(rows))
                 continue
-            acc = accumulator(n, i)
-            try:
+            acc = accumulator(n, f)
+            with borrowed():
                 for r, w in here[f]:
                     np.add.at(acc, r, w)  # numpy >= 2: faster than acc[r] += w
-                scores[f] = acc[rows].astype(np.float64)
-                acc[rows] = 0.0
-            except BaseException:
-                discard()
-                raise
+                scores[f] = take(acc, rows).astype(np.float64)
             out.total[f] += float(scores[f].sum())
             out.total_sq[f] += float(np.square(scores[f]).sum())
         out.rows.append(np.asarray(rows, dtype=np.int64))

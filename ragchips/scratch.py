@@ -14,30 +14,45 @@ Both grow to the largest size asked for and are never shared between threads.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["accumulator", "discard", "distinct", "lookup", "number"]
+__all__ = ["accumulator", "borrowed", "distinct", "lookup", "number", "take"]
 
 _local = threading.local()
 
 
-def accumulator(n: int, which: int = 0) -> np.ndarray:
-    """Float32 array number ``which`` of at least ``n`` zeros; the caller must zero what it
-    wrote."""
-    accs: dict[int, np.ndarray] | None = getattr(_local, "accs", None)
+def accumulator(n: int, name: str = "") -> np.ndarray:
+    """This thread's float32 array ``name``, of at least ``n`` zeros; read what was written
+    back with :func:`take`, which zeroes it again."""
+    accs: dict[str, np.ndarray] | None = getattr(_local, "accs", None)
     if accs is None:
         accs = _local.accs = {}
-    acc = accs.get(which)
+    acc = accs.get(name)
     if acc is None or len(acc) < n:
-        acc = accs[which] = np.zeros(max(n, 1), dtype=np.float32)
+        acc = accs[name] = np.zeros(max(n, 1), dtype=np.float32)
     return acc
 
 
-def discard() -> None:
-    """Forget this thread's accumulators (after an error left entries that are not zero)."""
-    _local.accs = None
+def take(acc: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The values of ``rows`` (a copy), those entries of the accumulator set to zero again."""
+    values = acc[rows]
+    acc[rows] = 0.0
+    return values
+
+
+@contextlib.contextmanager
+def borrowed() -> Iterator[None]:
+    """Around the use of accumulators: an error midway leaves entries that are not zero, so
+    this thread's accumulators are then forgotten (new zeroed ones on the next use)."""
+    try:
+        yield
+    except BaseException:
+        _local.accs = None
+        raise
 
 
 def _stamp(n: int) -> np.ndarray:
