@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import FrenchAnalyzer, analyze, analyze_query
-from .scratch import accumulator, borrowed, distinct, take
+from .scratch import group
 
 __all__ = [
     "DEFAULT_B",
@@ -214,36 +214,27 @@ class LexicalMatches:
     total_sq: dict[str, float]
 
 
-Words = list[tuple[np.ndarray, np.ndarray]]
+# A query term's live postings in each segment (rows, tf), and its idf.
+Postings = tuple[list[tuple[np.ndarray, np.ndarray]], float]
 
 
-def _field_words(
-    question: str,
-    field: str,
+def _live_terms(
+    groups: list[list[str]],
     segments: Sequence[FieldPostings],
     alive: Sequence[np.ndarray | None],
     n_live: int,
-    total_length: float,
-    k1: float,
-    b: float,
-) -> list[Words]:
-    """Per segment, one (rows, weights) pair per word of the question that matches (a word
-    with alternative terms counts once, with its best alternative); rows distinct per word."""
-    groups = FIELDS[field][1](question)
-    per_segment: list[Words] = [[] for _ in segments]
-    if n_live == 0:
-        return per_segment
-    avgdl = total_length / n_live if total_length > 0 else 1.0
-    # Live postings of every distinct query term, and its live document frequency.
-    cache: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    df: dict[str, int] = {}
-    for term in {t for g in groups for t in g if t}:
+) -> dict[str, Postings]:
+    """Every query term that matches a live passage: its live postings per segment, and
+    its idf from the live document frequency (deleted passages count nowhere)."""
+    out: dict[str, Postings] = {}
+    empty = (np.zeros(0, np.int32), np.zeros(0, np.float32))
+    for term in dict.fromkeys(t for g in groups for t in g if t):
         per_seg = []
         count = 0
         for seg, mask in zip(segments, alive):
             hit = seg.postings(term)
             if hit is None:
-                per_seg.append((np.zeros(0, np.int32), np.zeros(0, np.float32)))
+                per_seg.append(empty)
                 continue
             rows, tf = hit
             if mask is not None:
@@ -252,32 +243,8 @@ def _field_words(
             per_seg.append((rows, tf))
             count += len(rows)
         if count:
-            cache[term] = per_seg
-            df[term] = count
-    if not cache:
-        return per_segment
-    norm_a, norm_b = k1 * (1 - b), k1 * b / avgdl
-    idf = {t: float(np.log1p((n_live - f + 0.5) / (f + 0.5))) for t, f in df.items()}
-    for s, seg in enumerate(segments):
-        lengths = np.asarray(seg.lengths)
-        for group in groups:
-            parts = []
-            for term in dict.fromkeys(t for t in group if t in cache):
-                rows, tf = cache[term][s]
-                if len(rows):
-                    denom = tf + (norm_a + norm_b * lengths[rows])
-                    parts.append((rows, (idf[term] * tf / denom).astype(np.float32)))
-            if len(parts) == 1:
-                per_segment[s].append(parts[0])
-            elif parts:
-                # Best alternative per row, through a scratch array (no sort).
-                best = accumulator(len(seg), "alternatives")
-                with borrowed():
-                    for r, w in parts:
-                        np.maximum.at(best, r, w)
-                    rows = distinct(np.concatenate([p[0] for p in parts]), len(seg))
-                    per_segment[s].append((rows, take(best, rows)))
-    return per_segment
+            out[term] = (per_seg, float(np.log1p((n_live - count + 0.5) / (count + 0.5))))
+    return out
 
 
 def score_fields(
@@ -292,36 +259,65 @@ def score_fields(
 ) -> LexicalMatches:
     """BM25 of ``question`` over ``fields`` of every segment, with live statistics.
 
-    ``alive[s]`` is the live-row mask of segment ``s`` (None: no deletion). The fields
-    share one set of matching rows, so fusion needs no union of its own."""
-    words = {
-        f: _field_words(question, f, [seg[f] for seg in segments], alive, n_live, lengths[f], k1, b)
+    ``alive[s]`` is the live-row mask of segment ``s`` (None: no deletion). A word of the
+    question counts once per passage, with its best alternative term. The fields share one
+    set of matching rows, so fusion needs no union of its own.
+
+    Why this shape: at 10^6 passages a question reads ~70,000 postings spread over the
+    collection, and what costs is random access to collection-sized arrays. The postings of
+    every field are grouped by row once (:func:`ragchips.scratch.group`: two random passes),
+    then each field is summed with ``np.bincount`` into an array the size of the matches."""
+    groups = {f: FIELDS[f][1](question) for f in fields}
+    out = LexicalMatches([], [], dict.fromkeys(fields, 0.0), dict.fromkeys(fields, 0.0))
+    terms = {
+        f: _live_terms(groups[f], [seg[f] for seg in segments], alive, n_live) if n_live else {}
         for f in fields
     }
-    out = LexicalMatches([], [], dict.fromkeys(fields, 0.0), dict.fromkeys(fields, 0.0))
     for s, seg in enumerate(segments):
-        n = len(seg[fields[0]]) if fields else 0
-        here = {f: words[f][s] for f in fields if words[f][s]}
-        touched = [r for f in here for r, _ in here[f]]
-        if not touched:
+        # Every posting list of this segment the question touches: (field, word, rows, tf, idf).
+        lists = [
+            (f, w, *terms[f][t][0][s], terms[f][t][1])
+            for f in fields
+            for w, g in enumerate(groups[f])
+            for t in dict.fromkeys(t for t in g if t in terms[f])
+            if len(terms[f][t][0][s][0])
+        ]
+        if not lists:
             out.rows.append(np.zeros(0, np.int64))
             out.scores.append({f: np.zeros(0) for f in fields})
             continue
-        # Each field summed word by word in float32 (rows are distinct within one word) on
-        # its own per-thread accumulator: only the touched rows are read and reset.
-        rows = distinct(np.concatenate(touched), n) if len(touched) > 1 else touched[0]
+        n = len(seg[fields[0]])
+        rows, slots = group(np.concatenate([x[2] for x in lists]), n)
+        ends = np.cumsum([len(x[2]) for x in lists]).tolist()
         scores: dict[str, np.ndarray] = {}
         for f in fields:
-            if f not in here:
-                scores[f] = np.zeros(len(rows))
-                continue
-            acc = accumulator(n, f)
-            with borrowed():
-                for r, w in here[f]:
-                    np.add.at(acc, r, w)  # numpy >= 2: faster than acc[r] += w
-                scores[f] = take(acc, rows).astype(np.float64)
-            out.total[f] += float(scores[f].sum())
-            out.total_sq[f] += float(np.square(scores[f]).sum())
+            avgdl = lengths[f] / n_live if lengths[f] > 0 else 1.0
+            norm_a, norm_b = k1 * (1 - b), k1 * b / avgdl
+            length = np.asarray(seg[f].lengths)
+            words: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+            for i, (field, w, r, tf, idf) in enumerate(lists):
+                if field == f:
+                    weight = (idf * tf / (tf + (norm_a + norm_b * length[r]))).astype(np.float32)
+                    words.setdefault(w, []).append((slots[ends[i] - len(r) : ends[i]], weight))
+            single = [parts[0] for parts in words.values() if len(parts) == 1]
+            total = (
+                np.bincount(
+                    np.concatenate([p[0] for p in single]),
+                    weights=np.concatenate([p[1] for p in single]),
+                    minlength=len(rows),
+                )
+                if single
+                else np.zeros(len(rows))
+            )
+            for parts in words.values():
+                if len(parts) > 1:  # the word's best alternative per row
+                    best = np.zeros(len(rows), dtype=np.float32)
+                    for slot, weight in parts:
+                        np.maximum.at(best, slot, weight)
+                    total += best
+            scores[f] = total
+            out.total[f] += float(total.sum())
+            out.total_sq[f] += float(np.square(total).sum())
         out.rows.append(np.asarray(rows, dtype=np.int64))
         out.scores.append(scores)
     return out

@@ -1,58 +1,22 @@
-"""Per-thread work arrays for scoring, so a question costs what it touches, not the collection.
+"""A per-thread stamp array, so a question costs what it touches, not the collection.
 
-Why: at 10^6 passages, allocating a zeroed score array per field and scanning it for non-zero
-entries cost ~3 ms a field (page faults on fresh memory, then a full pass), more than the
-BM25 arithmetic itself. Instead each thread keeps:
-
-- an accumulator that is all zeros between uses (the touched entries are reset after
-  reading), and
-- a stamp array used as a sparse set (Briggs & Torczon, 1993): its stale contents never
-  matter, because a value is trusted only when it points back to the entry that wrote it.
-
-Both grow to the largest size asked for and are never shared between threads.
+Why: at 10^6 passages, allocating a zeroed array the size of the collection per question and
+scanning it cost ~3 ms a field (page faults on fresh memory, then a full pass), more than
+the BM25 arithmetic itself. Instead each thread keeps one int32 array used as a sparse set
+(Briggs & Torczon, 1993): its stale contents never matter, because a value is trusted only
+when it points back to the entry that wrote it. It grows to the largest size asked for and
+is never shared between threads.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["accumulator", "borrowed", "distinct", "lookup", "number", "take"]
+__all__ = ["group", "lookup", "number"]
 
 _local = threading.local()
-
-
-def accumulator(n: int, name: str = "") -> np.ndarray:
-    """This thread's float32 array ``name``, of at least ``n`` zeros; read what was written
-    back with :func:`take`, which zeroes it again."""
-    accs: dict[str, np.ndarray] | None = getattr(_local, "accs", None)
-    if accs is None:
-        accs = _local.accs = {}
-    acc = accs.get(name)
-    if acc is None or len(acc) < n:
-        acc = accs[name] = np.zeros(max(n, 1), dtype=np.float32)
-    return acc
-
-
-def take(acc: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The values of ``rows`` (a copy), those entries of the accumulator set to zero again."""
-    values = acc[rows]
-    acc[rows] = 0.0
-    return values
-
-
-@contextlib.contextmanager
-def borrowed() -> Iterator[None]:
-    """Around the use of accumulators: an error midway leaves entries that are not zero, so
-    this thread's accumulators are then forgotten (new zeroed ones on the next use)."""
-    try:
-        yield
-    except BaseException:
-        _local.accs = None
-        raise
 
 
 def _stamp(n: int) -> np.ndarray:
@@ -64,15 +28,19 @@ def _stamp(n: int) -> np.ndarray:
     return stamp
 
 
-def distinct(values: np.ndarray, bound: int) -> np.ndarray:
-    """The distinct entries of ``values`` (integers in [0, bound)), without sorting: for each
-    value, its last occurrence's position wins the stamp, so exactly one copy is kept."""
-    if len(values) < 2:
-        return values
+def group(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct entries of ``values`` (integers in [0, bound)) and, for each entry of
+    ``values``, the position of its value among them: ``np.unique(values,
+    return_inverse=True)`` without a sort, in two random passes (a value's last occurrence
+    wins the stamp; every occurrence then reads back which one that was). Sums per value
+    are then ``np.bincount(slots, weights)`` over a small array instead of the collection."""
     stamp = _stamp(bound)
     pos = np.arange(len(values), dtype=stamp.dtype)
     stamp[values] = pos
-    return values[stamp[values] == pos]
+    rep = stamp[values]
+    first = rep == pos
+    slot_of = np.cumsum(first) - 1
+    return values[first], slot_of[rep]
 
 
 def number(keys: np.ndarray, bound: int) -> None:
