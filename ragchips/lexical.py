@@ -300,7 +300,7 @@ def score_fields(
                     weight = (idf * tf / (tf + (norm_a + norm_b * length[r]))).astype(np.float32)
                     words.setdefault(w, []).append((slots[ends[i] - len(r) : ends[i]], weight))
             single = [parts[0] for parts in words.values() if len(parts) == 1]
-            total = (
+            total: np.ndarray = (
                 np.bincount(
                     np.concatenate([p[0] for p in single]),
                     weights=np.concatenate([p[1] for p in single]),
