@@ -156,9 +156,7 @@ def extract(
             overlap = sum(weight.get(t, 1.0) for t in qterms & terms) / mass
             # The kind of answer only counts in a sentence that speaks of the question.
             typed = (
-                overlap > 0
-                and kind is not None
-                and candidate_span(kind, asked, s.text) is not None
+                overlap > 0 and kind is not None and candidate_span(kind, asked, s.text) is not None
             )
             agent = None
             if typed and kind is not None and kind.name == "person-or-organisation":

@@ -542,9 +542,7 @@ class Index(IndexUpdates):
             for i in order
         ]
 
-    def _answer_type_bonus(
-        self, question: Question, rows: np.ndarray, scores: np.ndarray
-    ) -> None:
+    def _answer_type_bonus(self, question: Question, rows: np.ndarray, scores: np.ndarray) -> None:
         """Among the best candidates, favour passages holding the kind of answer asked for
         (a date for "quand", a name for "qui"...; see :mod:`ragchips.answertype`)."""
         kind = question.kind

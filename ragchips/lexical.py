@@ -13,14 +13,14 @@ never the whole collection. The BM25 variant is Lucene's, as in bm25s's default,
 same k1 and b as before, so rankings are unchanged: idf = ln(1 + (N - df + .5) / (df + .5)),
 weight = idf * tf / (tf + k1 * (1 - b + b * dl / avgdl)).
 
-Files of one field (``stems/`` or ``forms/`` inside a segment): ``vocab.json`` (term ->
-column), ``indptr.npy`` (int64), ``rows.npy`` (int32, row within the segment), ``tf.npy``
-(float32), ``lengths.npy`` (float32 terms per row). JSON and ``.npy`` without pickle only.
+Files of one field (``stems/`` or ``forms/`` inside a segment): the terms
+(:mod:`ragchips.vocabulary`: term -> column, memory-mapped), ``indptr.npy`` (int64),
+``rows.npy`` (int32, row within the segment), ``tf.npy`` (float32), ``lengths.npy``
+(float32 terms per row). ``.npy`` without pickle only.
 """
 
 from __future__ import annotations
 
-import json
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ import numpy as np
 
 from .analysis import FrenchAnalyzer, analyze, analyze_query
 from .scratch import group
+from .vocabulary import Vocabulary
 
 __all__ = [
     "DEFAULT_B",
@@ -71,7 +72,7 @@ SETTINGS = {"k1": DEFAULT_K1, "b": DEFAULT_B, "fields": list(FIELDS)}
 class FieldPostings:
     """One field of one segment: term frequencies by term, and passage lengths."""
 
-    vocab: dict[str, int]
+    vocab: Vocabulary
     indptr: np.ndarray
     rows: np.ndarray
     tf: np.ndarray
@@ -89,13 +90,13 @@ class FieldPostings:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
+        self.vocab.save(folder)
         for name in ("indptr", "rows", "tf", "lengths"):
             np.save(folder / f"{name}.npy", getattr(self, name), allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path) -> FieldPostings:
-        vocab = json.loads((folder / "vocab.json").read_text("utf-8"))
+        vocab = Vocabulary.load(folder)
         # Plain ndarray views of the maps: slicing a np.memmap costs ~10 us a slice, and a
         # question slices every posting list it touches.
         arrays = {
@@ -103,7 +104,7 @@ class FieldPostings:
             for name in ("indptr", "rows", "tf", "lengths")
         }
         p = cls(vocab, **arrays)
-        if not isinstance(vocab, dict) or len(p.indptr) != len(vocab) + 1:
+        if len(p.indptr) != len(vocab) + 1:
             raise ValueError(f"{folder}: vocabulary and postings disagree")
         if int(p.indptr[-1]) != len(p.rows) or len(p.rows) != len(p.tf):
             raise ValueError(f"{folder}: postings arrays disagree")
@@ -150,7 +151,8 @@ def _to_csc(
         ucols = urows = np.zeros(0, np.int64)
     indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
     np.cumsum(np.bincount(ucols, minlength=len(vocab)), out=indptr[1:])
-    return FieldPostings(vocab, indptr, urows.astype(np.int32), sums, lengths)
+    terms = Vocabulary.from_terms(sorted(vocab, key=vocab.__getitem__))
+    return FieldPostings(terms, indptr, urows.astype(np.int32), sums, lengths)
 
 
 def merge_postings(parts: Sequence[tuple[FieldPostings, np.ndarray]]) -> FieldPostings:
@@ -160,7 +162,7 @@ def merge_postings(parts: Sequence[tuple[FieldPostings, np.ndarray]]) -> FieldPo
     offset = 0
     for p, keep in parts:
         new_row = np.cumsum(keep) - 1 + offset
-        terms = sorted(p.vocab, key=p.vocab.__getitem__)
+        terms = list(p.vocab)  # column order
         gmap = np.asarray([vocab.setdefault(t, len(vocab)) for t in terms], dtype=np.int64)
         counts = np.diff(np.asarray(p.indptr))
         cols = np.repeat(gmap, counts)

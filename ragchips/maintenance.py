@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .dense import as_float32
 from .errors import CorruptIndexError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .reader import Document
@@ -59,7 +60,7 @@ def verify(directory: Path) -> VerifyReport:
         for name, p in seg.postings.items():
             if len(p.rows) and (int(np.max(p.rows)) >= n or int(np.min(p.rows)) < 0):
                 report.problems.append(f"{seg.name}/{name}: postings point past the passages")
-        vectors = np.asarray(seg.dense.vectors)
+        vectors = as_float32(seg.dense.vectors)
         norms = np.linalg.norm(vectors, axis=1)
         if len(norms) and (np.abs(norms - 1).max() > 1e-3):
             report.problems.append(f"{seg.name}: vectors are not unit length")

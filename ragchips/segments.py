@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .dense import DenseConfig, SegmentDense, build_ann, moments
+from .dense import DenseConfig, SegmentDense, build_ann, moments, stored_vectors
 from .errors import CorruptIndexError
 from .filters import FieldColumn, build_columns
 from .lexical import FIELDS, FieldPostings, build_postings
@@ -85,8 +85,13 @@ def write_segment(
     rows = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1, 3)
     np.save(folder / "rows.npy", rows, allow_pickle=False)
     np.save(folder / "ids.npy", np.asarray(ids, dtype=np.int64), allow_pickle=False)
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    np.save(folder / "vectors.npy", vectors, allow_pickle=False)
+    vectors = stored_vectors(vectors)
+    kind = dense.ann_kind(len(rows))
+    # Half the bytes where a segment is large enough to be searched approximately; the
+    # values are the same either way (stored_vectors), only a scan is faster in float32.
+    np.save(
+        folder / "vectors.npy", vectors.astype(np.float16) if kind else vectors, allow_pickle=False
+    )
     vsum, vgram = base_moments if base_moments is not None else moments(vectors)
     np.save(folder / "vsum.npy", vsum, allow_pickle=False)
     np.save(folder / "vgram.npy", vgram, allow_pickle=False)
@@ -99,7 +104,6 @@ def write_segment(
     for i, (name, column) in enumerate(build_columns(list(docs)).items()):
         fields[name] = f"f{i:03d}"
         column.save(folder / "fields" / fields[name])
-    kind = dense.ann_kind(len(rows))
     ann = build_ann(vectors, kind, dense, folder / "ann.faiss") if kind else None
     meta = {
         "format": SEGMENT_FORMAT,
@@ -142,6 +146,8 @@ class Segment:
         self.n_docs = int(meta["docs"])
         if self.rows.shape != (self.n_rows, 3) or len(self.ids) != self.n_rows:
             raise ValueError(f"{folder}: passage arrays disagree with meta.json")
+        if vectors.dtype not in (np.float16, np.float32) or vectors.ndim != 2:
+            raise ValueError(f"{folder}/vectors.npy: not a float16 or float32 matrix")
         if vectors.shape[0] != self.n_rows or len(self.offsets) != self.n_docs + 1:
             raise ValueError(f"{folder}: vector or document counts disagree with meta.json")
         ann = folder / "ann.faiss" if meta.get("ann") else None

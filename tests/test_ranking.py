@@ -146,3 +146,29 @@ def test_ivf_probes_scale_with_the_vectors_per_list() -> None:
     assert few_per_list > many_per_list >= 8
     assert few_per_list * 95_848 / 1024 >= SCAN_ROWS
     assert auto.probes(64, 1000) == 64  # never more lists than there are
+
+
+def test_large_segments_store_float16_with_the_values_small_ones_scan(tmp_path: Path) -> None:
+    from ragchips.dense import DenseConfig
+
+    rng = np.random.default_rng(3)
+    docs = []
+    for i in range(60):
+        text = " ".join(rng.choice(WORDS, size=12)) + "."
+        docs.append(
+            Document(f"d{i}", f"d{i}.txt", "", text, hashlib.sha256(text.encode()).hexdigest())
+        )
+    emb = HashEmbedder(dim=32)
+    flat = Index.build(docs, embedder=emb, out=tmp_path / "flat")
+    ivf = Index.build(
+        docs, embedder=emb, out=tmp_path / "ivf", dense=DenseConfig(kind="ivf", min_rows=1)
+    )
+    small, large = flat.segments[0].dense.vectors, ivf.segments[0].dense.vectors
+    assert small.dtype == np.float32 and large.dtype == np.float16
+    assert np.array_equal(small, large.astype(np.float32))  # one truth, two storages
+    raw = emb.embed_passages([flat.passage(0).text])[0]
+    assert np.abs(small[0] - raw).max() < 1e-3 and not np.array_equal(small[0], raw)
+    for q in ("puce", "lanterne festival"):
+        a = [(h.doc_id, round(h.score, 9)) for h in flat.search(q, k=5)]
+        b = [(h.doc_id, round(h.score, 9)) for h in ivf.search(q, k=5)]
+        assert a == b
