@@ -151,7 +151,7 @@ class Segment:
         if vectors.shape[0] != self.n_rows or len(self.offsets) != self.n_docs + 1:
             raise ValueError(f"{folder}: vector or document counts disagree with meta.json")
         ann = folder / "ann.faiss" if meta.get("ann") else None
-        self.dense = SegmentDense(vectors, ann, dense)
+        self.dense = SegmentDense(vectors, ann, dense, folder / "vectors.npy")
         self.postings = {name: FieldPostings.load(folder / name) for name in FIELDS}
         for name, p in self.postings.items():
             if len(p) != self.n_rows:

@@ -113,12 +113,12 @@ def test_rrf_is_available_for_comparison(index: Index) -> None:
 
 
 def test_approximate_dense_index_finds_the_exact_neighbours(tmp_path: Path) -> None:
-    from ragchips.dense import DenseConfig, SegmentDense, build_ann
+    from ragchips.dense import DenseConfig, SegmentDense, build_ann, stored_vectors
 
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((20, 32))
     x = centres[rng.integers(20, size=5000)] + 0.3 * rng.standard_normal((5000, 32))
-    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    x = stored_vectors(x / np.linalg.norm(x, axis=1, keepdims=True))  # as segments keep them
     for kind, nprobe in (("ivf", 16), ("ivf", 0), ("hnsw", 16)):
         cfg = DenseConfig(kind=kind, min_rows=1, nprobe=nprobe)
         build_ann(x, kind, cfg, tmp_path / f"{kind}.faiss")
@@ -169,6 +169,7 @@ def test_large_segments_store_float16_with_the_values_small_ones_scan(tmp_path: 
     raw = emb.embed_passages([flat.passage(0).text])[0]
     assert np.abs(small[0] - raw).max() < 1e-3 and not np.array_equal(small[0], raw)
     for q in ("puce", "lanterne festival"):
-        a = [(h.doc_id, round(h.score, 9)) for h in flat.search(q, k=5)]
-        b = [(h.doc_id, round(h.score, 9)) for h in ivf.search(q, k=5)]
-        assert a == b
+        a, b = flat.search(q, k=5), ivf.search(q, k=5)
+        assert [h.doc_id for h in a] == [h.doc_id for h in b]
+        # FAISS sums the float16 lists in another order than BLAS: equal to rounding.
+        assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-6)

@@ -1,0 +1,33 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragchips.dense import RowReader, stored_vectors
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_row_reader_reads_what_the_map_holds(tmp_path: Path, dtype: type) -> None:
+    x = np.random.default_rng(0).standard_normal((300, 24)).astype(dtype)
+    np.save(tmp_path / "v.npy", x)
+    reader = RowReader(tmp_path / "v.npy")
+    for rows in ([0], [5, 6, 7, 9], [3, 3, 4], list(range(300)), [299], []):
+        got = reader.read(np.asarray(rows, dtype=np.int64))
+        assert got.dtype == np.float32 and got.shape == (len(rows), 24)
+        assert np.array_equal(got, x[rows].astype(np.float32))
+
+
+def test_row_reader_refuses_what_is_not_a_float_matrix(tmp_path: Path) -> None:
+    np.save(tmp_path / "v.npy", np.zeros((3, 4), dtype=np.int64))
+    with pytest.raises(ValueError, match="not a float16 or float32 matrix"):
+        RowReader(tmp_path / "v.npy")
+
+
+def test_stored_vectors_are_float16_values_and_refuse_what_float16_cannot_hold() -> None:
+    x = np.random.default_rng(1).standard_normal((10, 8)).astype(np.float32)
+    s = stored_vectors(x)
+    assert s.dtype == np.float32 and np.array_equal(s, s.astype(np.float16).astype(np.float32))
+    assert np.abs(s - x).max() < 2e-3
+    for bad in (np.full((1, 8), np.nan), np.full((1, 8), 1e6)):
+        with pytest.raises(ValueError, match="finite and below 65504"):
+            stored_vectors(bad)
