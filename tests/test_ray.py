@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_writer import same_up_to_ties
 
 from ragchips import Index
 from ragchips.cluster import RayConfig, ray_config
@@ -115,7 +116,13 @@ def test_ray_build_equals_local_build(built: dict[str, Any]) -> None:
     a, b = _vectors(local), _vectors(index)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     for q in ("qui grave la puce ?", "Broadcom"):
-        assert [p.doc_id for p in index.search(q, k=5)] == [p.doc_id for p in local.search(q, k=5)]
+        # Equal up to ties: two copies of one text in different segments may differ by a
+        # rounding unit of a cosine (BLAS sums a product in an order that depends on shape).
+        ranked = [
+            [(p.doc_id, p.start, p.end, round(p.score, 5)) for p in i.search(q, k=5)]
+            for i in (index, local)
+        ]
+        assert same_up_to_ties([ranked[0]], [ranked[1]]), ranked
 
 
 def test_incremental_update_through_the_cli(

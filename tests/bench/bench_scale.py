@@ -23,7 +23,7 @@ which the kernel shares between processes and can drop), cold ``ask`` in a fresh
 change), recall@10 of the approximate dense index against exact search (the top 10 of the
 candidates that search takes from it and rescores exactly),
 and the time to add and to delete one document (median of 5).
-Run: ``python tests/bench/bench_scale.py [--sizes 10000 100000 1000000]``.
+Run: ``python tests/bench/bench_scale.py [--sizes 10000 100000 1000000] [--keep]``.
 """
 
 from __future__ import annotations
@@ -240,6 +240,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--base", default="/tmp/ragchips-piaf", help="index of real passages")
     parser.add_argument("--work", default="/tmp/ragchips-scale")
+    parser.add_argument("--keep", action="store_true", help="keep the indexes (for A/B runs)")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -284,7 +285,8 @@ def main() -> None:
         print("| " + " | ".join(cells) + " |", flush=True)
         mapped = ", ".join(f"{name} {mb:.0f} MB" for name, mb in r["mapped"])
         print(f"  resident by mapping: {mapped}", file=sys.stderr, flush=True)
-        shutil.rmtree(work / f"scale-{size}", ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work / f"scale-{size}", ignore_errors=True)
 
 
 if __name__ == "__main__":
