@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from ragchips import Passage
 from ragchips.analysis import analyze
 from ragchips.answer import extract, extract_answer, is_keyword_query
@@ -146,3 +148,13 @@ def test_the_fourth_passage_is_read() -> None:
     q = "Comment s'appelle la puce d'IA du groupe ?"
     got = extract(analyze(q), ps, question=q)
     assert any("Orca 7" in c.text for c in got.claims)
+
+
+def test_the_headline_question_opens_with_the_maker_at_k1_and_k5(seeds_index_path: Path) -> None:
+    from ragchips import ask
+
+    for k in (1, 5):
+        a = ask("qui fabrique la puce ?", k=k, index=seeds_index_path)
+        assert a.found and a.claims
+        assert "TSMC" in a.claims[0].text, (k, a.claims[0].text)
+        assert a.answer.startswith(" ".join(a.claims[0].text.split()))
