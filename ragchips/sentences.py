@@ -30,6 +30,25 @@ ABBREVIATIONS = frozenset(_ABBREVIATIONS.split())
 # Words after which a capital is part of the same sentence: "p. ex. Paris", "av. J.-C. Rome".
 _NO_BREAK_AFTER = frozenset({"ex", "cf", "p", "pp", "av", "apr", "vs", "no", "n°", "art", "vol"})
 
+# A unit after a number ("1,85 m.", "300 km.", "2 L.", "10 000 hab.") is no title: its
+# period ends the sentence when a capital follows. Month and reference abbreviations
+# ("3 sept. 2019", "753 av. J.-C.", "12 p. X") are not units.
+_UNIT_BEFORE = re.compile(r"\d[ \u00a0\u202f]?(?:[a-zµ]{1,4}|L)$")
+_MONTH_ABBREVIATIONS = "janv févr fév avr juil sept oct nov déc jan feb mar apr jun jul aug sep dec"
+_NOT_UNITS = frozenset(_MONTH_ABBREVIATIONS.split())
+# Company forms and "J.-C." often end a sentence; after them a capital that is one of these
+# words (a pronoun, an article...) starts a new one: "IBM Corp. Il est ingénieur.",
+# "vers 1450 av. J.-C. Il régna.", but "Co. Ltd.", "Inc. Apple" and "M. Le Pen" stay.
+_ENDINGS = "co corp inc ltd llc plc cie sa sarl gmbh bros j.-c jc j.c"
+_ENDING_ABBREVIATIONS = frozenset(_ENDINGS.split())
+_STARTERS = """
+    il elle ils elles on le la les l ce cet cette ces c son sa ses leur leurs un une des
+    en au aux dans après avant puis mais selon pendant depuis cependant toutefois ainsi
+    he she it they we the this these those its their in after but since however
+"""
+_STARTER_WORDS = frozenset(_STARTERS.split())
+_NEXT_WORD = re.compile(r"[A-ZÀ-Þa-zß-ÿ]+")
+
 _END = re.compile(r"(\.{3}|…|[.!?]+)((?:[ \u00a0\u202f]?[»”])?[\"’')\]]*)(\s+)")
 _STARTER = re.compile(r"[«“\"'(\[]?\s*[A-ZÀ-ÖØ-Þ0-9¿¡]")
 _WORD_BEFORE = re.compile(r"([\w°.-]+)$")
@@ -68,6 +87,22 @@ def _is_abbreviation(before: str, mark: str) -> bool:
     return len(token) == 1 and token.isalpha() and token.isupper()
 
 
+def _ends_after_abbreviation(before: str, word: str, text: str, nxt: int) -> bool:
+    """Whether a period that follows an abbreviation-like ``word`` still ends the sentence:
+    a unit after a number before a capital, or a company form / "J.-C." before a word
+    that starts sentences."""
+    if not text[nxt].isupper():
+        return False
+    if _UNIT_BEFORE.search(before) and word not in _NO_BREAK_AFTER and word not in _NOT_UNITS:
+        return True
+    following = _NEXT_WORD.match(text, nxt)
+    return (
+        word in _ENDING_ABBREVIATIONS
+        and following is not None
+        and following.group(0).lower() in _STARTER_WORDS
+    )
+
+
 def _inside_guillemets(text: str, start: int, pos: int) -> bool:
     """Whether ``pos`` is inside an open « quotation » begun after ``start`` (bounded)."""
     opened = text.rfind("«", start, pos)
@@ -95,7 +130,11 @@ def _split_block(text: str, a: int, b: int) -> list[tuple[int, int]]:
             # Titles and initials before a name; "etc." may still end a sentence when a
             # capital follows, but only "etc." (a title never ends one).
             no_break = w in _NO_BREAK_AFTER or w not in ABBREVIATIONS or not m.group(2)
-            if no_break and not (w == "etc" and text[nxt].isupper()):
+            if (
+                no_break
+                and not (w == "etc" and text[nxt].isupper())
+                and not _ends_after_abbreviation(before, w, text, nxt)
+            ):
                 continue
         if _inside_guillemets(text, pos, m.start(1)) and not m.group(2):
             continue

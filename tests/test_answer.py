@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from ragchips import Passage
 from ragchips.analysis import analyze
 from ragchips.answer import extract, extract_answer, is_keyword_query
@@ -114,3 +116,45 @@ def test_the_doer_of_the_asked_verb_is_the_marked_name() -> None:
     got = extract(analyze(q), [p], question=q)
     assert got.claims[0].text.startswith("Selon Ouest Info")
     assert got.claims[0].phrase == "Camille Roux"
+
+
+def test_a_sentence_cut_by_the_passage_start_loses_to_a_whole_one() -> None:
+    # Passage 1 starts in the middle of a sentence (a chunk boundary): its first
+    # "sentence" is a tail without subject; the whole sentence in passage 2 answers.
+    doc1 = (
+        "Le moulin de Kerlann, restauré par la commune, tournait déjà au XVIIe siècle "
+        "et moulait la farine du village. Il se visite."
+    )
+    doc2 = "Le moulin de Kerlann moulait la farine de sarrasin du village jusqu'en 1950."
+    cut = doc1.index("et moulait")
+    p1 = Passage(1, 2.0, doc1[cut:], "d1", "s", "Moulins", cut, len(doc1))
+    p2 = Passage(2, 1.0, doc2, "d2", "s", "Moulins", 0, len(doc2))
+    q = "Quelle farine moulait le moulin du village ?"
+    got = extract(analyze(q), [p1, p2], question=q)
+    assert got.claims[0].text.startswith("Le moulin de Kerlann moulait")
+    # The same tail opening its document is no fragment, and wins on rank.
+    p1_whole = Passage(1, 2.0, doc1[cut:], "d1", "s", "Moulins", 0, len(doc1) - cut)
+    got = extract(analyze(q), [p1_whole, p2], question=q)
+    assert got.claims[0].text.startswith("et moulait")
+
+
+def test_the_fourth_passage_is_read() -> None:
+    ps = [
+        passage(1, "Les puces du groupe sont conçues à Austin."),
+        passage(2, "Le groupe emploie des ingénieurs à Austin."),
+        passage(3, "Les ventes du groupe ont doublé."),
+        passage(4, "La puce d'IA du groupe s'appelle « Orca 7 » depuis 2031."),
+    ]
+    q = "Comment s'appelle la puce d'IA du groupe ?"
+    got = extract(analyze(q), ps, question=q)
+    assert any("Orca 7" in c.text for c in got.claims)
+
+
+def test_the_headline_question_opens_with_the_maker_at_k1_and_k5(seeds_index_path: Path) -> None:
+    from ragchips import ask
+
+    for k in (1, 5):
+        a = ask("qui fabrique la puce ?", k=k, index=seeds_index_path)
+        assert a.found and a.claims
+        assert "TSMC" in a.claims[0].text, (k, a.claims[0].text)
+        assert a.answer.startswith(" ".join(a.claims[0].text.split()))

@@ -86,3 +86,40 @@ def test_a_title_line_inside_a_paragraph_block_is_a_heading() -> None:
         "La livraison sera assurée par\nColis Express dès lundi.",
     ]
     assert not any(s.heading for s in out[1:])
+
+
+def test_a_unit_after_a_number_ends_its_sentence() -> None:
+    # "m" is also the title "M." and "L" a lone initial; after a number they are units.
+    text = (
+        "Le phare mesure 52 m. Il fut allumé en 1902. La cuve contient 40 L. Elle fuit. "
+        "Le bourg compte 900 hab. La mairie est neuve. La foire a lieu le 3 sept. 2031 au port."
+    )
+    assert texts(text) == [
+        "Le phare mesure 52 m.",
+        "Il fut allumé en 1902.",
+        "La cuve contient 40 L.",
+        "Elle fuit.",
+        "Le bourg compte 900 hab.",
+        "La mairie est neuve.",
+        "La foire a lieu le 3 sept. 2031 au port.",
+    ]
+
+
+def test_a_company_form_or_j_c_can_end_a_sentence() -> None:
+    text = (
+        "Il travaille chez Vélos Dupuis Corp. Il y répare des freins. "
+        "Le camp date de 1450 av. J.-C. Il fut fouillé en 1990. "
+        "En 52 av. J.-C. César assiège la ville. Zeta Co. Ltd. fournit les roues. "
+        "She joined Acme Co. The firm makes anvils. M. Le Gall approuve."
+    )
+    assert texts(text) == [
+        "Il travaille chez Vélos Dupuis Corp.",
+        "Il y répare des freins.",
+        "Le camp date de 1450 av. J.-C.",
+        "Il fut fouillé en 1990.",
+        "En 52 av. J.-C. César assiège la ville.",
+        "Zeta Co. Ltd. fournit les roues.",
+        "She joined Acme Co.",
+        "The firm makes anvils.",
+        "M. Le Gall approuve.",
+    ]

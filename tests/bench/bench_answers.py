@@ -1,6 +1,7 @@
 """Answers and found on PIAF (half A tunes, half B reports) and the seeds gold set.
 
     .venv/bin/python tests/bench/bench_answers.py --piaf-index /tmp/ragchips-piaf [--halves AB]
+    .venv/bin/python tests/bench/bench_answers.py --halves AB --stored-only   # fast: no auto
 
 PIAF is split by article (even article number: half A, used to tune answer.py; odd: half
 B). For every collection the ``found`` calibration is derived automatically
@@ -39,6 +40,8 @@ def half(q: dict) -> str:
 def measure(idx, questions: list[dict], off: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-def]
     found = contained = first = found_contained = 0
     lat = []
+    chars = []  # the cited sentences of each answer, spaces collapsed, markers left out
+    sentences = []
     for q in questions:
         t = time.perf_counter()
         a = ask(q["question"], k=5, index=idx)
@@ -49,6 +52,9 @@ def measure(idx, questions: list[dict], off: list[str]) -> dict[str, float]:  # 
         contained += c
         found_contained += c and a.found
         first += any(g in normalise(first_sentence(a)) for g in gold)
+        if a.claims:
+            sentences.append(len(a.claims))
+            chars.append(len(" ".join(" ".join(c.text.split()) for c in a.claims)))
     n = len(questions)
     rejected = sum(not ask(q, k=5, index=idx).found for q in off) / max(1, len(off))
     return {
@@ -57,14 +63,20 @@ def measure(idx, questions: list[dict], off: list[str]) -> dict[str, float]:  # 
         "answer_contains_gold": contained / n,
         "found_and_contains_gold": found_contained / n,
         "first_sentence_contains_gold": first / n,
+        "answer_chars_mean": statistics.mean(chars) if chars else 0.0,
+        "sentences_per_answer": statistics.mean(sentences) if sentences else 0.0,
         "off_topic_rejected": rejected,
         "off_topic_questions": len(off),
         "ask_ms_median": 1000 * statistics.median(lat),
     }
 
 
-def run(name: str, idx, questions: list[dict]) -> None:  # type: ignore[no-untyped-def]
+def run(name: str, idx, questions: list[dict], stored_only: bool = False) -> None:  # type: ignore[no-untyped-def]
     bank = off_topic_questions()
+    if stored_only:
+        r = measure(idx, questions, bank)
+        print(f"{name} stored calibration {idx.calibration.threshold}: {json.dumps(r)}", flush=True)
+        return
     halves = (bank[0::2], bank[1::2])
     default = idx.calibration
     rows = []
@@ -89,11 +101,16 @@ def main() -> None:
     parser.add_argument("--piaf-index", default="/tmp/ragchips-piaf")
     parser.add_argument("--only", choices=("seeds", "piaf"))
     parser.add_argument("--halves", default="B", help="PIAF halves to run: A, B or AB")
+    parser.add_argument(
+        "--stored-only",
+        action="store_true",
+        help="only the index's stored calibration (skips the slow automatic ones)",
+    )
     args = parser.parse_args()
     if args.only != "piaf":
         gold = read(ROOT / "tests" / "data" / "seeds_gold.jsonl")
         seeds = open_index(None)
-        run("seeds", seeds, gold)
+        run("seeds", seeds, gold, args.stored_only)
         for lang in ("fr", "en"):
             sub = [q for q in gold if q.get("lang") == lang]
             found = sum(ask(q["question"], index=seeds).found for q in sub) / len(sub)
@@ -102,7 +119,7 @@ def main() -> None:
         piaf = read(PIAF_QUESTIONS)
         idx = open_index(args.piaf_index)
         for h in args.halves:
-            run(f"piaf-{h}", idx, [q for q in piaf if half(q) == h])
+            run(f"piaf-{h}", idx, [q for q in piaf if half(q) == h], args.stored_only)
 
 
 if __name__ == "__main__":
