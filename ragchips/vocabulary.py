@@ -31,6 +31,10 @@ def _hash(term: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(term, digest_size=8).digest(), "little")
 
 
+def _view(arr: np.ndarray, dtype: type, code: str) -> memoryview:
+    return memoryview(np.ascontiguousarray(arr, dtype=dtype).data).cast("B").cast(code)
+
+
 class Vocabulary:
     """The terms of one field in column order; ``get(term)`` is its column or None."""
 
@@ -45,10 +49,10 @@ class Vocabulary:
             raise ValueError("vocabulary arrays disagree")
         # Plain memoryviews: bisect and item access on them stay in C (a numpy call per
         # step cost ~7 us a lookup, and a question looks up ~50 terms).
-        self._h = memoryview(np.ascontiguousarray(hashes, dtype=np.uint64)).cast("B").cast("Q")
-        self._c = memoryview(np.ascontiguousarray(cols, dtype=np.int64)).cast("B").cast("q")
-        self._o = memoryview(np.ascontiguousarray(offsets, dtype=np.int64)).cast("B").cast("q")
-        self._b = memoryview(np.ascontiguousarray(blob, dtype=np.uint8)).cast("B")
+        self._h = _view(hashes, np.uint64, "Q")
+        self._c = _view(cols, np.int64, "q")
+        self._o = _view(offsets, np.int64, "q")
+        self._b = _view(blob, np.uint8, "B")
 
     @classmethod
     def from_terms(cls, terms: Iterable[str]) -> Vocabulary:
