@@ -19,6 +19,7 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,9 @@ def _hash(term: bytes) -> int:
 
 
 def _view(arr: np.ndarray, dtype: type, code: str) -> memoryview:
-    return memoryview(np.ascontiguousarray(arr, dtype=dtype).data).cast("B").cast(code)
+    raw: Any = memoryview(np.ascontiguousarray(arr, dtype=dtype).data).cast("B")
+    view: memoryview = raw.cast(code)
+    return view
 
 
 class Vocabulary:
