@@ -15,7 +15,8 @@ weight = idf * tf / (tf + k1 * (1 - b + b * dl / avgdl)).
 
 Files of one field (``stems/`` or ``forms/`` inside a segment): the terms
 (:mod:`ragchips.vocabulary`: term -> column, memory-mapped), ``indptr.npy`` (int64),
-``rows.npy`` (int32, row within the segment), ``tf.npy`` (float32), ``lengths.npy``
+``rows.npy`` (int32, row within the segment), ``tf.npy`` (uint16 counts; float32 in
+segments written before), ``lengths.npy``
 (float32 terms per row). ``.npy`` without pickle only.
 """
 
@@ -106,6 +107,8 @@ class FieldPostings:
         p = cls(vocab, **arrays)
         if len(p.indptr) != len(vocab) + 1:
             raise ValueError(f"{folder}: vocabulary and postings disagree")
+        if p.tf.dtype not in (np.uint16, np.float32):
+            raise ValueError(f"{folder}: term frequencies are neither uint16 nor float32")
         if int(p.indptr[-1]) != len(p.rows) or len(p.rows) != len(p.tf):
             raise ValueError(f"{folder}: postings arrays disagree")
         return p
@@ -144,11 +147,15 @@ def _to_csc(
     if len(cols):
         key = cols * n_rows + rows
         uniq, inverse = np.unique(key, return_inverse=True)
-        sums = np.bincount(inverse, weights=tf).astype(np.float32)
+        sums = np.bincount(inverse, weights=tf)
         ucols, urows = uniq // n_rows, uniq % n_rows
     else:
         sums = np.zeros(0, np.float32)
         ucols = urows = np.zeros(0, np.int64)
+    # Counts fit 16 bits (half the bytes a question reads of float32); anything else, such
+    # as a count past 65,535 in one passage, stays float32.
+    small = len(sums) == 0 or (sums.max() <= 65535 and np.array_equal(sums, np.round(sums)))
+    sums = sums.astype(np.uint16 if small else np.float32)
     indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
     np.cumsum(np.bincount(ucols, minlength=len(vocab)), out=indptr[1:])
     terms = Vocabulary.from_terms(sorted(vocab, key=vocab.__getitem__))
@@ -170,7 +177,7 @@ def merge_postings(parts: Sequence[tuple[FieldPostings, np.ndarray]]) -> FieldPo
         live = keep[rows]
         all_cols.append(cols[live])
         all_rows.append(new_row[rows[live]])
-        all_tf.append(np.asarray(p.tf)[live])
+        all_tf.append(np.asarray(p.tf, dtype=np.float32)[live])
         all_len.append(np.asarray(p.lengths)[keep])
         offset += int(keep.sum())
     used = np.zeros(len(vocab), dtype=bool)
@@ -299,6 +306,7 @@ def score_fields(
             words: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
             for i, (field, w, r, tf, idf) in enumerate(lists):
                 if field == f:
+                    tf = tf.astype(np.float32, copy=False)
                     weight = (idf * tf / (tf + (norm_a + norm_b * length[r]))).astype(np.float32)
                     words.setdefault(w, []).append((slots[ends[i] - len(r) : ends[i]], weight))
             single = [parts[0] for parts in words.values() if len(parts) == 1]

@@ -158,3 +158,11 @@ def test_save_and_load_without_pickle(tmp_path: Path) -> None:
 def test_passages_must_be_text() -> None:
     with pytest.raises(TypeError, match="must be str"):
         build_postings(["ok", 3], FIELDS["stems"][0])  # type: ignore[list-item]
+
+
+def test_counts_are_stored_in_16_bits_and_score_as_float32_ones() -> None:
+    p = build_postings(TEXTS, FIELDS["stems"][0])
+    assert p.tf.dtype == np.uint16
+    wide = FieldPostings(p.vocab, p.indptr, p.rows, p.tf.astype(np.float32), p.lengths)
+    for q in ("puce", "festival des lanternes"):
+        assert np.array_equal(scores(q, "stems", [p], [None]), scores(q, "stems", [wide], [None]))
