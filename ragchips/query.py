@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,14 @@ if TYPE_CHECKING:
     from .calibration import Calibration
     from .ranking import Hit
 
-__all__ = ["Question", "Retrieval", "coverage", "english_share", "is_keyword_query"]
+__all__ = [
+    "Question",
+    "Retrieval",
+    "coverage",
+    "english_share",
+    "is_keyword_query",
+    "rare_evidence",
+]
 
 # English function words that are not also French words ("a", "on", "est" are left out).
 _ENGLISH = frozenset(
@@ -86,6 +93,7 @@ _ENGLISH = frozenset(
     )
 )
 _ASCII_WORD = re.compile(r"[a-z]+")
+_ANY_WORD = re.compile(r"[^\W\d_]+|\d+")
 _QUESTION_WORD = re.compile(
     r"\b(qui|que|quoi|quel(le)?s?|quand|où|comment|combien|pourquoi|lequel|laquelle|est-ce|"
     r"who|what|when|where|which|why|how)\b",
@@ -99,6 +107,13 @@ def english_share(question: str) -> float:
     if not words:
         return 0.0
     return sum(1 for w in words if w in _ENGLISH) / len(words)
+
+
+def only_function_words(question: Question) -> bool:
+    """True when every word of the question is an English function word ("what is the"):
+    the French analysis keeps them as terms, but they say nothing of what is asked."""
+    words = _ANY_WORD.findall(question.text.lower())
+    return bool(words) and all(w in _ENGLISH for w in words)
 
 
 def is_keyword_query(question: str) -> bool:
@@ -150,6 +165,19 @@ def coverage(
     return sum(v for t, v in w.items() if t in held) / sum(w.values())
 
 
+def rare_evidence(
+    question: Question, weights: dict[str, float], passage_terms: Iterable[str], n: int
+) -> float:
+    """How much rare evidence a passage shares with the question: the idf of the question's
+    terms the passage holds, summed, in units of the largest idf a known term can have in
+    this collection, log(1 + n) (so about "how many rare terms", whatever its size). A
+    question the passage answers usually shares its names and rare words with it; an
+    off-topic one, at most common words."""
+    held = set(passage_terms)
+    total = sum(weights.get(t) or 0.0 for t in dict.fromkeys(question.terms) if t in held)
+    return total / math.log1p(max(n, 1))
+
+
 @dataclass(frozen=True)
 class Retrieval:
     """One question's pass through an index: everything the answer needs."""
@@ -161,16 +189,35 @@ class Retrieval:
     weights: dict[str, float]  # idf of the question's terms in this collection
     calibration: Calibration
     coverage: float = 0.0  # the first passage's share of the question's weight
+    rare: float = 0.0  # the rare evidence the first passage shares with it (rare_evidence)
+    passage_terms: Callable[[int], list[str]] | None = None  # a row's stemmed terms
+    passages: int = 0  # live passages in the collection (for the terms' weights)
 
     @property
     def found(self) -> bool:
-        """Whether the best cosine clears the collection's threshold."""
-        return self.calibration.found(self.best_dense, self.question, self.coverage)
+        """Whether the question's score clears the collection's threshold (never for a
+        question made only of English function words: it asks nothing)."""
+        if only_function_words(self.question):
+            return False
+        return self.calibration.found(self.best_dense, self.question, self.coverage, self.rare)
 
     @property
     def confidence(self) -> float:
-        return self.calibration.confidence(self.best_dense, self.question, self.coverage)
+        if only_function_words(self.question):
+            return 0.0
+        return self.calibration.confidence(self.best_dense, self.question, self.coverage, self.rare)
 
     def hit_confidence(self, hit: Hit) -> float | None:
-        """A hit's cosine as a confidence (None without a cosine: lexical mode)."""
-        return None if hit.dense is None else self.calibration.confidence(hit.dense, self.question)
+        """A hit's confidence: the found score of this passage alone (its cosine, its share
+        of the question's weight and its rare evidence); None without a cosine (lexical
+        mode)."""
+        if hit.dense is None:
+            return None
+        if only_function_words(self.question):
+            return 0.0
+        cover = rare = 0.0
+        if self.passage_terms is not None:
+            held = self.passage_terms(hit.row)
+            cover = coverage(self.question, self.weights, held, self.passages)
+            rare = rare_evidence(self.question, self.weights, held, self.passages)
+        return self.calibration.confidence(hit.dense, self.question, cover, rare)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ragchips.calibration import DEFAULT, Calibration, derive, english_share
@@ -132,3 +134,50 @@ def test_recalibrate_is_due_once_and_never_over_labelled(index_copy) -> None:  #
     update_manifest(index_copy, {"calibration": labelled.to_dict()})
     idx.reload()
     assert recalibrate(idx, force=True) is None and idx.calibration == labelled
+
+
+def test_rare_evidence_counts_for_french_questions_and_is_capped() -> None:
+    from ragchips.calibration import RARE_CAP
+
+    cal = Calibration(
+        threshold=0.85,
+        lang_bonus=0.08,
+        method="per-language",
+        threshold_en=0.79,
+        coverage=0.02,
+        rare=0.02,
+    )
+    assert not cal.found(0.83, "qui fabrique la puce Tigris ?")
+    assert cal.found(0.83, "qui fabrique la puce Tigris ?", rare=1.0)  # 0.83 + 0.02 = 0.85
+    # a passage sharing a whole pasted page weighs no more than RARE_CAP rare terms
+    assert cal.score(0.5, "q", rare=100.0) == pytest.approx(0.5 + 0.02 * RARE_CAP)
+    # English questions are decided on the cosine alone
+    assert cal.score(0.78, "who makes the Tigris chip?", 1.0, 2.0) == pytest.approx(0.78)
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    assert "rare" not in replace(cal, rare=0.0).to_dict()  # older manifests stay identical
+
+
+def test_rare_evidence_is_the_held_idf_in_units_of_log_n() -> None:
+    import math
+
+    from ragchips.query import Question, rare_evidence
+
+    q = Question.of("Qui fabrique la puce Tigris ?")
+    weights = dict.fromkeys(q.terms, 1.0)
+    weights["tigr"] = math.log1p(99)
+    assert rare_evidence(q, weights, ["tigr"], 99) == pytest.approx(1.0)
+    assert rare_evidence(q, weights, ["tigr", "puc"], 99) == pytest.approx(1.0 + 1 / math.log1p(99))
+    assert rare_evidence(q, weights, [], 99) == 0.0
+
+
+def test_a_question_of_english_function_words_is_never_found() -> None:
+    from ragchips.query import Question, Retrieval, only_function_words
+
+    assert only_function_words(Question.of("what is the"))
+    assert only_function_words(Question.of("Who is he?"))
+    assert not only_function_words(Question.of("what is AI?"))
+    assert not only_function_words(Question.of("Qui est-ce ?"))
+    cal = Calibration(threshold=0.85, lang_bonus=0.08)
+    got = Retrieval(Question.of("what is the"), "hybrid", [], 0.99, {}, cal)
+    assert not got.found and got.confidence == 0.0
+    assert Retrieval(Question.of("what is Tigris"), "hybrid", [], 0.99, {}, cal).found

@@ -32,7 +32,7 @@ from ragchips.calibration import DEFAULT, Calibration, auto_calibrate, off_topic
 
 DATA = ROOT / "tests" / "data"
 PIAF_QUESTIONS = ROOT.parent / "shared" / "eval" / "piaf" / "questions.jsonl"
-Scored = list[tuple[float, Any, float]]  # (best cosine, Question, coverage)
+Scored = list[tuple[float, Any, float, float]]  # (best cosine, Question, coverage, rare)
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -43,12 +43,12 @@ def scored(idx: Any, questions: list[str]) -> Scored:
     out = []
     for q in questions:
         got = idx.retrieve(q, 5, "hybrid")
-        out.append((got.best_dense, got.question, got.coverage))
+        out.append((got.best_dense, got.question, got.coverage, got.rare))
     return out
 
 
 def rate(cal: Calibration, items: Scored, found: bool = True) -> float:
-    return sum(cal.found(d, q, c) == found for d, q, c in items) / max(1, len(items))
+    return sum(cal.found(d, q, c, r) == found for d, q, c, r in items) / max(1, len(items))
 
 
 def collection(name: str, idx: Any, answerable: dict[str, list[str]]) -> Calibration:
@@ -65,10 +65,12 @@ def collection(name: str, idx: Any, answerable: dict[str, list[str]]) -> Calibra
     halves = (bank[0::2], bank[1::2])
     off_halves = (off[0::2], off[1::2])
     cv: dict[str, float] = {k: 0.0 for k in sets}
-    rejected = []
+    rejected, rejected_en = [], []
     for i in (0, 1):
         held_cal = auto_calibrate(idx, off_topic=halves[i])
         rejected.append(rate(held_cal, off_halves[1 - i], found=False))
+        en_half = [x for x in off_halves[1 - i] if x[1].english >= 0.1]
+        rejected_en.append(rate(held_cal, en_half, found=False))
         for k, items in sets.items():
             cv[k] += rate(held_cal, items) / 2
     print("| questions | n | found (bank halves) | found (whole bank) | shipped default |")
@@ -81,7 +83,8 @@ def collection(name: str, idx: Any, answerable: dict[str, list[str]]) -> Calibra
     english = [x for x in off if x[1].english >= 0.1]
     print(
         f"| off-topic rejected | {len(off)} | {sum(rejected) / 2:.1%} "
-        f"(halves: {rejected[0]:.1%}, {rejected[1]:.1%}) | {rate(cal, off, False):.1%} "
+        f"(halves: {rejected[0]:.1%}, {rejected[1]:.1%}; English {sum(rejected_en) / 2:.1%}) "
+        f"| {rate(cal, off, False):.1%} "
         f"(English {rate(cal, english, False):.1%} of {len(english)}) "
         f"| {rate(DEFAULT, off, False):.1%} |"
     )
