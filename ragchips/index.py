@@ -32,7 +32,7 @@ from .errors import (
 )
 from .filters import BUILTIN_FIELDS, parse_where
 from .lexical import FIELDS, score_fields
-from .query import Question, Retrieval, coverage, rare_evidence
+from .query import Question, Retrieval, agreement, coverage, rare_evidence
 from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
 from .reader import Document
 from .results import Passage
@@ -485,6 +485,7 @@ class Index(IndexUpdates):
         held = self._stems_of(hits[0].row) if hits else []
         cover = coverage(query, weights, held, self._n_live)
         rare = rare_evidence(query, weights, held, self._n_live)
+        agree = agreement(cands.dense_rows, cands.lexical_rows, cands.lexical, cands.lexical_stats)
         return Retrieval(
             query,
             mode,
@@ -496,6 +497,7 @@ class Index(IndexUpdates):
             rare,
             self._stems_of,
             self._n_live,
+            agree,
         )
 
     def _stems_of(self, row: int) -> list[str]:

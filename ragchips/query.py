@@ -17,16 +17,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .analysis import analyze_query
 from .answertype import AnswerType, answer_type, question_words
 
 if TYPE_CHECKING:
     from .calibration import Calibration
-    from .ranking import Hit
+    from .ranking import Hit, Stats
 
 __all__ = [
     "Question",
     "Retrieval",
+    "agreement",
     "coverage",
     "english_share",
     "is_keyword_query",
@@ -178,6 +181,37 @@ def rare_evidence(
     return total / math.log1p(max(n, 1))
 
 
+# agreement(): the passages closest by cosine that are looked for among the best by BM25.
+AGREE_DENSE = 3
+AGREE_LEXICAL = 10
+
+
+def agreement(
+    dense_rows: np.ndarray,
+    lexical_rows: np.ndarray,
+    lexical: dict[str, np.ndarray],
+    stats: dict[str, Stats],
+) -> float:
+    """Whether the two rankings point at the same passages: 1 when one of the AGREE_DENSE
+    passages closest by cosine is also the best by BM25 (each field's score over its
+    deviation in the collection, summed), 0.9 when it is second... 0 when none is among
+    the AGREE_LEXICAL best. A question the collection answers is usually near its passage
+    in words and in meaning; an off-topic one lands on unrelated passages each way."""
+    if not len(lexical_rows) or not len(dense_rows):
+        return 0.0
+    total = np.zeros(len(lexical_rows))
+    for field, scores in lexical.items():
+        sd = stats[field].sd if field in stats else 0.0
+        if sd > 1e-12:
+            total += scores / sd
+    depth = min(AGREE_LEXICAL, len(total))
+    top = np.argpartition(-total, depth - 1)[:depth] if len(total) > depth else np.arange(depth)
+    top = top[np.lexsort((top, -total[top]))]  # best first, ties in candidate order
+    rank = {int(r): i for i, r in enumerate(lexical_rows[top].tolist())}
+    best = min(rank.get(int(r), AGREE_LEXICAL) for r in dense_rows[:AGREE_DENSE])
+    return (AGREE_LEXICAL - best) / AGREE_LEXICAL
+
+
 @dataclass(frozen=True)
 class Retrieval:
     """One question's pass through an index: everything the answer needs."""
@@ -192,6 +226,7 @@ class Retrieval:
     rare: float = 0.0  # the rare evidence the first passage shares with it (rare_evidence)
     passage_terms: Callable[[int], list[str]] | None = None  # a row's stemmed terms
     passages: int = 0  # live passages in the collection (for the terms' weights)
+    agreement: float = 0.0  # of the dense and lexical rankings (see agreement())
 
     @property
     def found(self) -> bool:
@@ -199,18 +234,22 @@ class Retrieval:
         question made only of English function words: it asks nothing)."""
         if only_function_words(self.question):
             return False
-        return self.calibration.found(self.best_dense, self.question, self.coverage, self.rare)
+        return self.calibration.found(
+            self.best_dense, self.question, self.coverage, self.rare, self.agreement
+        )
 
     @property
     def confidence(self) -> float:
         if only_function_words(self.question):
             return 0.0
-        return self.calibration.confidence(self.best_dense, self.question, self.coverage, self.rare)
+        return self.calibration.confidence(
+            self.best_dense, self.question, self.coverage, self.rare, self.agreement
+        )
 
     def hit_confidence(self, hit: Hit) -> float | None:
-        """A hit's confidence: the found score of this passage alone (its cosine, its share
-        of the question's weight and its rare evidence); None without a cosine (lexical
-        mode)."""
+        """A hit's confidence: the found score of this passage (its cosine, its share of the
+        question's weight and its rare evidence, with the question's agreement); None
+        without a cosine (lexical mode)."""
         if hit.dense is None:
             return None
         if only_function_words(self.question):
@@ -220,4 +259,4 @@ class Retrieval:
             held = self.passage_terms(hit.row)
             cover = coverage(self.question, self.weights, held, self.passages)
             rare = rare_evidence(self.question, self.weights, held, self.passages)
-        return self.calibration.confidence(hit.dense, self.question, cover, rare)
+        return self.calibration.confidence(hit.dense, self.question, cover, rare, self.agreement)

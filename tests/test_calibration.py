@@ -181,3 +181,38 @@ def test_a_question_of_english_function_words_is_never_found() -> None:
     got = Retrieval(Question.of("what is the"), "hybrid", [], 0.99, {}, cal)
     assert not got.found and got.confidence == 0.0
     assert Retrieval(Question.of("what is Tigris"), "hybrid", [], 0.99, {}, cal).found
+
+
+def test_agreement_of_the_dense_and_lexical_rankings() -> None:
+    import numpy as np
+
+    from ragchips.query import agreement
+    from ragchips.ranking import Stats
+
+    lexical_rows = np.array([7, 3, 9, 4])
+    stems = np.array([1.0, 4.0, 2.0, 0.5])  # BM25 order: 3, 9, 7, 4
+    forms = np.array([0.0, 2.0, 1.0, 0.0])
+    stats = {"stems": Stats(0.1, 1.0), "forms": Stats(0.1, 2.0)}
+    lex = {"stems": stems, "forms": forms}
+    assert agreement(np.array([3, 1, 2]), lexical_rows, lex, stats) == 1.0
+    assert agreement(np.array([1, 2, 9]), lexical_rows, lex, stats) == 0.9  # third by cosine
+    assert agreement(np.array([4, 1, 2]), lexical_rows, lex, stats) == 0.7
+    assert agreement(np.array([1, 2, 5, 3]), lexical_rows, lex, stats) == 0.0  # 3 is 4th
+    assert agreement(np.array([3]), np.zeros(0, np.int64), {}, {}) == 0.0  # dense mode
+    # only the ten best by BM25 count
+    many = np.arange(100, 130)
+    scores = {"stems": np.linspace(30.0, 1.0, 30)}
+    one = {"stems": Stats(0.0, 1.0)}
+    assert agreement(np.array([109]), many, scores, one) == pytest.approx(0.1)
+    assert agreement(np.array([110]), many, scores, one) == 0.0
+
+
+def test_agreement_weighs_in_french_questions_only() -> None:
+    cal = Calibration(
+        threshold=0.85, lang_bonus=0.08, method="per-language", threshold_en=0.79, agree=0.015
+    )
+    assert not cal.found(0.84, "qui fabrique la puce ?", agreement=0.5)
+    assert cal.found(0.84, "qui fabrique la puce ?", agreement=0.7)
+    assert not cal.found(0.785, "who makes the chip?", agreement=1.0)
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    assert "agree" not in replace(cal, agree=0.0).to_dict()

@@ -32,7 +32,8 @@ from ragchips.calibration import DEFAULT, Calibration, auto_calibrate, off_topic
 
 DATA = ROOT / "tests" / "data"
 PIAF_QUESTIONS = ROOT.parent / "shared" / "eval" / "piaf" / "questions.jsonl"
-Scored = list[tuple[float, Any, float, float]]  # (best cosine, Question, coverage, rare)
+# (best cosine, Question, coverage, rare evidence, agreement)
+Scored = list[tuple[float, Any, float, float, float]]
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -43,12 +44,12 @@ def scored(idx: Any, questions: list[str]) -> Scored:
     out = []
     for q in questions:
         got = idx.retrieve(q, 5, "hybrid")
-        out.append((got.best_dense, got.question, got.coverage, got.rare))
+        out.append((got.best_dense, got.question, got.coverage, got.rare, got.agreement))
     return out
 
 
 def rate(cal: Calibration, items: Scored, found: bool = True) -> float:
-    return sum(cal.found(d, q, c, r) == found for d, q, c, r in items) / max(1, len(items))
+    return sum(cal.found(*x) == found for x in items) / max(1, len(items))
 
 
 def collection(name: str, idx: Any, answerable: dict[str, list[str]]) -> Calibration:
