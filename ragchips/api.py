@@ -156,6 +156,8 @@ def ask(
         found = _holds_all(analyze(pool[0].text), terms) and _holds_all(
             EXACT_ANALYZER(pool[0].text), EXACT_ANALYZER(question)
         )
+        if found:  # found is confidence >= 0.5 (Answer): the words are the evidence here
+            confidence = max(confidence, 0.5)
     passages = _sources(pool, k, terms, got.weights, query) if found else pool[:k]
     timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
     llm = _chat_model(llm, settings)

@@ -59,6 +59,18 @@ def is_english(question: str | Question) -> bool:
     return share >= ENGLISH_CUT
 
 
+# A question with more distinct terms than this is decided on its cosine alone: the
+# evidence terms (coverage, rare evidence, agreement) were measured on questions (at most
+# 14 terms in the seeds, PIAF and the off-topic bank), and a pasted page shares rare words
+# and passages with any collection.
+EVIDENCE_TERMS = 24
+
+
+def is_long(question: str | Question) -> bool:
+    q = Question.of(question) if isinstance(question, str) else question
+    return len(set(q.terms)) > EVIDENCE_TERMS
+
+
 @dataclass(frozen=True)
 class Calibration:
     """How ``found`` is decided from the best cosine between question and passages.
@@ -69,7 +81,8 @@ class Calibration:
     lower too, so each language gets its own threshold: an English question is found when
     its cosine reaches ``threshold_en``; any other when its cosine plus ``coverage`` × the
     best passage's share of the question's weight (:func:`ragchips.query.coverage`)
-    reaches ``threshold``; ``rare`` adds, to a French question's score, that weight times
+    reaches ``threshold`` (on its cosine alone past ``EVIDENCE_TERMS`` terms: a pasted
+    page); ``rare`` adds, to a French question's score, that weight times
     the rare evidence the best passage shares with it (:func:`ragchips.query.rare_evidence`,
     capped at ``RARE_CAP``), and ``agree`` times the agreement of the dense and lexical
     rankings (:func:`ragchips.query.agreement`). ``scale`` is the width of the logistic behind
@@ -99,7 +112,7 @@ class Calibration:
         """The found score; a :class:`~ragchips.query.Question` brings its English share
         already measured (``ask()`` passes one, so the question is read once)."""
         if self.method == PER_LANGUAGE:
-            if is_english(question):
+            if is_english(question) or is_long(question):
                 return best_dense
             bonus = self.coverage * coverage + self.rare * min(rare, RARE_CAP)
             return best_dense + bonus + self.agree * agreement

@@ -274,6 +274,10 @@ def test_english_function_words_alone_are_not_an_answer(seeds_index_path: Path) 
 def test_one_word_questions(seeds_index_path: Path) -> None:
     a = ask("Nvidia", index=seeds_index_path)
     assert a.found and "Nvidia" in a.claims[0].text
+    for word in ("puce", "Nvidia", "Tigris"):  # on the committed, calibrated index too
+        a = ask(word, index=open_index())
+        assert a.found == (a.confidence is not None and a.confidence >= 0.5), word
+        assert a.found and word.lower() in a.claims[0].text.lower(), word
     for word in ("bonjour", "chocolat", "2023", "3,14"):
         a = ask(word, index=seeds_index_path)
         assert not a.found and (a.confidence or 0) < 0.5, word

@@ -68,6 +68,8 @@ def test_the_off_topic_bank_is_large_and_varied() -> None:
 
 
 def test_auto_calibrate_on_a_collection_of_our_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
     from ragchips import Index, ask
     from ragchips.calibration import auto_calibrate, pseudo_questions
     from ragchips.embedding import E5SmallEmbedder
@@ -98,6 +100,11 @@ def test_auto_calibrate_on_a_collection_of_our_own(tmp_path) -> None:  # type: i
     assert ask("At what time does the Martin bakery open?", index=idx).found
     assert not ask("Qui a gagné la Coupe du monde de football 2018 ?", index=idx).found
     assert not ask("Who won the 2018 football World Cup?", index=idx).found
+    # 2,000 characters pasted from another collection (the bundled articles)
+    seeds = Path(__file__).resolve().parent.parent / "seeds"
+    text = " ".join(sorted(seeds.glob("*.txt"))[0].read_text(encoding="utf-8").split())
+    pasted = ask(text[:2000], index=idx)
+    assert not pasted.found and pasted.confidence is not None and pasted.confidence < 0.5
 
 
 def test_per_language_thresholds() -> None:
@@ -216,3 +223,22 @@ def test_agreement_weighs_in_french_questions_only() -> None:
     assert not cal.found(0.785, "who makes the chip?", agreement=1.0)
     assert Calibration.from_dict(cal.to_dict()) == cal
     assert "agree" not in replace(cal, agree=0.0).to_dict()
+
+
+def test_a_pasted_page_is_decided_on_its_cosine() -> None:
+    from ragchips.calibration import EVIDENCE_TERMS, is_long
+
+    cal = Calibration(
+        threshold=0.85,
+        lang_bonus=0.08,
+        method="per-language",
+        threshold_en=0.79,
+        coverage=0.02,
+        rare=0.02,
+        agree=0.015,
+    )
+    words = [str(1000 + i) for i in range(EVIDENCE_TERMS + 1)]  # distinct terms
+    page = " ".join(words)
+    assert is_long(page) and not is_long(" ".join(words[:-1]))
+    assert cal.score(0.8, page, 1.0, 3.0, 1.0) == pytest.approx(0.8)
+    assert cal.score(0.8, " ".join(words[:-1]), 1.0, 3.0, 1.0) == pytest.approx(0.8 + 0.095)
