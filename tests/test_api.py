@@ -318,7 +318,7 @@ def test_pasted_off_topic_text_is_not_found(seeds_index_path: Path) -> None:
 
 def test_the_first_passage_confidence_is_the_answer_confidence() -> None:
     idx = open_index()  # the committed index: calibrated automatically, evidence weighed
-    assert idx.calibration.source == "auto" and idx.calibration.rare > 0
+    assert idx.calibration.source == "auto" and idx.calibration.coverage > 0
     compared = 0
     for question in (
         "Combien coûte une puce H100 ?",

@@ -242,3 +242,29 @@ def test_a_pasted_page_is_decided_on_its_cosine() -> None:
     assert is_long(page) and not is_long(" ".join(words[:-1]))
     assert cal.score(0.8, page, 1.0, 3.0, 1.0) == pytest.approx(0.8)
     assert cal.score(0.8, " ".join(words[:-1]), 1.0, 3.0, 1.0) == pytest.approx(0.8 + 0.095)
+
+
+README_QUESTIONS = (
+    "qui fabrique la puce ?",
+    "Qui fabrique la puce ?",
+    "Quel est le nom de code du projet ?",
+    "Quel supercalculateur utilise OpenAI depuis 2020 ?",
+    "Quel fonds d'Abu Dhabi discute avec Sam Altman ?",
+    "Who is helping OpenAI design its chip?",
+)
+
+
+def test_the_readme_questions_are_found_with_a_margin() -> None:
+    # The committed index's automatic calibration must leave the questions the README and
+    # the tests ask well above its threshold: a heavier weight on the evidence terms
+    # (calibration.EVIDENCE) puts the generic "qui fabrique la puce ?" on it.
+    from ragchips import open_index
+
+    idx = open_index()
+    cal = idx.calibration
+    assert cal.source == "auto"
+    for question in README_QUESTIONS:
+        got = idx.retrieve(question, 5)
+        score = cal.score(got.best_dense, got.question, got.coverage, got.rare, got.agreement)
+        assert score - cal.threshold_for(got.question) >= 0.015, question
+        assert got.found and got.confidence >= 0.75, question
