@@ -23,6 +23,7 @@ from .answer import (
     extract,
 )
 from .index import Index, Where, check_k, check_mode, check_question, default_index_path
+from .lexical import EXACT_ANALYZER
 from .query import Question
 from .results import Answer, AnswerStream, Claim, Passage
 
@@ -150,8 +151,13 @@ def ask(
     confidence = got.confidence if pool else 0.0
     found = bool(pool) and got.found
     if pool and not found and query.keyword:
-        # A keyword search ("Tigris") is answered by the passages that hold its words.
-        found = _holds_all(analyze(pool[0].text), terms)
+        # A keyword search ("Tigris") is answered by the passages that hold its words, as
+        # written: stems alone would let "OpenAI" (stem "open") match "open access".
+        found = _holds_all(analyze(pool[0].text), terms) and _holds_all(
+            EXACT_ANALYZER(pool[0].text), EXACT_ANALYZER(question)
+        )
+        if found:  # found is confidence >= 0.5 (Answer): the words are the evidence here
+            confidence = max(confidence, 0.5)
     passages = _sources(pool, k, terms, got.weights, query) if found else pool[:k]
     timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
     llm = _chat_model(llm, settings)

@@ -32,7 +32,7 @@ from .errors import (
 )
 from .filters import BUILTIN_FIELDS, parse_where
 from .lexical import FIELDS, score_fields
-from .query import Question, Retrieval, coverage
+from .query import Question, Retrieval, agreement, coverage, rare_evidence
 from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
 from .reader import Document
 from .results import Passage
@@ -482,9 +482,27 @@ class Index(IndexUpdates):
         # On the approximate path a lexical candidate may be closer than any dense one.
         best = max([best, *(h.dense for h in hits if h.dense is not None)])
         weights = self.term_weights(query.terms)
-        held = FIELDS["stems"][0](self._text(hits[0].row)) if hits else []
+        held = self._stems_of(hits[0].row) if hits else []
         cover = coverage(query, weights, held, self._n_live)
-        return Retrieval(query, mode, hits, best, weights, self.calibration, cover)
+        rare = rare_evidence(query, weights, held, self._n_live)
+        agree = agreement(cands.dense_rows, cands.lexical_rows, cands.lexical, cands.lexical_stats)
+        return Retrieval(
+            query,
+            mode,
+            hits,
+            best,
+            weights,
+            self.calibration,
+            cover,
+            rare,
+            self._stems_of,
+            self._n_live,
+            agree,
+        )
+
+    def _stems_of(self, row: int) -> list[str]:
+        """A passage's terms as the stemmed BM25 field sees them (found's evidence)."""
+        return list(FIELDS["stems"][0](self._text(row)))
 
     def search_rows(
         self,

@@ -13,18 +13,28 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .analysis import analyze_query
 from .answertype import AnswerType, answer_type, question_words
 
 if TYPE_CHECKING:
     from .calibration import Calibration
-    from .ranking import Hit
+    from .ranking import Hit, Stats
 
-__all__ = ["Question", "Retrieval", "coverage", "english_share", "is_keyword_query"]
+__all__ = [
+    "Question",
+    "Retrieval",
+    "agreement",
+    "coverage",
+    "english_share",
+    "is_keyword_query",
+    "rare_evidence",
+]
 
 # English function words that are not also French words ("a", "on", "est" are left out).
 _ENGLISH = frozenset(
@@ -86,6 +96,7 @@ _ENGLISH = frozenset(
     )
 )
 _ASCII_WORD = re.compile(r"[a-z]+")
+_ANY_WORD = re.compile(r"[^\W\d_]+|\d+")
 _QUESTION_WORD = re.compile(
     r"\b(qui|que|quoi|quel(le)?s?|quand|où|comment|combien|pourquoi|lequel|laquelle|est-ce|"
     r"who|what|when|where|which|why|how)\b",
@@ -99,6 +110,13 @@ def english_share(question: str) -> float:
     if not words:
         return 0.0
     return sum(1 for w in words if w in _ENGLISH) / len(words)
+
+
+def only_function_words(question: Question) -> bool:
+    """True when every word of the question is an English function word ("what is the"):
+    the French analysis keeps them as terms, but they say nothing of what is asked."""
+    words = _ANY_WORD.findall(question.text.lower())
+    return bool(words) and all(w in _ENGLISH for w in words)
 
 
 def is_keyword_query(question: str) -> bool:
@@ -150,6 +168,50 @@ def coverage(
     return sum(v for t, v in w.items() if t in held) / sum(w.values())
 
 
+def rare_evidence(
+    question: Question, weights: dict[str, float], passage_terms: Iterable[str], n: int
+) -> float:
+    """How much rare evidence a passage shares with the question: the idf of the question's
+    terms the passage holds, summed, in units of the largest idf a known term can have in
+    this collection, log(1 + n) (so about "how many rare terms", whatever its size). A
+    question the passage answers usually shares its names and rare words with it; an
+    off-topic one, at most common words."""
+    held = set(passage_terms)
+    total = sum(weights.get(t) or 0.0 for t in dict.fromkeys(question.terms) if t in held)
+    return total / math.log1p(max(n, 1))
+
+
+# agreement(): the passages closest by cosine that are looked for among the best by BM25.
+AGREE_DENSE = 3
+AGREE_LEXICAL = 10
+
+
+def agreement(
+    dense_rows: np.ndarray,
+    lexical_rows: np.ndarray,
+    lexical: dict[str, np.ndarray],
+    stats: dict[str, Stats],
+) -> float:
+    """Whether the two rankings point at the same passages: 1 when one of the AGREE_DENSE
+    passages closest by cosine is also the best by BM25 (each field's score over its
+    deviation in the collection, summed), 0.9 when it is second... 0 when none is among
+    the AGREE_LEXICAL best. A question the collection answers is usually near its passage
+    in words and in meaning; an off-topic one lands on unrelated passages each way."""
+    if not len(lexical_rows) or not len(dense_rows):
+        return 0.0
+    total = np.zeros(len(lexical_rows))
+    for field, scores in lexical.items():
+        sd = stats[field].sd if field in stats else 0.0
+        if sd > 1e-12:
+            total += scores / sd
+    depth = min(AGREE_LEXICAL, len(total))
+    top = np.argpartition(-total, depth - 1)[:depth] if len(total) > depth else np.arange(depth)
+    top = top[np.lexsort((top, -total[top]))]  # best first, ties in candidate order
+    rank = {int(r): i for i, r in enumerate(lexical_rows[top].tolist())}
+    best = min(rank.get(int(r), AGREE_LEXICAL) for r in dense_rows[:AGREE_DENSE])
+    return (AGREE_LEXICAL - best) / AGREE_LEXICAL
+
+
 @dataclass(frozen=True)
 class Retrieval:
     """One question's pass through an index: everything the answer needs."""
@@ -161,16 +223,40 @@ class Retrieval:
     weights: dict[str, float]  # idf of the question's terms in this collection
     calibration: Calibration
     coverage: float = 0.0  # the first passage's share of the question's weight
+    rare: float = 0.0  # the rare evidence the first passage shares with it (rare_evidence)
+    passage_terms: Callable[[int], list[str]] | None = None  # a row's stemmed terms
+    passages: int = 0  # live passages in the collection (for the terms' weights)
+    agreement: float = 0.0  # of the dense and lexical rankings (see agreement())
 
     @property
     def found(self) -> bool:
-        """Whether the best cosine clears the collection's threshold."""
-        return self.calibration.found(self.best_dense, self.question, self.coverage)
+        """Whether the question's score clears the collection's threshold (never for a
+        question made only of English function words: it asks nothing)."""
+        if only_function_words(self.question):
+            return False
+        return self.calibration.found(
+            self.best_dense, self.question, self.coverage, self.rare, self.agreement
+        )
 
     @property
     def confidence(self) -> float:
-        return self.calibration.confidence(self.best_dense, self.question, self.coverage)
+        if only_function_words(self.question):
+            return 0.0
+        return self.calibration.confidence(
+            self.best_dense, self.question, self.coverage, self.rare, self.agreement
+        )
 
     def hit_confidence(self, hit: Hit) -> float | None:
-        """A hit's cosine as a confidence (None without a cosine: lexical mode)."""
-        return None if hit.dense is None else self.calibration.confidence(hit.dense, self.question)
+        """A hit's confidence: the found score of this passage (its cosine, its share of the
+        question's weight and its rare evidence, with the question's agreement); None
+        without a cosine (lexical mode)."""
+        if hit.dense is None:
+            return None
+        if only_function_words(self.question):
+            return 0.0
+        cover = rare = 0.0
+        if self.passage_terms is not None:
+            held = self.passage_terms(hit.row)
+            cover = coverage(self.question, self.weights, held, self.passages)
+            rare = rare_evidence(self.question, self.weights, held, self.passages)
+        return self.calibration.confidence(hit.dense, self.question, cover, rare, self.agreement)

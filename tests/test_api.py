@@ -261,3 +261,73 @@ def test_one_passage_asked_for_still_gets_the_answering_sentence(seeds_index_pat
         assert p.start <= one.claims[0].start < one.claims[0].end <= p.end
         moved += three.claims[0].passage > 1
     assert moved  # some answers do come from beyond the first passage
+
+
+def test_english_function_words_alone_are_not_an_answer(seeds_index_path: Path) -> None:
+    # The French analysis keeps "what", "is", "the" as terms; the seeds' passages hold them.
+    for question in ("what is the", "Who is he?"):
+        a = ask(question, index=seeds_index_path)
+        assert not a.found and a.confidence == 0.0 and a.answer.startswith(NOT_FOUND_MESSAGE)
+        assert all(p.confidence == 0.0 for p in a.passages)
+
+
+def test_one_word_questions(seeds_index_path: Path) -> None:
+    a = ask("Nvidia", index=seeds_index_path)
+    assert a.found and "Nvidia" in a.claims[0].text
+    for word in ("puce", "Nvidia", "Tigris"):  # on the committed, calibrated index too
+        a = ask(word, index=open_index())
+        assert a.found == (a.confidence is not None and a.confidence >= 0.5), word
+        assert a.found and word.lower() in a.claims[0].text.lower(), word
+    for word in ("bonjour", "chocolat", "2023", "3,14"):
+        a = ask(word, index=seeds_index_path)
+        assert not a.found and (a.confidence or 0) < 0.5, word
+
+
+def test_a_keyword_search_needs_the_word_as_written(
+    tmp_path: Path, native_embedder: object
+) -> None:
+    # The French stemmer reads "OpenAI" as "open" (as in "parlai"): a passage about open
+    # access holds the stem, not the word, and must not answer it.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "revues.txt").write_text(
+        "Les revues en open access publient des articles lisibles par tous. Le modèle "
+        "économique repose sur des frais payés par les auteurs, à Rennes comme ailleurs.",
+        encoding="utf-8",
+    )
+    idx = Index.build([docs], embedder=native_embedder, out=tmp_path / "idx")
+    assert not ask("OpenAI", index=idx).found
+    assert ask("Rennes", index=idx).found  # a word the passage holds as written
+
+
+def test_other_scripts_are_not_found(seeds_index_path: Path) -> None:
+    for question in ("谁是英伟达的创始人？", "من أسس إنفيديا؟", "Кто производит этот чип?"):
+        a = ask(question, index=seeds_index_path)
+        assert not a.found and (a.confidence or 0) < 0.5, question
+
+
+def test_pasted_off_topic_text_is_not_found(seeds_index_path: Path) -> None:
+    recipe = (
+        "La recette du bœuf bourguignon demande du temps : faire mariner la viande dans le "
+        "vin rouge avec les carottes, l'oignon et le bouquet garni, puis la faire revenir et "
+        "mijoter trois heures à feu doux. "
+    )
+    a = ask((recipe * 20)[:2000], index=seeds_index_path)
+    assert not a.found and (a.confidence or 0) < 0.5 and a.answer.startswith(NOT_FOUND_MESSAGE)
+
+
+def test_the_first_passage_confidence_is_the_answer_confidence() -> None:
+    idx = open_index()  # the committed index: calibrated automatically, evidence weighed
+    assert idx.calibration.source == "auto" and idx.calibration.coverage > 0
+    compared = 0
+    for question in (
+        "Combien coûte une puce H100 ?",
+        "Qui fabrique la puce Tigris ?",
+        "Comment faire une pâte à crêpes sans grumeaux ?",
+    ):
+        got = idx.retrieve(question, 5)
+        top = got.hits[0]
+        if top.dense == got.best_dense:
+            assert got.hit_confidence(top) == pytest.approx(got.confidence), question
+            compared += 1
+    assert compared >= 2

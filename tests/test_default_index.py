@@ -28,6 +28,8 @@ def test_committed_index_is_up_to_date(tmp_path: Path, monkeypatch: pytest.Monke
     # committed calibration is what that derives, up to float noise between machines.
     old_cal, new_cal = committed.calibration, auto_calibrate(fresh)
     assert old_cal.method == new_cal.method and old_cal.passages == new_cal.passages, hint
+    weights = ("coverage", "rare", "agree")
+    assert [getattr(old_cal, w) for w in weights] == [getattr(new_cal, w) for w in weights], hint
     for name in ("threshold", "threshold_en", "scale"):
         assert abs(getattr(old_cal, name) - getattr(new_cal, name)) < 2e-3, f"{name}; {hint}"
     # The bulk engine (torch fp32, ONNX int8...) is recorded but may differ by machine.
