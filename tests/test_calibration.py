@@ -107,10 +107,21 @@ def test_auto_calibrate_on_a_collection_of_our_own(tmp_path) -> None:  # type: i
     assert not pasted.found and pasted.confidence is not None and pasted.confidence < 0.5
 
 
-def test_per_language_thresholds() -> None:
-    cal = Calibration(
-        threshold=0.85, lang_bonus=0.08, method="per-language", threshold_en=0.79, coverage=0.02
+def per_language(coverage: float = 0.0, rare: float = 0.0, agree: float = 0.0) -> Calibration:
+    """The per-language rule with thresholds 0.85 (French) and 0.79 (English)."""
+    return Calibration(
+        threshold=0.85,
+        lang_bonus=0.08,
+        method="per-language",
+        threshold_en=0.79,
+        coverage=coverage,
+        rare=rare,
+        agree=agree,
     )
+
+
+def test_per_language_thresholds() -> None:
+    cal = per_language(coverage=0.02)
     assert cal.found(0.80, "who makes the chip?") and not cal.found(0.78, "who makes the chip?")
     assert not cal.found(0.84, "qui fabrique la puce ?")
     # a French question whose every word the best passage holds: + 0.02
@@ -146,14 +157,7 @@ def test_recalibrate_is_due_once_and_never_over_labelled(index_copy) -> None:  #
 def test_rare_evidence_counts_for_french_questions_and_is_capped() -> None:
     from ragchips.calibration import RARE_CAP
 
-    cal = Calibration(
-        threshold=0.85,
-        lang_bonus=0.08,
-        method="per-language",
-        threshold_en=0.79,
-        coverage=0.02,
-        rare=0.02,
-    )
+    cal = per_language(coverage=0.02, rare=0.02)
     assert not cal.found(0.83, "qui fabrique la puce Tigris ?")
     assert cal.found(0.83, "qui fabrique la puce Tigris ?", rare=1.0)  # 0.83 + 0.02 = 0.85
     # a passage sharing a whole pasted page weighs no more than RARE_CAP rare terms
@@ -215,9 +219,7 @@ def test_agreement_of_the_dense_and_lexical_rankings() -> None:
 
 
 def test_agreement_weighs_in_french_questions_only() -> None:
-    cal = Calibration(
-        threshold=0.85, lang_bonus=0.08, method="per-language", threshold_en=0.79, agree=0.015
-    )
+    cal = per_language(agree=0.015)
     assert not cal.found(0.84, "qui fabrique la puce ?", agreement=0.5)
     assert cal.found(0.84, "qui fabrique la puce ?", agreement=0.7)
     assert not cal.found(0.785, "who makes the chip?", agreement=1.0)
@@ -228,15 +230,7 @@ def test_agreement_weighs_in_french_questions_only() -> None:
 def test_a_pasted_page_is_decided_on_its_cosine() -> None:
     from ragchips.calibration import EVIDENCE_TERMS, is_long
 
-    cal = Calibration(
-        threshold=0.85,
-        lang_bonus=0.08,
-        method="per-language",
-        threshold_en=0.79,
-        coverage=0.02,
-        rare=0.02,
-        agree=0.015,
-    )
+    cal = per_language(coverage=0.02, rare=0.02, agree=0.015)
     words = [str(1000 + i) for i in range(EVIDENCE_TERMS + 1)]  # distinct terms
     page = " ".join(words)
     assert is_long(page) and not is_long(" ".join(words[:-1]))
