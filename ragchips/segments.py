@@ -166,6 +166,9 @@ class Segment:
 
     def close(self) -> None:
         """Release the segment (its lease and files); it can no longer be read."""
+        dense = getattr(self, "dense", None)
+        if dense is not None:
+            dense.close()
         for name in ("_lease", "_fd"):
             fd = getattr(self, name, None)
             if fd is not None:

@@ -31,3 +31,26 @@ def test_stored_vectors_are_float16_values_and_refuse_what_float16_cannot_hold()
     for bad in (np.full((1, 8), np.nan), np.full((1, 8), 1e6)):
         with pytest.raises(ValueError, match="finite and below 65504"):
             stored_vectors(bad)
+
+
+def test_a_closed_segment_closes_the_file_its_rows_are_read_from(tmp_path: Path) -> None:
+    from ragchips import Index
+    from ragchips.dense import DenseConfig
+    from ragchips.embedding import HashEmbedder
+    from ragchips.reader import Document
+
+    texts = [f"passage {i} sur la puce numéro {i}" for i in range(40)]
+    docs = [Document(f"d{i}", f"d{i}.txt", "", t, str(i)) for i, t in enumerate(texts)]
+    idx = Index.build(
+        docs,
+        embedder=HashEmbedder(dim=16),
+        out=tmp_path / "i",
+        dense=DenseConfig("ivf", min_rows=1),
+    )
+    seg = idx.segments[0]
+    reader = seg.dense._reader
+    assert reader is not None and len(reader.read(np.array([0, 1]))) == 2
+    seg.close()
+    seg.close()  # twice is fine
+    with pytest.raises(OSError):
+        reader.read(np.array([0]))
