@@ -8,12 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ragchips.analysis import analyze
 from ragchips.lexical import (
     DEFAULT_B,
     DEFAULT_K1,
     FIELDS,
     FieldPostings,
+    _without,
     build_postings,
+    compact_lengths,
     merge_postings,
     score_field,
 )
@@ -166,3 +169,39 @@ def test_counts_are_stored_in_16_bits_and_score_as_float32_ones() -> None:
     wide = FieldPostings(p.vocab, p.indptr, p.rows, p.tf.astype(np.float32), p.lengths)
     for q in ("puce", "festival des lanternes"):
         assert np.array_equal(scores(q, "stems", [p], [None]), scores(q, "stems", [wide], [None]))
+
+
+def test_lengths_are_kept_in_the_smallest_exact_type() -> None:
+    assert compact_lengths(np.array([0, 3, 255], np.float32)).dtype == np.uint8
+    assert compact_lengths(np.array([1, 256], np.float32)).dtype == np.uint16
+    for odd in ([1, 70_000], [1.5, 2], [-1, 2], [np.nan, 1]):
+        assert compact_lengths(np.array(odd, np.float32)).dtype == np.float32
+    x = np.array([7, 300, 65535], np.float32)
+    assert np.array_equal(compact_lengths(x).astype(np.float32), x)
+
+
+def test_a_field_written_with_float32_lengths_loads_compacted(tmp_path: Path) -> None:
+    p = build_postings(["puces fabriquées à Taïwan", "quatre"], analyze)
+    assert p.lengths.dtype == np.uint8
+    before = p.lengths.tolist()
+    p.lengths = np.asarray(p.lengths, dtype=np.float32)  # as segments were written before
+    p.save(tmp_path)
+    loaded = FieldPostings.load(tmp_path)
+    assert loaded.lengths.dtype == np.uint8
+    assert loaded.lengths.tolist() == before and before[0] > before[1] > 0
+    np.save(tmp_path / "lengths.npy", np.array([1, 2], np.int64))
+    with pytest.raises(ValueError, match="passage lengths are neither"):
+        FieldPostings.load(tmp_path)
+
+
+def test_deleted_rows_found_by_binary_search_equal_the_mask() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        rows = np.unique(rng.integers(0, 500, rng.integers(0, 60))).astype(np.int32)
+        tf = rng.integers(1, 5, len(rows)).astype(np.uint16)
+        gone = np.unique(rng.integers(0, 500, rng.integers(0, 8)))
+        alive = np.ones(500, bool)
+        alive[gone] = False
+        got_rows, got_tf = _without(rows, tf, gone)
+        assert np.array_equal(got_rows, rows[alive[rows]])
+        assert np.array_equal(got_tf, tf[alive[rows]])
