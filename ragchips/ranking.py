@@ -163,9 +163,11 @@ def fuse(
             if len(best) >= depth
             else -np.inf
         )
-        if lex_part[order[start]] + bound < cut:
-            break
         take = order[start : start + block]
+        # ``order`` is sorted by L: the rows that cannot reach the cut are a suffix.
+        take = take[: int(np.count_nonzero(lex_part[take] + bound >= cut))]
+        if not len(take):
+            break
         cos = c.cosines(lex_rows[take])
         fused = w_d * c.dense_stats.z(cos) + lex_part[take]
         cand_rows.append(lex_rows[take])
