@@ -21,7 +21,7 @@ import numpy as np
 
 from .answertype import has_candidate
 from .calibration import Calibration
-from .dense import DenseConfig, query_threads
+from .dense import DenseConfig, query_threads, side_thread
 from .embedding import Embedder, check_embedder, get_embedder
 from .errors import (
     CorruptIndexError,
@@ -58,8 +58,11 @@ FUSIONS = ("zscore", "rrf")
 WEIGHTS = {"dense": 1.75, "stems": 0.5, "forms": 0.5}
 # Dense candidates beyond the depth needed: more of them, fewer exact cosines to read.
 DENSE_MARGIN = 40
-APPROX_DENSE = 200
+APPROX_DENSE = 1000
 LEXICAL_CAP = 1000
+# From this many passages the dense search runs in a second thread beside BM25 (below it,
+# the hand-over costs more than the scan).
+PARALLEL_ROWS = 50_000
 
 
 def default_index_path() -> Path:
@@ -156,6 +159,9 @@ class Index(IndexUpdates):
                 raise CorruptIndexError(f"{directory}: vector dimension differs between segments")
         self._segments = segs
         self._alive = alive
+        # The same as ascending deleted rows: BM25 drops the few from a posting list by
+        # binary search instead of gathering the mask at every posting.
+        self._dead = [None if m is None else np.flatnonzero(~m) for m in alive]
         self._bases = np.cumsum([0] + [s.n_rows for s in segs])
         self._n_live = int(
             sum(s.n_rows if m is None else int(m.sum()) for s, m in zip(segs, alive))
@@ -408,36 +414,40 @@ class Index(IndexUpdates):
         # most LEXICAL_CAP lexical candidates (the list a vector store and a BM25 engine
         # would hand to fusion); the exact path needs neither.
         m = max(depth + DENSE_MARGIN, APPROX_DENSE) if approximate else depth + DENSE_MARGIN
-        rows, scores, complete = [], [], True
-        for s, (seg, mask) in enumerate(zip(self._segments, allowed)):
-            r, sc = seg.dense.search(q, m, mask)
-            rows.append(r + int(self._bases[s]))
-            scores.append(sc)
-            limit = seg.n_rows if mask is None else int(np.count_nonzero(mask))
-            complete = complete and len(r) >= limit and seg.dense.ann is None
-        all_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        all_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+        dense_rows = sum(seg.n_rows for seg in self._segments)
+        pool = side_thread() if mode != "dense" and dense_rows >= PARALLEL_ROWS else None
+        # The dense search runs beside BM25 in a second thread when it is worth a thread's
+        # hand-over (FAISS and numpy's products release the GIL).
+        pending = pool.submit(self._dense, q, m, allowed) if pool is not None else None
+        lex_rows = np.zeros(0, np.int64)
+        lexical: dict[str, np.ndarray] = {}
+        lex_stats: dict[str, Stats] = {}
+        try:
+            if mode != "dense":
+                matches = score_fields(
+                    question,
+                    [s.postings for s in self._segments],
+                    self._alive,
+                    self._n_live,
+                    self._lengths,
+                    dead=self._dead,
+                )
+                # Deleted rows are already out of the matches: only a ``where=`` filters.
+                filters = [None if a is m else a for a, m in zip(allowed, self._alive)]
+                lex_rows, lexical = lexical_candidates(matches, self._bases, filters)
+                lex_stats = {
+                    f: Stats.from_sums(matches.total[f], matches.total_sq[f], self._n_live)
+                    for f in matches.total
+                }
+        finally:
+            # Waited for even when BM25 fails: no search may outlive this call.
+            found = pending.result() if pending is not None else None
+        all_rows, all_scores, complete = found or self._dense(q, m, allowed)
         order = np.lexsort((all_rows, -all_scores))[:m]
         complete = complete and len(all_rows) <= m  # nothing cut when merging segments
         n = max(self._n_live, 1)
         mean = float(q @ self._vsum) / n
         sq = float(q @ self._vgram @ q) / n
-        lex_rows = np.zeros(0, np.int64)
-        lexical: dict[str, np.ndarray] = {}
-        lex_stats: dict[str, Stats] = {}
-        if mode != "dense":
-            matches = score_fields(
-                question,
-                [s.postings for s in self._segments],
-                self._alive,
-                self._n_live,
-                self._lengths,
-            )
-            lex_rows, lexical = lexical_candidates(matches, self._bases, allowed)
-            lex_stats = {
-                f: Stats.from_sums(matches.total[f], matches.total_sq[f], self._n_live)
-                for f in matches.total
-            }
         return Candidates(
             all_rows[order],
             all_scores[order],
@@ -450,6 +460,22 @@ class Index(IndexUpdates):
             int(self._bases[-1]) if len(self._bases) else 0,
             LEXICAL_CAP if approximate else None,
         )
+
+    def _dense(
+        self, q: np.ndarray, m: int, allowed: list[np.ndarray | None]
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Every segment's ``m`` best allowed rows (global numbers) and their cosines, and
+        whether that is every allowed row of an exact segment (nothing left unscored)."""
+        rows, scores, complete = [], [], True
+        for s, (seg, mask) in enumerate(zip(self._segments, allowed)):
+            r, sc = seg.dense.search(q, m, mask)
+            rows.append(r + int(self._bases[s]))
+            scores.append(sc)
+            limit = seg.n_rows if mask is None else int(np.count_nonzero(mask))
+            complete = complete and len(r) >= limit and seg.dense.ann is None
+        all_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        all_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+        return all_rows, all_scores, complete
 
     def _cosines(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
         out = np.empty(len(rows), dtype=np.float32)

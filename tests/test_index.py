@@ -258,3 +258,63 @@ def test_malformed_manifest_fields_are_corruption(index_copy: Path) -> None:
         path.write_text(json.dumps({**good, field: value}))
         with pytest.raises(CorruptIndexError):
             Index.load(index_copy)
+
+
+def test_dense_search_beside_bm25_ranks_as_in_one_thread(
+    seeds_index_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from ragchips import dense
+    from ragchips import index as index_module
+
+    idx = Index.load(seeds_index_path)
+    questions = ["qui fabrique la puce ?", "combien de milliards", "Tigris", "quand ?"]
+    vectors = idx.embedder.embed_queries(questions)
+    monkeypatch.setenv("RAGCHIPS_QUERY_PARALLEL", "0")
+    alone = [idx.search_rows(q, 10, query_vector=v) for q, v in zip(questions, vectors)]
+    monkeypatch.delenv("RAGCHIPS_QUERY_PARALLEL")
+    monkeypatch.setattr(index_module, "PARALLEL_ROWS", 0)
+    monkeypatch.setattr(dense, "_cores", lambda: 2)
+    threads: list[str] = []
+    real = Index._dense
+
+    def spy(self: Index, *args: object) -> object:
+        threads.append(threading.current_thread().name)
+        return real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Index, "_dense", spy)
+    beside = [idx.search_rows(q, 10, query_vector=v) for q, v in zip(questions, vectors)]
+    assert beside == alone
+    assert threads and all(t.startswith("ragchips-dense") for t in threads)
+
+
+def test_a_failed_bm25_waits_for_the_dense_search_beside_it(
+    seeds_index_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from ragchips import dense
+    from ragchips import index as index_module
+
+    idx = Index.load(seeds_index_path)
+    monkeypatch.setattr(index_module, "PARALLEL_ROWS", 0)
+    monkeypatch.setattr(dense, "_cores", lambda: 2)
+    finished = threading.Event()
+    real = Index._dense
+
+    def slow(self: Index, *args: object) -> object:
+        time.sleep(0.2)
+        out = real(self, *args)  # type: ignore[arg-type]
+        finished.set()
+        return out
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("postings unreadable")
+
+    monkeypatch.setattr(Index, "_dense", slow)
+    monkeypatch.setattr(index_module, "score_fields", broken)
+    with pytest.raises(RuntimeError, match="postings unreadable"):
+        idx.search_rows("qui fabrique la puce ?", 5)
+    assert finished.is_set()

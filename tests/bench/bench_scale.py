@@ -20,8 +20,9 @@ excluded), size on disk, resident memory of a process that loaded the index and 
 touched, which the kernel shares between processes and can drop; the same after 100 more is
 printed below the row), cold ``ask`` in a fresh process (median of 5), hybrid search and
 ``ask()`` latency p50/p99 over the next 100 PIAF questions (other ones, the first 100 of the
-file), with and without ``where={"year": 2010}``, the CPU time of a search (p50; what a
-loaded machine changes least), recall@10 of the approximate dense index against exact
+file), with and without ``where={"year": 2010}``, the CPU time of a search (p50, every
+thread of the process: the dense search may run beside BM25; what a loaded machine changes
+least), recall@10 of the approximate dense index against exact
 search over the same stored vectors (the top 10 of the candidates search takes from it),
 and the time to add and to delete one document (median of 5).
 Run: ``python tests/bench/bench_scale.py [--sizes 10000 100000 1000000] [--keep]``.
@@ -149,10 +150,10 @@ out.update(memory())
 for label, where in (("plain", None), ("filtered", {"year": 2010})):
     search, answer, cpu = [], [], []
     for q in questions:
-        t, c = time.perf_counter(), time.thread_time()
+        t, c = time.perf_counter(), time.process_time()
         idx.search_rows(q, 10, where=where)
         search.append(time.perf_counter() - t)
-        cpu.append(time.thread_time() - c)
+        cpu.append(time.process_time() - c)
         t = time.perf_counter()
         ask(q, k=5, index=idx, where=where)
         answer.append(time.perf_counter() - t)
