@@ -5,7 +5,7 @@ memory; no document text is read until a passage is shown, so opening costs abou
 same at 10^3 and 10^6 passages. Changes (:meth:`Index.add`, :meth:`update`, :meth:`delete`,
 :meth:`sync`) go through :mod:`ragchips.writer` under the writer lock and take effect in one
 atomic step; an open Index sees them after :meth:`reload` (``ask()`` and the service reload
-by themselves). Ranking lives in :mod:`ragchips.ranking`.
+by themselves). Searching lives in :mod:`ragchips.hybrid`, writing in :mod:`ragchips.updates`.
 """
 
 from __future__ import annotations
@@ -13,27 +13,24 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .answertype import has_candidate
 from .calibration import Calibration
-from .dense import DenseConfig, query_threads, side_thread
+from .dense import DenseConfig
 from .embedding import Embedder, check_embedder, get_embedder
 from .errors import (
     CorruptIndexError,
     EmbedderMismatchError,
     IndexNotFoundError,
     InvalidQuestionError,
-    NoMatchError,
 )
-from .filters import BUILTIN_FIELDS, parse_where
-from .lexical import FIELDS, score_fields
-from .query import Question, Retrieval, agreement, coverage, rare_evidence
-from .ranking import Candidates, Hit, Stats, fuse, lexical_candidates, rrf
+from .hybrid import HybridSearch, Where
+from .lexical import FIELDS
+from .ranking import Hit
 from .reader import Document
 from .results import Passage
 from .segments import Segment
@@ -44,28 +41,10 @@ from .writer import read_state
 __all__ = ["MAX_K", "MAX_QUESTION_CHARS", "MODES", "Hit", "Index", "Where", "default_index_path"]
 
 MODES = ("hybrid", "dense", "lexical")
-Where = dict[str, Any]
 MAX_K = 100
 # A question is a sentence or a short paragraph; beyond this it is a pasted document, and
 # the embedder would silently truncate it anyway.
 MAX_QUESTION_CHARS = 2000
-# Answer-type bonus (in z-score units) and how many top passages it is applied to;
-# measured on the seeds gold set and PIAF (tests/bench: README).
-ANSWER_TYPE_BONUS = 0.5
-RERANK_DEPTH = 30
-FUSIONS = ("zscore", "rrf")
-# Weights of the standardised signals in hybrid search (see ragchips.ranking).
-WEIGHTS = {"dense": 1.75, "stems": 0.5, "forms": 0.5}
-# Dense candidates beyond the depth needed: more of them, fewer exact cosines to read.
-DENSE_MARGIN = 40
-# On the approximate path: the IVF lists scanned hold ~8,000 vectors whatever the list's
-# length, so 1,000 candidates cost little more than 200 and leave fewer lexical candidates
-# whose cosine must be read (at 10^6, 219 -> 116 rows a question).
-APPROX_DENSE = 1000
-LEXICAL_CAP = 1000
-# From this many passages the dense search runs in a second thread beside BM25 (below it,
-# the hand-over costs more than the scan).
-PARALLEL_ROWS = 50_000
 
 
 def default_index_path() -> Path:
@@ -114,7 +93,7 @@ def check_mode(mode: object) -> str:
     return str(mode)
 
 
-class Index(IndexUpdates):
+class Index(HybridSearch, IndexUpdates):
     """A searchable collection. Build with :meth:`build`, open with :meth:`load`."""
 
     def __init__(self, directory: Path, manifest: dict[str, Any], embedder: Embedder) -> None:
@@ -365,240 +344,6 @@ class Index(IndexUpdates):
         self._check_embedder()
         return self.embedder.embed_queries([question])[0]
 
-    def allowed(self, where: Where | None) -> list[np.ndarray | None]:
-        """Per segment, the rows a question may return: live, and matching ``where``."""
-        conditions = parse_where(where)
-        if not conditions:
-            return list(self._alive)
-        known = set(self.manifest.get("fields", [])) | set(BUILTIN_FIELDS)
-        for c in conditions:
-            if c.field not in known:
-                raise InvalidQuestionError(
-                    f"no document has a field {c.field!r}; fields: {', '.join(sorted(known))}"
-                )
-        out: list[np.ndarray | None] = []
-        any_left = False
-        for seg, alive in zip(self._segments, self._alive):
-            docs = np.ones(seg.n_docs, dtype=bool)
-            for c in conditions:
-                if c.field == "doc_id":
-                    hit = np.zeros(seg.n_docs, dtype=bool)
-                    for key in c.keys:
-                        i = seg.find(key)
-                        if i is not None:
-                            hit[i] = True
-                    docs &= hit
-                    continue
-                column = seg.column(c.field)
-                docs &= (
-                    column.matching_docs(c, seg.n_docs)
-                    if column is not None
-                    else np.zeros(seg.n_docs, dtype=bool)
-                )
-            rows = docs[np.asarray(seg.rows[:, 0])]
-            if alive is not None:
-                rows &= alive
-            any_left = any_left or bool(rows.any())
-            out.append(rows)
-        if not any_left:
-            raise NoMatchError(f"no document matches where={where!r}")
-        return out
-
-    def _candidates(
-        self,
-        question: str,
-        q: np.ndarray,
-        depth: int,
-        mode: str,
-        allowed: list[np.ndarray | None],
-    ) -> Candidates:
-        approximate = any(seg.dense.ann is not None for seg in self._segments)
-        # The approximate path takes a longer dense list and reads the exact cosines of at
-        # most LEXICAL_CAP lexical candidates (the list a vector store and a BM25 engine
-        # would hand to fusion); the exact path needs neither.
-        m = max(depth + DENSE_MARGIN, APPROX_DENSE) if approximate else depth + DENSE_MARGIN
-        dense_rows = sum(seg.n_rows for seg in self._segments)
-        pool = side_thread() if mode != "dense" and dense_rows >= PARALLEL_ROWS else None
-        # The dense search runs beside BM25 in a second thread when it is worth a thread's
-        # hand-over (FAISS and numpy's products release the GIL).
-        pending = pool.submit(self._dense, q, m, allowed) if pool is not None else None
-        lex_rows = np.zeros(0, np.int64)
-        lexical: dict[str, np.ndarray] = {}
-        lex_stats: dict[str, Stats] = {}
-        try:
-            if mode != "dense":
-                matches = score_fields(
-                    question,
-                    [s.postings for s in self._segments],
-                    self._alive,
-                    self._n_live,
-                    self._lengths,
-                    dead=self._dead,
-                )
-                # Deleted rows are already out of the matches: only a ``where=`` filters.
-                filters = [None if a is m else a for a, m in zip(allowed, self._alive)]
-                lex_rows, lexical = lexical_candidates(matches, self._bases, filters)
-                lex_stats = {
-                    f: Stats.from_sums(matches.total[f], matches.total_sq[f], self._n_live)
-                    for f in matches.total
-                }
-        finally:
-            # Waited for even when BM25 fails: no search may outlive this call.
-            found = pending.result() if pending is not None else None
-        all_rows, all_scores, complete = found or self._dense(q, m, allowed)
-        order = np.lexsort((all_rows, -all_scores))[:m]
-        complete = complete and len(all_rows) <= m  # nothing cut when merging segments
-        n = max(self._n_live, 1)
-        mean = float(q @ self._vsum) / n
-        sq = float(q @ self._vgram @ q) / n
-        return Candidates(
-            all_rows[order],
-            all_scores[order],
-            complete,
-            Stats.from_moments(mean, sq),
-            lex_rows,
-            lexical,
-            lex_stats,
-            lambda r: self._cosines(r, q),
-            int(self._bases[-1]) if len(self._bases) else 0,
-            LEXICAL_CAP if approximate else None,
-        )
-
-    def _dense(
-        self, q: np.ndarray, m: int, allowed: list[np.ndarray | None]
-    ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Every segment's ``m`` best allowed rows (global numbers) and their cosines, and
-        whether that is every allowed row of an exact segment (nothing left unscored)."""
-        rows, scores, complete = [], [], True
-        for s, (seg, mask) in enumerate(zip(self._segments, allowed)):
-            r, sc = seg.dense.search(q, m, mask)
-            rows.append(r + int(self._bases[s]))
-            scores.append(sc)
-            limit = seg.n_rows if mask is None else int(np.count_nonzero(mask))
-            complete = complete and len(r) >= limit and seg.dense.ann is None
-        all_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        all_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
-        return all_rows, all_scores, complete
-
-    def _cosines(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-        out = np.empty(len(rows), dtype=np.float32)
-        seg_of = np.searchsorted(self._bases, rows, side="right") - 1
-        for s in np.unique(seg_of):
-            pick = seg_of == s
-            out[pick] = self._segments[s].dense.cosines(rows[pick] - self._bases[s], q)
-        return out
-
-    def retrieve(
-        self,
-        question: str | Question,
-        k: int = 5,
-        mode: str = "hybrid",
-        where: Where | None = None,
-        query_vector: np.ndarray | None = None,
-    ) -> Retrieval:
-        """One pass of a question: the question analysed once, its ranked rows, the best
-        cosine among the allowed passages (what ``found`` is decided on), its terms' weights,
-        the first passage's share of them and the calibration, from one embedding and one
-        filter evaluation (``query_vector``: the question already embedded)."""
-        query = question if isinstance(question, Question) else Question.of(question)
-        q = query_vector if query_vector is not None else self.embed_query(query.text)
-        q = np.asarray(q, dtype=np.float32).reshape(-1)
-        allowed = self.allowed(where)
-        with query_threads():
-            cands = self._candidates(query.text, q, max(k, RERANK_DEPTH), mode, allowed)
-            hits = self._rank(query, k, mode, cands, WEIGHTS, "zscore")
-        best = float(cands.dense_scores[0]) if len(cands.dense_scores) else -1.0
-        # On the approximate path a lexical candidate may be closer than any dense one.
-        best = max([best, *(h.dense for h in hits if h.dense is not None)])
-        weights = self.term_weights(query.terms)
-        held = self._stems_of(hits[0].row) if hits else []
-        cover = coverage(query, weights, held, self._n_live)
-        rare = rare_evidence(query, weights, held, self._n_live)
-        agree = agreement(cands.dense_rows, cands.lexical_rows, cands.lexical, cands.lexical_stats)
-        return Retrieval(
-            query,
-            mode,
-            hits,
-            best,
-            weights,
-            self.calibration,
-            cover,
-            rare,
-            self._stems_of,
-            self._n_live,
-            agree,
-        )
-
-    def _stems_of(self, row: int) -> list[str]:
-        """A passage's terms as the stemmed BM25 field sees them (found's evidence)."""
-        return list(FIELDS["stems"][0](self._text(row)))
-
-    def search_rows(
-        self,
-        question: str,
-        k: int = 5,
-        mode: str = "hybrid",
-        query_vector: np.ndarray | None = None,
-        weights: dict[str, float] | None = None,
-        where: Where | None = None,
-        fusion: str = "zscore",
-    ) -> list[Hit]:
-        """Ranked passage rows; the building block of :meth:`search` and answers."""
-        if fusion not in FUSIONS:
-            raise InvalidQuestionError(
-                f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}"
-            )
-        q = query_vector if query_vector is not None else self.embed_query(question)
-        q = np.asarray(q, dtype=np.float32).reshape(-1)
-        allowed = self.allowed(where)
-        query = Question.of(question)
-        with query_threads():
-            cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
-            return self._rank(query, k, mode, cands, weights or WEIGHTS, fusion)
-
-    def _rank(
-        self,
-        question: Question,
-        k: int,
-        mode: str,
-        cands: Candidates,
-        weights: dict[str, float],
-        fusion: str,
-    ) -> list[Hit]:
-        if mode != "hybrid":
-            names = ("dense",) if mode == "dense" else ("stems", "forms")
-            weights = {n: weights.get(n) or 1.0 for n in names}
-        depth = max(k, RERANK_DEPTH) if mode == "hybrid" else k
-        if fusion == "rrf" and mode == "hybrid":
-            rows, scores = rrf(cands, depth)
-            extra: dict[str, np.ndarray] = {}
-        else:
-            rows, scores, extra = fuse(cands, mode, depth, weights)
-        scores = scores.copy()
-        if mode == "hybrid":
-            self._answer_type_bonus(question, rows[:RERANK_DEPTH], scores)
-        order = np.lexsort((rows, -scores))[:k]
-        dense, stems = extra.get("dense"), extra.get("stems")
-        return [
-            Hit(
-                int(rows[i]),
-                float(scores[i]),
-                None if dense is None else float(dense[i]),
-                None if stems is None else float(stems[i]),
-            )
-            for i in order
-        ]
-
-    def _answer_type_bonus(self, question: Question, rows: np.ndarray, scores: np.ndarray) -> None:
-        """Among the best candidates, favour passages holding the kind of answer asked for
-        (a date for "quand", a name for "qui"...; see :mod:`ragchips.answertype`)."""
-        kind = question.kind
-        if kind is None:
-            return
-        for i, row in enumerate(rows.tolist()):
-            if has_candidate(kind, question.words, self._text(row)):
-                scores[i] += ANSWER_TYPE_BONUS
-
     def search(
         self, question: str, k: int = 5, mode: str = "hybrid", where: Where | None = None
     ) -> list[Passage]:
@@ -610,23 +355,6 @@ class Index(IndexUpdates):
         return [self.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits)]
 
     # -- answering ------------------------------------------------------------------------
-
-    def lexical_terms(self, question: str) -> list[str]:
-        """The question as the lexical index sees it (French analysis)."""
-        return list(FIELDS["stems"][0](question))
-
-    def term_weights(self, terms: Sequence[str]) -> dict[str, float]:
-        """How rare each term is in this collection (BM25 idf; unknown terms weigh 0)."""
-        n = self._n_live
-        out = {}
-        for t in terms:
-            df = 0
-            for seg, mask in zip(self._segments, self._alive):
-                hit = seg.postings["stems"].postings(t)
-                if hit is not None:
-                    df += len(hit[0]) if mask is None else int(mask[hit[0]].sum())
-            out[t] = max(0.1, float(np.log1p((n - df + 0.5) / (df + 0.5)))) if df else 0.0
-        return out
 
     @property
     def calibration(self) -> Calibration:
@@ -640,17 +368,6 @@ class Index(IndexUpdates):
                 raise CorruptIndexError(f"{self.path}: {exc}; rebuild the index") from exc
             self._calibration_recorded = recorded
         return self._calibration
-
-    def best_dense(self, query_vector: np.ndarray, where: Where | None = None) -> float:
-        """The highest cosine between the question and any (allowed) passage."""
-        q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-        best = -1.0
-        for seg, mask in zip(self._segments, self.allowed(where)):
-            _, sc = seg.dense.search(q, 1, mask)
-            if len(sc):
-                best = max(best, float(sc[0]))
-        return best
-
 
 def _check_spans(directory: Path, seg: Segment) -> None:
     """Refuse an index whose spans point outside their documents (an edited index)."""

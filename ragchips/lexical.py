@@ -43,6 +43,7 @@ __all__ = [
     "LexicalMatches",
     "LexicalScores",
     "build_postings",
+    "live_count",
     "merge_postings",
     "score_field",
     "score_fields",
@@ -293,6 +294,17 @@ def _without(rows: np.ndarray, tf: np.ndarray, gone: np.ndarray) -> tuple[np.nda
     keep = np.ones(len(rows), dtype=bool)
     keep[drop] = False
     return rows[keep], tf[keep]
+
+
+def live_count(rows: np.ndarray, alive: np.ndarray | None, dead: np.ndarray | None) -> int:
+    """How many of a posting list's rows (ascending) are live (``dead``: see :func:`_without`)."""
+    if alive is None:
+        return len(rows)
+    if dead is not None and 16 * len(dead) < len(rows):
+        at = np.searchsorted(rows, dead)
+        inside = at < len(rows)
+        return len(rows) - int(np.count_nonzero(rows[at[inside]] == dead[inside]))
+    return int(np.count_nonzero(alive[rows]))
 
 
 def score_fields(

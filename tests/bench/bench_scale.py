@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from ragchips import Index  # noqa: E402
 from ragchips.embedding import E5SmallEmbedder, Embedder  # noqa: E402
-from ragchips.index import APPROX_DENSE  # noqa: E402
+from ragchips.hybrid import APPROX_DENSE  # noqa: E402
 from ragchips.reader import Document  # noqa: E402
 
 
