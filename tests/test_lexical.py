@@ -17,6 +17,7 @@ from ragchips.lexical import (
     _without,
     build_postings,
     compact_lengths,
+    live_count,
     merge_postings,
     score_field,
 )
@@ -205,3 +206,4 @@ def test_deleted_rows_found_by_binary_search_equal_the_mask() -> None:
         got_rows, got_tf = _without(rows, tf, gone)
         assert np.array_equal(got_rows, rows[alive[rows]])
         assert np.array_equal(got_tf, tf[alive[rows]])
+        assert live_count(rows, alive, gone) == live_count(rows, alive, None) == len(got_rows)
