@@ -74,3 +74,24 @@ def test_side_thread_is_one_pool_per_process_and_can_be_turned_off(
     monkeypatch.delenv("RAGCHIPS_QUERY_PARALLEL")
     monkeypatch.setattr(dense, "_cores", lambda: 1)
     assert dense.side_thread() is None
+
+
+def test_query_threads_limits_blas_while_a_question_is_scored_then_restores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from threadpoolctl import threadpool_info
+
+    from ragchips.dense import query_threads
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas()
+    assert before, "numpy's BLAS is visible to threadpoolctl"
+    with query_threads():
+        assert set(blas()) == {1}
+    assert blas() == before
+    monkeypatch.setenv("RAGCHIPS_QUERY_THREADS", "2")
+    with query_threads():
+        assert set(blas()) == {2}
+    assert blas() == before
