@@ -91,7 +91,8 @@ def test_query_threads_limits_blas_while_a_question_is_scored_then_restores(
     with query_threads():
         assert set(blas()) == {1}
     assert blas() == before
-    monkeypatch.setenv("RAGCHIPS_QUERY_THREADS", "2")
-    with query_threads():
-        assert set(blas()) == {2}
-    assert blas() == before
+    if max(before) >= 2:  # OpenBLAS caps the count at the cores it started with
+        monkeypatch.setenv("RAGCHIPS_QUERY_THREADS", "2")
+        with query_threads():
+            assert set(blas()) == {2}
+        assert blas() == before
