@@ -33,6 +33,7 @@ from .sentences import split_sentences
 
 __all__ = [
     "CLOSEST",
+    "CLOSEST_MANY",
     "NOT_FOUND_MESSAGE",
     "Extracted",
     "extract",
@@ -45,6 +46,7 @@ NOT_FOUND_MESSAGE = (
     "aucun ne s'en rapproche assez pour en être sûr."
 )
 CLOSEST = "Le plus proche :"
+CLOSEST_MANY = "Les plus proches :"
 NO_PASSAGE_MESSAGE = "Aucun passage de la collection ne correspond à cette recherche."
 NO_WORDS_MESSAGE = (
     "La question ne contient aucun mot qui permette de chercher (seulement des mots "
@@ -116,6 +118,7 @@ class _Candidate:
     terms: frozenset[str]
     typed: bool
     agent: tuple[int, int] | None = None  # the doer's name, in sentence coordinates
+    match: float = 0.0  # the score without the passage's rank: how well it matches alone
 
     @property
     def text(self) -> str:
@@ -138,19 +141,25 @@ def _claim(c: _Candidate, kind: AnswerType | None, question: frozenset[str]) -> 
     return Claim(c.text, p.rank, p.doc_id, start, end, c.text[a:b], start + a, start + b)
 
 
-def extract(
+@dataclass(frozen=True)
+class _Scored:
+    """Every candidate sentence of the passages read, best first, and what scored them."""
+
+    candidates: list[_Candidate]
+    qterms: frozenset[str]
+    weight: dict[str, float]
+    mass: float
+    kind: AnswerType | None
+    asked: frozenset[str]
+
+
+def _score(
     question_terms: Sequence[str],
     passages: Sequence[Passage],
-    weight: dict[str, float] | None = None,
-    question: str | Question = "",
-    analyze_text: object = None,
-) -> Extracted:
-    """Up to two cited sentences from the top passages, the answering one first.
-
-    ``question`` is best given as the :class:`~ragchips.query.Question` retrieval analysed
-    (``ask()`` does): its answer type and words are then read, not worked out again."""
-    if not passages:
-        return Extracted("", [])
+    weight: dict[str, float] | None,
+    question: str | Question,
+    analyze_text: object,
+) -> _Scored:
     from .analysis import analyze
 
     analyzer = analyze if analyze_text is None else analyze_text
@@ -178,19 +187,39 @@ def extract(
             if typed and kind is not None and kind.name == "person-or-organisation":
                 agent = _agent_span(s.text, qterms, analyzer)
             length_penalty = 0.15 * math.log1p(max(0, len(s.text) - 250) / 100)
-            score = (
+            match = (
                 overlap
-                + RANK_WEIGHT / max(p.rank, 1)
                 + TYPE_WEIGHT * typed
                 + AGENT_WEIGHT * (agent is not None)
                 - length_penalty
                 - FRAGMENT_PENALTY * _is_fragment(p, s.start, s.text)
             )
-            candidates.append(_Candidate(score, p, s.start, s.end, terms, typed, agent))
+            score = match + RANK_WEIGHT / max(p.rank, 1)
+            candidates.append(_Candidate(score, p, s.start, s.end, terms, typed, agent, match))
+    candidates.sort(key=lambda c: (-c.score, c.passage.rank, c.start))
+    return _Scored(candidates, qterms, weight, mass, kind, asked)
+
+
+def extract(
+    question_terms: Sequence[str],
+    passages: Sequence[Passage],
+    weight: dict[str, float] | None = None,
+    question: str | Question = "",
+    analyze_text: object = None,
+) -> Extracted:
+    """Up to two cited sentences from the top passages, the answering one first.
+
+    ``question`` is best given as the :class:`~ragchips.query.Question` retrieval analysed
+    (``ask()`` does): its answer type and words are then read, not worked out again."""
+    if not passages:
+        return Extracted("", [])
+    scored = _score(question_terms, passages, weight, question, analyze_text)
+    candidates = scored.candidates
+    qterms, weight, mass = scored.qterms, scored.weight, scored.mass
+    kind, asked = scored.kind, scored.asked
     if not candidates:
         first = passages[0]
         return Extracted(f"{first.quote(MAX_ANSWER_CHARS)} [{first.rank}]", [])
-    candidates.sort(key=lambda c: (-c.score, c.passage.rank, c.start))
     chosen = [candidates[0]]
     best = candidates[0]
     for c in candidates[1 : MAX_SENTENCES + 2]:
