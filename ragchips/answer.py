@@ -8,7 +8,8 @@ they hold, the rank of their passage and whether they hold the kind of answer as
 (:mod:`ragchips.answertype`); a passage that starts in the middle of a sentence (a
 chunk boundary) has its opening fragment marked down. A second sentence is added only
 when it brings a question word the first lacks, or the asked-for kind of answer the first
-does not hold.
+does not hold. When the evidence is weak (``found`` is False) the answer shows instead the
+closest sentence of each of the two closest passages, each with its own span.
 
 Measured on half A of PIAF (notes/answers.md, notes/answer-choice.md), e5
 question-vs-sentence cosines ranked sentences worse than this (55% against 63%
@@ -206,11 +207,17 @@ def extract(
     weight: dict[str, float] | None = None,
     question: str | Question = "",
     analyze_text: object = None,
+    weak: bool = False,
 ) -> Extracted:
     """Up to two cited sentences from the top passages, the answering one first.
 
     ``question`` is best given as the :class:`~ragchips.query.Question` retrieval analysed
-    (``ask()`` does): its answer type and words are then read, not worked out again."""
+    (``ask()`` does): its answer type and words are then read, not worked out again.
+
+    ``weak=True`` is for weak evidence (``found`` is False): no sentence is known to answer,
+    so the answer shows the closest sentence of each of the two closest passages instead of
+    two sentences meant to complete each other (the right passage is then often not the
+    first: measured on PIAF, tests/bench/bench_answers.py)."""
     if not passages:
         return Extracted("", [])
     scored = _score(question_terms, passages, weight, question, analyze_text)
@@ -222,6 +229,11 @@ def extract(
         return Extracted(f"{first.quote(MAX_ANSWER_CHARS)} [{first.rank}]", [])
     chosen = [candidates[0]]
     best = candidates[0]
+    if weak:
+        other = next((c for c in candidates if c.passage.rank != best.passage.rank), None)
+        if other is not None and _flat(other.text) != _flat(best.text):
+            chosen.append(other)
+        return _compose(chosen, kind, asked)
     for c in candidates[1 : MAX_SENTENCES + 2]:
         if len(chosen) >= MAX_SENTENCES or c.score < SECOND_MIN_RATIO * best.score:
             break
@@ -232,6 +244,10 @@ def extract(
         adds_kind = kind is not None and c.typed and not best.typed
         if (adds_term or adds_kind) and len(best.text) + len(c.text) <= MAX_ANSWER_CHARS:
             chosen.append(c)
+    return _compose(chosen, kind, asked)
+
+
+def _compose(chosen: list[_Candidate], kind: AnswerType | None, asked: frozenset[str]) -> Extracted:
     parts = []
     for c in chosen:
         text = _flat(c.text)

@@ -158,3 +158,23 @@ def test_the_headline_question_opens_with_the_maker_at_k1_and_k5(seeds_index_pat
         assert a.found and a.claims
         assert "TSMC" in a.claims[0].text, (k, a.claims[0].text)
         assert a.answer.startswith(" ".join(a.claims[0].text.split()))
+
+
+def test_weak_evidence_shows_the_closest_sentence_of_two_passages() -> None:
+    # When found is False no sentence is known to answer: the closest sentence of each of
+    # the two closest passages is shown, not two sentences of the first passage.
+    ps = [
+        passage(1, "Le phare de Kerbrat mesure 40 mètres. Il fut allumé en 1902 par les gardiens."),
+        passage(2, "Les gardiens du phare vivaient sur l'île de Kerbrat avec leurs familles."),
+        passage(3, "Le port voisin accueille des voiliers."),
+    ]
+    q = "Où vivaient les gardiens du phare de Kerbrat ?"
+    strong = extract(analyze(q), ps, question=q)
+    weak = extract(analyze(q), ps, question=q, weak=True)
+    assert [c.passage for c in strong.claims] == [2]
+    assert [c.passage for c in weak.claims] == [2, 1]
+    for c in weak.claims:  # each claim is its own exact span, cited
+        p = ps[c.passage - 1]
+        assert p.text[c.start - p.start : c.end - p.start] == c.text
+        assert f"{' '.join(c.text.split())} [{c.passage}]" in weak.text
+    assert weak.claims[0].text == strong.claims[0].text  # the first sentence is unchanged
