@@ -8,8 +8,10 @@ they hold, the rank of their passage and whether they hold the kind of answer as
 (:mod:`ragchips.answertype`); a passage that starts in the middle of a sentence (a
 chunk boundary) has its opening fragment marked down. A second sentence is added only
 when it brings a question word the first lacks, or the asked-for kind of answer the first
-does not hold. When the evidence is weak (``found`` is False) the answer shows instead the
-closest sentence of each of the two closest passages, each with its own span.
+does not hold, or when it is a sentence of another passage that matches the question at
+least as well as the first one, which then won on its passage's rank alone. When the
+evidence is weak (``found`` is False) the answer shows instead the closest sentence of
+each of the two closest passages, each with its own span.
 
 Measured on half A of PIAF (notes/answers.md, notes/answer-choice.md), e5
 question-vs-sentence cosines ranked sentences worse than this (55% against 63%
@@ -244,7 +246,24 @@ def extract(
         adds_kind = kind is not None and c.typed and not best.typed
         if (adds_term or adds_kind) and len(best.text) + len(c.text) <= MAX_ANSWER_CHARS:
             chosen.append(c)
+    if len(chosen) < MAX_SENTENCES:
+        rival = _rival(candidates, best)
+        if rival is not None:
+            chosen.append(rival)
     return _compose(chosen, kind, asked)
+
+
+def _rival(candidates: list[_Candidate], best: _Candidate) -> _Candidate | None:
+    """The sentence of another passage that matches the question at least as well as
+    ``best`` on its own (``match``: everything but the passage's rank), if any: ``best``
+    won on its passage's rank alone, so the answer shows both."""
+    others = [c for c in candidates if c.passage.rank != best.passage.rank]
+    if not others:
+        return None
+    rival = max(others, key=lambda c: (c.match, -c.passage.rank))
+    if rival.match < best.match or _flat(rival.text) == _flat(best.text):
+        return None
+    return rival
 
 
 def _compose(chosen: list[_Candidate], kind: AnswerType | None, asked: frozenset[str]) -> Extracted:

@@ -178,3 +178,20 @@ def test_weak_evidence_shows_the_closest_sentence_of_two_passages() -> None:
         assert p.text[c.start - p.start : c.end - p.start] == c.text
         assert f"{' '.join(c.text.split())} [{c.passage}]" in weak.text
     assert weak.claims[0].text == strong.claims[0].text  # the first sentence is unchanged
+
+
+def test_a_sentence_of_another_passage_that_matches_as_well_is_shown_too() -> None:
+    # The first passage's sentence wins on its rank alone: another passage's sentence
+    # matches the question as well, so both are shown, each cited.
+    q = "Qu'expose le musée de Brest ?"
+    ps = [
+        passage(1, "Le musée de Brest expose des cartes marines anciennes."),
+        passage(2, "Le musée de Brest expose aussi des maquettes de navires."),
+    ]
+    got = extract(analyze(q), ps, question=q)
+    assert [c.passage for c in got.claims] == [1, 2]
+    assert got.text.endswith("Le musée de Brest expose aussi des maquettes de navires. [2]")
+    # A sentence of another passage that matches less is left out.
+    ps[1] = passage(2, "Le port de Brest accueille des navires.")
+    got = extract(analyze(q), ps, question=q)
+    assert [c.passage for c in got.claims] == [1]
