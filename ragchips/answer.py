@@ -11,7 +11,8 @@ when it brings a question word the first lacks, or the asked-for kind of answer 
 does not hold, or when it is a sentence of another passage that matches the question at
 least as well as the first one, which then won on its passage's rank alone. When the
 evidence is weak (``found`` is False) the answer shows instead the closest sentence of
-each of the two closest passages, each with its own span.
+each of the two closest passages, each with its own span. Two sentences are shown only if
+they fit in ``MAX_ANSWER_CHARS`` together.
 
 Measured on half A of PIAF (notes/answers.md, notes/answer-choice.md), e5
 question-vs-sentence cosines ranked sentences worse than this (55% against 63%
@@ -233,7 +234,7 @@ def extract(
     best = candidates[0]
     if weak:
         other = next((c for c in candidates if c.passage.rank != best.passage.rank), None)
-        if other is not None and _flat(other.text) != _flat(best.text):
+        if other is not None and _fits(best, other):
             chosen.append(other)
         return _compose(chosen, kind, asked)
     for c in candidates[1 : MAX_SENTENCES + 2]:
@@ -248,9 +249,14 @@ def extract(
             chosen.append(c)
     if len(chosen) < MAX_SENTENCES:
         rival = _rival(candidates, best)
-        if rival is not None:
+        if rival is not None and _fits(best, rival):
             chosen.append(rival)
     return _compose(chosen, kind, asked)
+
+
+def _fits(best: _Candidate, c: _Candidate) -> bool:
+    """Whether ``c`` may follow ``best``: another sentence, and the two within the cap."""
+    return _flat(c.text) != _flat(best.text) and len(best.text) + len(c.text) <= MAX_ANSWER_CHARS
 
 
 def _rival(candidates: list[_Candidate], best: _Candidate) -> _Candidate | None:
@@ -261,9 +267,7 @@ def _rival(candidates: list[_Candidate], best: _Candidate) -> _Candidate | None:
     if not others:
         return None
     rival = max(others, key=lambda c: (c.match, -c.passage.rank))
-    if rival.match < best.match or _flat(rival.text) == _flat(best.text):
-        return None
-    return rival
+    return rival if rival.match >= best.match else None
 
 
 def _compose(chosen: list[_Candidate], kind: AnswerType | None, asked: frozenset[str]) -> Extracted:

@@ -195,3 +195,20 @@ def test_a_sentence_of_another_passage_that_matches_as_well_is_shown_too() -> No
     ps[1] = passage(2, "Le port de Brest accueille des navires.")
     got = extract(analyze(q), ps, question=q)
     assert [c.passage for c in got.claims] == [1]
+
+
+def test_the_two_closest_sentences_stay_within_the_answer_cap() -> None:
+    # Weak evidence or not, a second sentence is shown only if the two fit in
+    # MAX_ANSWER_CHARS: two long sentences are one.
+    from ragchips.answer import MAX_ANSWER_CHARS
+
+    long1 = "Le phare de Kerbrat, " + "haut et blanc, " * 16 + "fut allumé en 1902."
+    long2 = "Les gardiens du phare de Kerbrat, " + "fidèles et discrets, " * 12 + "y vivaient."
+    assert len(long1) + len(long2) > MAX_ANSWER_CHARS
+    q = "Quand le phare de Kerbrat fut-il allumé ?"
+    for weak in (True, False):
+        got = extract(analyze(q), [passage(1, long1), passage(2, long2)], question=q, weak=weak)
+        assert [c.passage for c in got.claims] == [1], weak
+    short2 = "Les gardiens du phare de Kerbrat y vivaient."
+    got = extract(analyze(q), [passage(1, long1), passage(2, short2)], question=q, weak=True)
+    assert [c.passage for c in got.claims] == [1, 2]
