@@ -8,7 +8,11 @@ they hold, the rank of their passage and whether they hold the kind of answer as
 (:mod:`ragchips.answertype`); a passage that starts in the middle of a sentence (a
 chunk boundary) has its opening fragment marked down. A second sentence is added only
 when it brings a question word the first lacks, or the asked-for kind of answer the first
-does not hold.
+does not hold, or when it is a sentence of another passage that matches the question at
+least as well as the first one, which then won on its passage's rank alone. When the
+evidence is weak (``found`` is False) the answer shows instead the closest sentence of
+each of the two closest passages, each with its own span. Two sentences are shown only if
+they fit in ``MAX_ANSWER_CHARS`` together.
 
 Measured on half A of PIAF (notes/answers.md, notes/answer-choice.md), e5
 question-vs-sentence cosines ranked sentences worse than this (55% against 63%
@@ -33,6 +37,7 @@ from .sentences import split_sentences
 
 __all__ = [
     "CLOSEST",
+    "CLOSEST_MANY",
     "NOT_FOUND_MESSAGE",
     "Extracted",
     "extract",
@@ -45,6 +50,7 @@ NOT_FOUND_MESSAGE = (
     "aucun ne s'en rapproche assez pour en être sûr."
 )
 CLOSEST = "Le plus proche :"
+CLOSEST_MANY = "Les plus proches :"
 NO_PASSAGE_MESSAGE = "Aucun passage de la collection ne correspond à cette recherche."
 NO_WORDS_MESSAGE = (
     "La question ne contient aucun mot qui permette de chercher (seulement des mots "
@@ -116,6 +122,7 @@ class _Candidate:
     terms: frozenset[str]
     typed: bool
     agent: tuple[int, int] | None = None  # the doer's name, in sentence coordinates
+    match: float = 0.0  # the score without the passage's rank: how well it matches alone
 
     @property
     def text(self) -> str:
@@ -138,19 +145,25 @@ def _claim(c: _Candidate, kind: AnswerType | None, question: frozenset[str]) -> 
     return Claim(c.text, p.rank, p.doc_id, start, end, c.text[a:b], start + a, start + b)
 
 
-def extract(
+@dataclass(frozen=True)
+class _Scored:
+    """Every candidate sentence of the passages read, best first, and what scored them."""
+
+    candidates: list[_Candidate]
+    qterms: frozenset[str]
+    weight: dict[str, float]
+    mass: float
+    kind: AnswerType | None
+    asked: frozenset[str]
+
+
+def _score(
     question_terms: Sequence[str],
     passages: Sequence[Passage],
-    weight: dict[str, float] | None = None,
-    question: str | Question = "",
-    analyze_text: object = None,
-) -> Extracted:
-    """Up to two cited sentences from the top passages, the answering one first.
-
-    ``question`` is best given as the :class:`~ragchips.query.Question` retrieval analysed
-    (``ask()`` does): its answer type and words are then read, not worked out again."""
-    if not passages:
-        return Extracted("", [])
+    weight: dict[str, float] | None,
+    question: str | Question,
+    analyze_text: object,
+) -> _Scored:
     from .analysis import analyze
 
     analyzer = analyze if analyze_text is None else analyze_text
@@ -178,21 +191,52 @@ def extract(
             if typed and kind is not None and kind.name == "person-or-organisation":
                 agent = _agent_span(s.text, qterms, analyzer)
             length_penalty = 0.15 * math.log1p(max(0, len(s.text) - 250) / 100)
-            score = (
+            match = (
                 overlap
-                + RANK_WEIGHT / max(p.rank, 1)
                 + TYPE_WEIGHT * typed
                 + AGENT_WEIGHT * (agent is not None)
                 - length_penalty
                 - FRAGMENT_PENALTY * _is_fragment(p, s.start, s.text)
             )
-            candidates.append(_Candidate(score, p, s.start, s.end, terms, typed, agent))
+            score = match + RANK_WEIGHT / max(p.rank, 1)
+            candidates.append(_Candidate(score, p, s.start, s.end, terms, typed, agent, match))
+    candidates.sort(key=lambda c: (-c.score, c.passage.rank, c.start))
+    return _Scored(candidates, qterms, weight, mass, kind, asked)
+
+
+def extract(
+    question_terms: Sequence[str],
+    passages: Sequence[Passage],
+    weight: dict[str, float] | None = None,
+    question: str | Question = "",
+    analyze_text: object = None,
+    weak: bool = False,
+) -> Extracted:
+    """Up to two cited sentences from the top passages, the answering one first.
+
+    ``question`` is best given as the :class:`~ragchips.query.Question` retrieval analysed
+    (``ask()`` does): its answer type and words are then read, not worked out again.
+
+    ``weak=True`` is for weak evidence (``found`` is False): no sentence is known to answer,
+    so the answer shows the closest sentence of each of the two closest passages instead of
+    two sentences meant to complete each other (the right passage is then often not the
+    first: measured on PIAF, tests/bench/bench_answers.py)."""
+    if not passages:
+        return Extracted("", [])
+    scored = _score(question_terms, passages, weight, question, analyze_text)
+    candidates = scored.candidates
+    qterms, weight, mass = scored.qterms, scored.weight, scored.mass
+    kind, asked = scored.kind, scored.asked
     if not candidates:
         first = passages[0]
         return Extracted(f"{first.quote(MAX_ANSWER_CHARS)} [{first.rank}]", [])
-    candidates.sort(key=lambda c: (-c.score, c.passage.rank, c.start))
     chosen = [candidates[0]]
     best = candidates[0]
+    if weak:
+        other = next((c for c in candidates if c.passage.rank != best.passage.rank), None)
+        if other is not None and _fits(best, other):
+            chosen.append(other)
+        return _compose(chosen, kind, asked)
     for c in candidates[1 : MAX_SENTENCES + 2]:
         if len(chosen) >= MAX_SENTENCES or c.score < SECOND_MIN_RATIO * best.score:
             break
@@ -203,6 +247,30 @@ def extract(
         adds_kind = kind is not None and c.typed and not best.typed
         if (adds_term or adds_kind) and len(best.text) + len(c.text) <= MAX_ANSWER_CHARS:
             chosen.append(c)
+    if len(chosen) < MAX_SENTENCES:
+        rival = _rival(candidates, best)
+        if rival is not None and _fits(best, rival):
+            chosen.append(rival)
+    return _compose(chosen, kind, asked)
+
+
+def _fits(best: _Candidate, c: _Candidate) -> bool:
+    """Whether ``c`` may follow ``best``: another sentence, and the two within the cap."""
+    return _flat(c.text) != _flat(best.text) and len(best.text) + len(c.text) <= MAX_ANSWER_CHARS
+
+
+def _rival(candidates: list[_Candidate], best: _Candidate) -> _Candidate | None:
+    """The sentence of another passage that matches the question at least as well as
+    ``best`` on its own (``match``: everything but the passage's rank), if any: ``best``
+    won on its passage's rank alone, so the answer shows both."""
+    others = [c for c in candidates if c.passage.rank != best.passage.rank]
+    if not others:
+        return None
+    rival = max(others, key=lambda c: (c.match, -c.passage.rank))
+    return rival if rival.match >= best.match else None
+
+
+def _compose(chosen: list[_Candidate], kind: AnswerType | None, asked: frozenset[str]) -> Extracted:
     parts = []
     for c in chosen:
         text = _flat(c.text)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from .analysis import analyze
 from .answer import (
     CLOSEST,
+    CLOSEST_MANY,
     NO_PASSAGE_MESSAGE,
     NO_WORDS_MESSAGE,
     NOT_FOUND_MESSAGE,
@@ -168,14 +169,15 @@ def ask(
             return NO_WORDS_MESSAGE
         if not passages:
             return NO_PASSAGE_MESSAGE
-        out = extract(terms, passages, got.weights, query)
+        out = extract(terms, passages, got.weights, query, weak=not found)
         if not found:
-            # Weak evidence: say so, and still show the closest sentence, cited.
+            # Weak evidence: say so, and still show the closest sentence of each of the two
+            # closest passages, each cited.
             if not out.claims:
                 return NOT_FOUND_MESSAGE
-            claims[:] = out.claims[:1]
-            first = " ".join(out.claims[0].text.split())
-            return f"{NOT_FOUND_MESSAGE} {CLOSEST} {first} [{out.claims[0].passage}]"
+            claims[:] = out.claims
+            lead = CLOSEST if len(out.claims) == 1 else CLOSEST_MANY
+            return f"{NOT_FOUND_MESSAGE} {lead} {out.text}"
         claims[:] = out.claims
         return out.text
 

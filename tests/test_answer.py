@@ -158,3 +158,57 @@ def test_the_headline_question_opens_with_the_maker_at_k1_and_k5(seeds_index_pat
         assert a.found and a.claims
         assert "TSMC" in a.claims[0].text, (k, a.claims[0].text)
         assert a.answer.startswith(" ".join(a.claims[0].text.split()))
+
+
+def test_weak_evidence_shows_the_closest_sentence_of_two_passages() -> None:
+    # When found is False no sentence is known to answer: the closest sentence of each of
+    # the two closest passages is shown, not two sentences of the first passage.
+    ps = [
+        passage(1, "Le phare de Kerbrat mesure 40 mètres. Il fut allumé en 1902 par les gardiens."),
+        passage(2, "Les gardiens du phare vivaient sur l'île de Kerbrat avec leurs familles."),
+        passage(3, "Le port voisin accueille des voiliers."),
+    ]
+    q = "Où vivaient les gardiens du phare de Kerbrat ?"
+    strong = extract(analyze(q), ps, question=q)
+    weak = extract(analyze(q), ps, question=q, weak=True)
+    assert [c.passage for c in strong.claims] == [2]
+    assert [c.passage for c in weak.claims] == [2, 1]
+    for c in weak.claims:  # each claim is its own exact span, cited
+        p = ps[c.passage - 1]
+        assert p.text[c.start - p.start : c.end - p.start] == c.text
+        assert f"{' '.join(c.text.split())} [{c.passage}]" in weak.text
+    assert weak.claims[0].text == strong.claims[0].text  # the first sentence is unchanged
+
+
+def test_a_sentence_of_another_passage_that_matches_as_well_is_shown_too() -> None:
+    # The first passage's sentence wins on its rank alone: another passage's sentence
+    # matches the question as well, so both are shown, each cited.
+    q = "Qu'expose le musée de Brest ?"
+    ps = [
+        passage(1, "Le musée de Brest expose des cartes marines anciennes."),
+        passage(2, "Le musée de Brest expose aussi des maquettes de navires."),
+    ]
+    got = extract(analyze(q), ps, question=q)
+    assert [c.passage for c in got.claims] == [1, 2]
+    assert got.text.endswith("Le musée de Brest expose aussi des maquettes de navires. [2]")
+    # A sentence of another passage that matches less is left out.
+    ps[1] = passage(2, "Le port de Brest accueille des navires.")
+    got = extract(analyze(q), ps, question=q)
+    assert [c.passage for c in got.claims] == [1]
+
+
+def test_the_two_closest_sentences_stay_within_the_answer_cap() -> None:
+    # Weak evidence or not, a second sentence is shown only if the two fit in
+    # MAX_ANSWER_CHARS: two long sentences are one.
+    from ragchips.answer import MAX_ANSWER_CHARS
+
+    long1 = "Le phare de Kerbrat, " + "haut et blanc, " * 16 + "fut allumé en 1902."
+    long2 = "Les gardiens du phare de Kerbrat, " + "fidèles et discrets, " * 12 + "y vivaient."
+    assert len(long1) + len(long2) > MAX_ANSWER_CHARS
+    q = "Quand le phare de Kerbrat fut-il allumé ?"
+    for weak in (True, False):
+        got = extract(analyze(q), [passage(1, long1), passage(2, long2)], question=q, weak=weak)
+        assert [c.passage for c in got.claims] == [1], weak
+    short2 = "Les gardiens du phare de Kerbrat y vivaient."
+    got = extract(analyze(q), [passage(1, long1), passage(2, short2)], question=q, weak=True)
+    assert [c.passage for c in got.claims] == [1, 2]

@@ -41,6 +41,8 @@ def measure(idx, questions: list[dict], off: list[str]) -> dict[str, float]:  # 
     found = contained = first = found_contained = 0
     lat = []
     chars = []  # the cited sentences of each answer, spaces collapsed, markers left out
+    chars_found: list[int] = []  # the same, found answers only
+    chars_weak: list[int] = []  # the same, weak evidence (found=False): the closest sentences
     sentences = []
     for q in questions:
         t = time.perf_counter()
@@ -55,6 +57,7 @@ def measure(idx, questions: list[dict], off: list[str]) -> dict[str, float]:  # 
         if a.claims:
             sentences.append(len(a.claims))
             chars.append(len(" ".join(" ".join(c.text.split()) for c in a.claims)))
+            (chars_found if a.found else chars_weak).append(chars[-1])
     n = len(questions)
     rejected = sum(not ask(q, k=5, index=idx).found for q in off) / max(1, len(off))
     return {
@@ -64,6 +67,8 @@ def measure(idx, questions: list[dict], off: list[str]) -> dict[str, float]:  # 
         "found_and_contains_gold": found_contained / n,
         "first_sentence_contains_gold": first / n,
         "answer_chars_mean": statistics.mean(chars) if chars else 0.0,
+        "answer_chars_found_mean": statistics.mean(chars_found) if chars_found else 0.0,
+        "answer_chars_weak_mean": statistics.mean(chars_weak) if chars_weak else 0.0,
         "sentences_per_answer": statistics.mean(sentences) if sentences else 0.0,
         "off_topic_rejected": rejected,
         "off_topic_questions": len(off),
