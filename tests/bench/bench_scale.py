@@ -21,7 +21,7 @@ touched, which the kernel shares between processes and can drop; the same after 
 printed below the row), cold ``ask`` in a fresh process (median of 5), hybrid search and
 ``ask()`` latency p50/p99 over the next 100 PIAF questions (other ones, the first 100 of the
 file), with and without ``where={"year": 2010}`` (and, printed below the row, without the second
-thread the dense search runs in from 50,000 passages), the CPU time of a search (p50, every
+thread the dense search runs in from 250,000 passages), the CPU time of a search (p50, every
 thread of the process: the dense search may run beside BM25; what a loaded machine changes
 least), recall@10 of the approximate dense index against exact
 search over the same stored vectors (the top 10 of the candidates search takes from it),

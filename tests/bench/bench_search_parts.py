@@ -1,6 +1,6 @@
 """CPU time of each part of a search on an existing index (what a loaded machine changes least).
 
-CPU time is the whole process's (``time.process_time``): from 50,000 passages the dense
+CPU time is the whole process's (``time.process_time``): from 250,000 passages the dense
 search runs in a second thread beside BM25. The wall time of a whole search is printed too.
 
 For comparing two versions of the code on the same index in one run, e.g. the previous
