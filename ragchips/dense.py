@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -104,6 +105,7 @@ class DenseConfig:
 
 
 _BLAS: list[Any] | None = None
+_BLAS_MODULES = 0
 
 
 @contextlib.contextmanager
@@ -115,14 +117,17 @@ def query_threads() -> Iterator[None]:
     limit holds only while a question is scored, so bulk work keeps every core. The BLAS
     libraries are found once (threadpoolctl) and set directly: threadpoolctl's own
     ``limit()`` inspects every library on each entry and exit, 0.1 ms a question."""
-    global _BLAS
-    if _BLAS is None:
+    global _BLAS, _BLAS_MODULES
+    if _BLAS is None or len(sys.modules) != _BLAS_MODULES:
+        # Looked for again whenever modules were imported since: one may have brought
+        # another BLAS (torch's, FAISS's).
         try:
             from threadpoolctl import ThreadpoolController
 
             _BLAS = list(ThreadpoolController().select(user_api="blas").lib_controllers)
         except ImportError:  # pragma: no cover - threadpoolctl is a dependency
             _BLAS = []
+        _BLAS_MODULES = len(sys.modules)
     text = os.environ.get("RAGCHIPS_QUERY_THREADS", "1")
     limit = int(text) if text.isdigit() and int(text) > 0 else 1
     changed = []

@@ -96,3 +96,24 @@ def test_query_threads_limits_blas_while_a_question_is_scored_then_restores(
         with query_threads():
             assert set(blas()) == {2}
         assert blas() == before
+
+
+def test_query_threads_also_limits_a_blas_loaded_after_its_first_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import types
+
+    from threadpoolctl import threadpool_info
+
+    from ragchips import dense
+
+    def blas() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    with dense.query_threads():
+        pass
+    monkeypatch.setattr(dense, "_BLAS", [])  # as if the first use had found none
+    monkeypatch.setitem(sys.modules, "ragchips_new_import", types.ModuleType("x"))
+    with dense.query_threads():
+        assert blas() == {1}
