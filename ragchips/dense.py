@@ -148,14 +148,17 @@ _SIDE_LOCK = threading.Lock()
 
 
 def side_thread() -> ThreadPoolExecutor | None:
-    """This process's worker threads for a question's dense search, or None on one core.
+    """This process's worker threads for a question's dense search, when asked for
+    (``RAGCHIPS_QUERY_PARALLEL=1``) and there are two cores; else None.
 
     Why: at 10^6 passages the dense search (0.5-0.9 ms, FAISS releasing the GIL) can run
-    while BM25 scores in the caller's thread. One pool per process id: a forked child (a
-    server worker, a Ray task) gets its own, since threads do not survive ``fork``.
-    ``RAGCHIPS_QUERY_PARALLEL=0`` turns it off."""
+    while BM25 scores in the caller's thread. Why not by default: on this project's shared
+    2-core machine it saved time only when the second core was idle (search p50 at 10^6
+    3.6 to 5.9 ms over six runs, 4.6 ms in one thread in the same runs) and cost 0.5-1 ms
+    of CPU a question in hand-overs of the GIL. One pool per process id: a forked child (a
+    server worker, a Ray task) gets its own, since threads do not survive ``fork``."""
     global _SIDE
-    if os.environ.get("RAGCHIPS_QUERY_PARALLEL", "1") == "0" or _cores() < 2:
+    if os.environ.get("RAGCHIPS_QUERY_PARALLEL", "0") != "1" or _cores() < 2:
         return None
     pid = os.getpid()
     with _SIDE_LOCK:

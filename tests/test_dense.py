@@ -56,12 +56,14 @@ def test_a_closed_segment_closes_the_file_its_rows_are_read_from(tmp_path: Path)
         reader.read(np.array([0]))
 
 
-def test_side_thread_is_one_pool_per_process_and_can_be_turned_off(
+def test_side_thread_is_one_pool_per_process_when_asked_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from ragchips import dense
 
     monkeypatch.setattr(dense, "_cores", lambda: 2)
+    assert dense.side_thread() is None  # off unless asked for
+    monkeypatch.setenv("RAGCHIPS_QUERY_PARALLEL", "1")
     pool = dense.side_thread()
     assert pool is not None and pool is dense.side_thread()
     assert pool.submit(lambda: 41 + 1).result(timeout=60) == 42
@@ -69,9 +71,6 @@ def test_side_thread_is_one_pool_per_process_and_can_be_turned_off(
     child = dense.side_thread()
     assert child is not None and child is not pool
     assert child.submit(lambda: 7).result(timeout=60) == 7
-    monkeypatch.setenv("RAGCHIPS_QUERY_PARALLEL", "0")
-    assert dense.side_thread() is None
-    monkeypatch.delenv("RAGCHIPS_QUERY_PARALLEL")
     monkeypatch.setattr(dense, "_cores", lambda: 1)
     assert dense.side_thread() is None
 

@@ -17,9 +17,8 @@ def test_dense_search_beside_bm25_ranks_as_in_one_thread(
     idx = Index.load(seeds_index_path)
     questions = ["qui fabrique la puce ?", "combien de milliards", "Tigris", "quand ?"]
     vectors = idx.embedder.embed_queries(questions)
-    monkeypatch.setenv("RAGCHIPS_QUERY_PARALLEL", "0")
     alone = [idx.search_rows(q, 10, query_vector=v) for q, v in zip(questions, vectors)]
-    monkeypatch.delenv("RAGCHIPS_QUERY_PARALLEL")
+    monkeypatch.setenv("RAGCHIPS_QUERY_PARALLEL", "1")
     monkeypatch.setattr(hybrid, "PARALLEL_ROWS", 0)
     monkeypatch.setattr(dense, "_cores", lambda: 2)
     threads: list[str] = []
@@ -39,6 +38,7 @@ def test_a_failed_bm25_waits_for_the_dense_search_beside_it(
     seeds_index_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     idx = Index.load(seeds_index_path)
+    monkeypatch.setenv("RAGCHIPS_QUERY_PARALLEL", "1")
     monkeypatch.setattr(hybrid, "PARALLEL_ROWS", 0)
     monkeypatch.setattr(dense, "_cores", lambda: 2)
     finished = threading.Event()

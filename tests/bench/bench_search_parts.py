@@ -1,7 +1,8 @@
 """CPU time of each part of a search on an existing index (what a loaded machine changes least).
 
-CPU time is the whole process's (``time.process_time``): from 250,000 passages the dense
-search runs in a second thread beside BM25. The wall time of a whole search is printed too.
+CPU time is the whole process's (``time.process_time``): with ``RAGCHIPS_QUERY_PARALLEL=1``
+the dense search runs in a second thread beside BM25 from 250,000 passages. The wall time of
+a whole search is printed too.
 
 For comparing two versions of the code on the same index in one run, e.g. the previous
 commit checked out in a worktree: ``CODE=/path/to/worktree python
