@@ -20,8 +20,9 @@ excluded), size on disk, resident memory of a process that loaded the index and 
 touched, which the kernel shares between processes and can drop; the same after 100 more is
 printed below the row), cold ``ask`` in a fresh process (median of 5), hybrid search and
 ``ask()`` latency p50/p99 over the next 100 PIAF questions (other ones, the first 100 of the
-file), with and without ``where={"year": 2010}`` (and, printed below the row, with the
-dense search in a second thread from 250,000 passages, ``RAGCHIPS_QUERY_PARALLEL=1``), the
+file), with and without ``where={"year": 2010}`` (and, printed below the row, searches
+alternating with and without the dense search in a second thread from 250,000 passages,
+``RAGCHIPS_QUERY_PARALLEL=1``), the
 CPU time of a search (p50, every thread of the process; what a loaded machine changes
 least), recall@10 of the approximate dense index against exact search over the same stored
 vectors (the top 10 of the candidates search takes from it),
@@ -160,15 +161,19 @@ for label, where in (("plain", None), ("filtered", {"year": 2010})):
         answer.append(time.perf_counter() - t)
     out[label] = {"search": search, "ask": answer, "cpu": cpu}
 out["after_200"] = memory()
-# The same searches with the dense side in a second thread (RAGCHIPS_QUERY_PARALLEL=1).
+# The same searches with the dense side in a second thread (RAGCHIPS_QUERY_PARALLEL=1) and
+# without, alternating (the first of each pair swaps), so that warming favours neither.
 import os
-os.environ["RAGCHIPS_QUERY_PARALLEL"] = "1"
-one = []
-for q in questions:
-    t = time.perf_counter()
-    idx.search_rows(q, 10)
-    one.append(time.perf_counter() - t)
-out["second_thread"] = one
+pair = {"1": [], "0": []}
+for i, q in enumerate(questions * 2):
+    for mode in ("10" if i % 2 else "01"):
+        os.environ["RAGCHIPS_QUERY_PARALLEL"] = mode
+        t = time.perf_counter()
+        idx.search_rows(q, 10)
+        pair[mode].append(time.perf_counter() - t)
+os.environ.pop("RAGCHIPS_QUERY_PARALLEL")
+out["second_thread"] = pair["1"]
+out["one_thread"] = pair["0"]
 per_file, name = {}, None
 for line in open("/proc/self/smaps"):
     head = line.split()
@@ -225,6 +230,7 @@ def measure(
             res[f"{what}_{label}_p99"] = percentile(ms, 99)
     res["cpu_p50"] = percentile([x * 1000 for x in data["plain"]["cpu"]], 50)
     res["second_thread_p50"] = percentile([x * 1000 for x in data["second_thread"]], 50)
+    res["one_thread_p50"] = percentile([x * 1000 for x in data["one_thread"]], 50)
     cold = []
     for q in questions[:5]:  # among the measured questions
         t = time.perf_counter()
@@ -318,8 +324,9 @@ def main() -> None:
             flush=True,
         )
         print(
-            f"  search p50 with the dense side in a second thread "
-            f"(RAGCHIPS_QUERY_PARALLEL=1): {r['second_thread_p50']:.1f} ms",
+            f"  then 2 x 100 searches each way, alternating: p50 {r['one_thread_p50']:.1f} ms "
+            f"in one thread (the default), {r['second_thread_p50']:.1f} ms with the dense side "
+            f"in a second thread (RAGCHIPS_QUERY_PARALLEL=1)",
             file=sys.stderr,
             flush=True,
         )
