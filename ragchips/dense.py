@@ -155,8 +155,9 @@ def side_thread() -> ThreadPoolExecutor | None:
     while BM25 scores in the caller's thread. Why not by default: on this project's shared
     2-core machine it saved time only when the second core was idle (search p50 at 10^6
     3.6 to 5.9 ms over six runs; in one thread 4.6 to 5.5 ms over the four that measured
-    both) and cost 0.5-1 ms of CPU a question in hand-overs of the GIL. One pool per process id: a forked child (a
-    server worker, a Ray task) gets its own, since threads do not survive ``fork``."""
+    both) and cost 0.5-1 ms of CPU a question in hand-overs of the GIL. One pool per
+    process id: a forked child (a server worker, a Ray task) gets its own, since threads do
+    not survive ``fork``."""
     global _SIDE
     if os.environ.get("RAGCHIPS_QUERY_PARALLEL", "0") != "1" or _cores() < 2:
         return None

@@ -368,7 +368,7 @@ def score_fields(
             # overhead cost more than the arithmetic).
             tf = np.concatenate([lists[i][3] for i in mine]).astype(np.float32, copy=False)
             idf = np.repeat(np.asarray([lists[i][4] for i in mine], np.float32), sizes[mine])
-            length = seg[f].lengths[every[lo:hi]].astype(np.float32, copy=False)
+            length = np.take(seg[f].lengths, every[lo:hi]).astype(np.float32, copy=False)
             weight = idf * tf / (tf + (norm_a + norm_b * length))
             where = slots[lo:hi]
             words: dict[int, list[int]] = {}
