@@ -122,8 +122,8 @@ class HybridSearch:
         # most LEXICAL_CAP lexical candidates (the list a vector store and a BM25 engine
         # would hand to fusion); the exact path needs neither.
         m = max(depth + DENSE_MARGIN, APPROX_DENSE) if approximate else depth + DENSE_MARGIN
-        dense_rows = sum(seg.n_rows for seg in self._segments)
-        pool = side_thread() if mode != "dense" and dense_rows >= PARALLEL_ROWS else None
+        n_rows = int(self._bases[-1]) if len(self._bases) else 0
+        pool = side_thread() if mode != "dense" and n_rows >= PARALLEL_ROWS else None
         # The dense search runs beside BM25 in a second thread when it is worth a thread's
         # hand-over (FAISS and numpy's products release the GIL).
         pending = pool.submit(self._dense, q, m, allowed) if pool is not None else None
@@ -141,7 +141,7 @@ class HybridSearch:
                     dead=self._dead,
                 )
                 # Deleted rows are already out of the matches: only a ``where=`` filters.
-                filters = [None if a is m else a for a, m in zip(allowed, self._alive)]
+                filters = [None if a is live else a for a, live in zip(allowed, self._alive)]
                 lex_rows, lexical = lexical_candidates(matches, self._bases, filters)
                 lex_stats = {
                     f: Stats.from_sums(matches.total[f], matches.total_sq[f], self._n_live)
@@ -165,7 +165,7 @@ class HybridSearch:
             lexical,
             lex_stats,
             lambda r: self._cosines(r, q),
-            int(self._bases[-1]) if len(self._bases) else 0,
+            n_rows,
             LEXICAL_CAP if approximate else None,
         )
 
