@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .answertype import NAME_RUN, AnswerType, answer_type, candidate_span, question_words
+from .phrase import answer_phrase
 from .query import Question, is_keyword_query
 from .results import Claim, Passage
 from .sentences import split_sentences
@@ -133,12 +134,20 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _claim(c: _Candidate, kind: AnswerType | None, question: frozenset[str]) -> Claim:
+def _claim(c: _Candidate, scored: _Scored) -> Claim:
     p = c.passage
     start, end = p.start + c.start, p.start + c.end
-    phrase = c.agent
-    if phrase is None and kind is not None:
-        phrase = candidate_span(kind, question, c.text)
+    phrase = None
+    if scored.kind is not None:
+        analyzer, qterms = scored.analyzer, scored.qterms
+        phrase = answer_phrase(
+            scored.kind,
+            scored.text,
+            scored.asked,
+            c.text,
+            lambda word: not qterms.isdisjoint(analyzer(word)),  # type: ignore[operator]
+            c.agent,
+        )
     if phrase is None:
         return Claim(c.text, p.rank, p.doc_id, start, end)
     a, b = phrase
@@ -155,6 +164,8 @@ class _Scored:
     mass: float
     kind: AnswerType | None
     asked: frozenset[str]
+    text: str  # the question
+    analyzer: object
 
 
 def _score(
@@ -171,10 +182,10 @@ def _score(
     weight = weight or {}
     mass = sum(weight.get(t, 1.0) for t in qterms) or 1.0
     if isinstance(question, Question):
-        kind, asked = question.kind, question.words
+        kind, asked, text = question.kind, question.words, question.text
     else:
         kind = answer_type(question) if question else None
-        asked = question_words(question)
+        asked, text = question_words(question), question
     candidates: list[_Candidate] = []
     for p in passages[:READ_PASSAGES]:
         title = _flat(p.title)
@@ -201,7 +212,7 @@ def _score(
             score = match + RANK_WEIGHT / max(p.rank, 1)
             candidates.append(_Candidate(score, p, s.start, s.end, terms, typed, agent, match))
     candidates.sort(key=lambda c: (-c.score, c.passage.rank, c.start))
-    return _Scored(candidates, qterms, weight, mass, kind, asked)
+    return _Scored(candidates, qterms, weight, mass, kind, asked, text, analyzer)
 
 
 def extract(
@@ -226,7 +237,7 @@ def extract(
     scored = _score(question_terms, passages, weight, question, analyze_text)
     candidates = scored.candidates
     qterms, weight, mass = scored.qterms, scored.weight, scored.mass
-    kind, asked = scored.kind, scored.asked
+    kind = scored.kind
     if not candidates:
         first = passages[0]
         return Extracted(f"{first.quote(MAX_ANSWER_CHARS)} [{first.rank}]", [])
@@ -236,7 +247,7 @@ def extract(
         other = next((c for c in candidates if c.passage.rank != best.passage.rank), None)
         if other is not None and _fits(best, other):
             chosen.append(other)
-        return _compose(chosen, kind, asked)
+        return _compose(chosen, scored)
     for c in candidates[1 : MAX_SENTENCES + 2]:
         if len(chosen) >= MAX_SENTENCES or c.score < SECOND_MIN_RATIO * best.score:
             break
@@ -251,7 +262,7 @@ def extract(
         rival = _rival(candidates, best)
         if rival is not None and _fits(best, rival):
             chosen.append(rival)
-    return _compose(chosen, kind, asked)
+    return _compose(chosen, scored)
 
 
 def _fits(best: _Candidate, c: _Candidate) -> bool:
@@ -270,14 +281,14 @@ def _rival(candidates: list[_Candidate], best: _Candidate) -> _Candidate | None:
     return rival if rival.match >= best.match else None
 
 
-def _compose(chosen: list[_Candidate], kind: AnswerType | None, asked: frozenset[str]) -> Extracted:
+def _compose(chosen: list[_Candidate], scored: _Scored) -> Extracted:
     parts = []
     for c in chosen:
         text = _flat(c.text)
         if len(text) > MAX_ANSWER_CHARS:
             text = text[: MAX_ANSWER_CHARS - 1].rstrip() + "…"
         parts.append(f"{text} [{c.passage.rank}]")
-    return Extracted(" ".join(parts), [_claim(c, kind, asked) for c in chosen])
+    return Extracted(" ".join(parts), [_claim(c, scored) for c in chosen])
 
 
 def extract_answer(

@@ -65,6 +65,13 @@ def _run_eval(args: argparse.Namespace) -> int:
             f"| {share(r.first_sentence_containment)} | {r.found_rate:.3f} "
             f"| {r.latency_ms_median:.1f} / {r.latency_ms_p95:.1f} |"
         )
+    for r in reports:
+        if r.phrase_accuracy is not None:
+            print(
+                f"{r.mode}: the marked answer phrase is the gold answer for "
+                f"{r.phrase_accuracy:.3f} of the {r.phrase_questions} questions of a known "
+                "kind whose answer cites a sentence holding it"
+            )
     print()
     print("passage-level ranks (first passage of the gold document among all returned):")
     print("| mode | recall@1 | recall@5 | recall@10 | MRR@10 |")

@@ -97,6 +97,10 @@ class EvalReport:
     passage_recall_at_10: float = 0.0
     passage_mrr_at_10: float = 0.0
     first_sentence_containment: float | None = None
+    # Of the questions of a known answer kind whose answer cites a sentence holding the
+    # gold answer: the share whose marked phrase is that answer (one contains the other).
+    phrase_accuracy: float | None = None
+    phrase_questions: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +157,21 @@ def first_sentence(answer: Any) -> str:
     return text[: m.start()] if m else text
 
 
+def _phrase_hit(q: dict[str, Any], answer: Any) -> bool | None:
+    """Whether the phrase marked in the claim holding the gold answer is that answer;
+    ``None`` when the question asks for no known kind or no claim holds the answer."""
+    from .answertype import answer_type
+
+    gold = [normalise(a) for a in q["answers"]]
+    if answer_type(q["question"]) is None:
+        return None
+    for claim in getattr(answer, "claims", None) or []:
+        if any(g in normalise(claim.text) for g in gold):
+            phrase = normalise(claim.phrase or "")
+            return bool(phrase) and any(g in phrase or phrase in g for g in gold)
+    return None
+
+
 def evaluate(
     questions: Sequence[dict[str, Any]],
     answer_fn: Callable[[str, int], Any],
@@ -164,6 +183,7 @@ def evaluate(
     passage_ranks: list[int | None] = []
     contained: list[bool] = []
     contained_first: list[bool] = []
+    phrases: list[bool] = []
     found: list[bool] = []
     latencies: list[float] = []
     misses = []
@@ -182,6 +202,9 @@ def evaluate(
             contained.append(any(normalise(a) in text for a in q["answers"]))
             first = normalise(first_sentence(ans))
             contained_first.append(any(normalise(a) in first for a in q["answers"]))
+            hit = _phrase_hit(q, ans)
+            if hit is not None:
+                phrases.append(hit)
     n = len(questions)
 
     def recall(at: int, rs: list[int | None] = ranks) -> float:
@@ -208,4 +231,6 @@ def evaluate(
         first_sentence_containment=(
             sum(contained_first) / len(contained_first) if contained_first else None
         ),
+        phrase_accuracy=sum(phrases) / len(phrases) if phrases else None,
+        phrase_questions=len(phrases),
     )

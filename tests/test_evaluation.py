@@ -67,3 +67,24 @@ def test_first_sentence_containment() -> None:
     r = evaluate(qs, answer, "hybrid")
     assert r.answer_containment == 1.0 and r.first_sentence_containment == 0.0
     assert first_sentence(answer("q", 1)) == "Un. "
+
+
+def test_phrase_accuracy_counts_typed_questions_whose_claim_holds_the_gold() -> None:
+    from ragchips.results import Claim
+
+    text = "Le pont fut dessiné par Gustave Eiffel en 1884."
+    qs = [
+        {"question": "Qui a dessiné le pont ?", "answers": ["Gustave Eiffel"]},
+        {"question": "Quand le pont fut-il dessiné ?", "answers": ["1884"]},
+        {"question": "Pourquoi ce pont ?", "answers": ["Eiffel"]},  # no kind: not counted
+        {"question": "Qui a payé ?", "answers": ["la ville"]},  # no claim holds it
+    ]
+    marked = {"Qui a dessiné le pont ?": (24, 38), "Quand le pont fut-il dessiné ?": (24, 38)}
+
+    def answer(q: str, k: int) -> Answer:
+        a, b = marked.get(q, (None, None))
+        claim = Claim(text, 1, "d", 0, len(text), text[a:b] if a is not None else None, a, b)
+        return Answer(q, text + " [1]", True, fake_passages([text]), claims=[claim])
+
+    r = evaluate(qs, answer, "hybrid")
+    assert r.phrase_questions == 2 and r.phrase_accuracy == 0.5

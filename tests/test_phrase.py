@@ -1,0 +1,119 @@
+"""The answer phrase marked inside an answer sentence (ragchips.phrase)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragchips.analysis import analyze
+from ragchips.answertype import answer_type, question_words
+from ragchips.phrase import answer_phrase
+from ragchips.query import Question
+
+
+def phrase(question: str, sentence: str) -> str | None:
+    q = Question.of(question)
+    assert q.kind is not None, question
+    terms = frozenset(q.terms)
+    span = answer_phrase(
+        q.kind, q.text, q.words, sentence, lambda w: not terms.isdisjoint(analyze(w))
+    )
+    return None if span is None else sentence[span[0] : span[1]]
+
+
+def test_the_name_next_to_the_question_words_wins_over_the_first_name() -> None:
+    sentence = (
+        "Le Courrier du Nord affirme que Marchand avait rencontré des élus, notamment "
+        "la juge Amina Diallo Traoré, qui préside la commission des finances."
+    )
+    assert phrase("Qui préside la commission des finances ?", sentence) == "Amina Diallo Traoré"
+
+
+def test_a_leading_article_is_not_part_of_a_name() -> None:
+    sentence = "Selon la presse, le contrat a été signé par Le Petit Moulin en mars."
+    assert phrase("Qui a signé le contrat ?", sentence) == "Petit Moulin"
+
+
+def test_a_capital_that_opens_the_sentence_is_no_name_but_an_acronym_is() -> None:
+    assert phrase("Qui répare les vélos ?", "Ensuite les vélos sont réparés.") is None
+    assert phrase("Qui répare les vélos ?", "SNCF Réseau répare les vélos.") == "SNCF Réseau"
+    assert phrase("Qui répare les vélos ?", "Cette année, ATR répare les vélos.") == "ATR"
+
+
+def test_a_company_keeps_its_suffix_and_acronym() -> None:
+    sentence = "La bière est brassée par Houblons Réunis Co., Ltd. (HR) à Lille depuis 1987."
+    assert phrase("Qui brasse la bière ?", sentence) == "Houblons Réunis Co., Ltd. (HR)"
+
+
+def test_a_name_after_a_title_the_question_repeats() -> None:
+    sentence = "En 1970 paraît Contes oraux du Sahel de Mariama Keïta, un ouvrage important."
+    assert phrase("Qui est l'auteur de Contes oraux du Sahel ?", sentence) == "Mariama Keïta"
+
+
+def test_a_question_about_the_year_gets_a_year() -> None:
+    sentence = "Du 16 mai au 21 juin 2012, Léa Morin est ministre déléguée au commerce."
+    assert phrase("En quelle année Léa Morin est-elle ministre ?", sentence) == "21 juin 2012"
+    alone = "Née le 3 mars, Léa Morin devient ministre en 2012."
+    assert phrase("En quelle année Léa Morin devient-elle ministre ?", alone) == "2012"
+
+
+def test_thousands_are_not_a_year() -> None:
+    sentence = "Durant l'hiver suivant, 7 000 habitants environ quittèrent la vallée."
+    assert phrase("Quand les habitants quittèrent-ils la vallée ?", sentence) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        (
+            "Combien de personnes accompagnent le capitaine ?",
+            "En 1604, le capitaine part en expédition, accompagné d'environ 80 personnes.",
+            "80 personnes",
+        ),
+        (
+            "Combien de militants compte le groupe en 1947 ?",
+            "En 1947, le groupe compte toujours une dizaine de militants.",
+            "une dizaine de militants",
+        ),
+        (
+            "Combien de couleurs réserve le système ?",
+            "Les écrans à 256 couleurs existaient ; le système réserve seize à vingt couleurs.",
+            "seize à vingt couleurs",
+        ),
+        (
+            "Combien d'habitants compte la ville ?",
+            "La capitale est Tirana (421 286 habitants en 2011).",
+            "421 286 habitants",
+        ),
+        (
+            "Quel est le taux de réussite au concours ?",
+            "Le concours, créé en 1998 à Lyon, affiche un taux de réussite de 45 %.",
+            "45 %",
+        ),
+    ],
+)
+def test_numbers(question: str, sentence: str, expected: str) -> None:
+    assert phrase(question, sentence) == expected
+
+
+def test_a_place_is_a_name_after_a_preposition_without_the_final_stop() -> None:
+    sentence = "La famille est arrivée d'Angleterre puis s'est d'abord installée à Gowran."
+    assert phrase("Où s'est d'abord installée la famille ?", sentence) == "Gowran"
+
+
+def test_a_phrase_made_of_the_question_words_is_no_answer() -> None:
+    sentence = "Le rapport de Claire Dubois est publié chaque année."
+    assert phrase("Qui est Claire Dubois ?", sentence) is None
+
+
+def test_english_questions() -> None:
+    sentence = "The bridge was designed by Gustave Eiffel and opened in 1884 in Porto."
+    assert phrase("Who designed the bridge?", sentence) == "Gustave Eiffel"
+    assert phrase("When did the bridge open?", sentence) == "1884"
+
+
+def test_no_candidate_and_odd_input() -> None:
+    kind = answer_type("Qui a écrit ce livre ?")
+    assert kind is not None
+    words = question_words("Qui a écrit ce livre ?")
+    assert answer_phrase(kind, "Qui a écrit ce livre ?", words, "", lambda w: False) is None
+    assert answer_phrase(kind, "", frozenset(), "… 42 !!", lambda w: False) is None
