@@ -95,6 +95,12 @@ def test_numbers(question: str, sentence: str, expected: str) -> None:
     assert phrase(question, sentence) == expected
 
 
+def test_an_amount_keeps_its_scale_and_currency_and_a_year_is_no_count() -> None:
+    sentence = "Le maire veut lever 7 trillions de dollars ; le pont ouvrira en 2026."
+    assert phrase("Combien coûtera le pont ?", sentence) == "7 trillions de dollars"
+    assert phrase("Combien coûtera le pont ?", "Le pont ouvrira en 2026.") is None
+
+
 def test_a_place_is_a_name_after_a_preposition_without_the_final_stop() -> None:
     sentence = "La famille est arrivée d'Angleterre puis s'est d'abord installée à Gowran."
     assert phrase("Où s'est d'abord installée la famille ?", sentence) == "Gowran"
