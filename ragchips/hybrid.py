@@ -206,12 +206,7 @@ class HybridSearch:
         the first passage's share of them and the calibration, from one embedding and one
         filter evaluation (``query_vector``: the question already embedded)."""
         query = question if isinstance(question, Question) else Question.of(question)
-        q = query_vector if query_vector is not None else self.embed_query(query.text)
-        q = np.asarray(q, dtype=np.float32).reshape(-1)
-        allowed = self.allowed(where)
-        with query_threads():
-            cands = self._candidates(query.text, q, max(k, RERANK_DEPTH), mode, allowed)
-            hits = self._rank(query, k, mode, cands, WEIGHTS, "zscore")
+        cands, hits = self._ranked(query, k, mode, query_vector, WEIGHTS, where, "zscore")
         best = float(cands.dense_scores[0]) if len(cands.dense_scores) else -1.0
         # On the approximate path a lexical candidate may be closer than any dense one.
         best = max([best, *(h.dense for h in hits if h.dense is not None)])
@@ -253,13 +248,27 @@ class HybridSearch:
             raise InvalidQuestionError(
                 f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}"
             )
-        q = query_vector if query_vector is not None else self.embed_query(question)
+        query = Question.of(question)
+        return self._ranked(query, k, mode, query_vector, weights or WEIGHTS, where, fusion)[1]
+
+    def _ranked(
+        self,
+        query: Question,
+        k: int,
+        mode: str,
+        query_vector: np.ndarray | None,
+        weights: dict[str, float],
+        where: Where | None,
+        fusion: str,
+    ) -> tuple[Candidates, list[Hit]]:
+        """Embed (unless given), filter, gather candidates and rank them: the steps
+        :meth:`retrieve` and :meth:`search_rows` share."""
+        q = query_vector if query_vector is not None else self.embed_query(query.text)
         q = np.asarray(q, dtype=np.float32).reshape(-1)
         allowed = self.allowed(where)
-        query = Question.of(question)
         with query_threads():
-            cands = self._candidates(question, q, max(k, RERANK_DEPTH), mode, allowed)
-            return self._rank(query, k, mode, cands, weights or WEIGHTS, fusion)
+            cands = self._candidates(query.text, q, max(k, RERANK_DEPTH), mode, allowed)
+            return cands, self._rank(query, k, mode, cands, weights, fusion)
 
     def _rank(
         self,
