@@ -60,10 +60,11 @@ _BLOCK = frozenset(
         "dt",
         "dl",
         "address",
-        "td",
-        "th",
     }
 )
+# A table row is one block, its cells joined by " | ": a cell alone ("Enregistrement des
+# actions de dpkg") loses the key of its row ("/var/log/dpkg.log").
+_CELL = frozenset({"td", "th"})
 _VOID = frozenset(
     {
         "br",
@@ -92,6 +93,7 @@ class _Extractor(HTMLParser):
         self.h1: list[str] = []
         self._in_title = False
         self._in_h1 = False
+        self._cells = 0  # cells seen in the current table row
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "title":
@@ -102,6 +104,12 @@ class _Extractor(HTMLParser):
             self._in_h1 = True
         if tag in _BLOCK:
             self.parts.append("\n\n")
+        if tag == "tr":
+            self._cells = 0
+        elif tag in _CELL and not self.skip_depth:
+            if self._cells:
+                self.parts.append(" | ")
+            self._cells += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
@@ -170,11 +178,42 @@ def _blocks(text: str) -> str:
     return "\n\n".join(kept) + ("\n" if kept else "")
 
 
+# Where a page declares when it was published: <meta> tags, <time datetime>, JSON-LD.
+_META = re.compile(r"<meta\b[^>]*>", re.I)
+_META_DATE = re.compile(r"(?:name|property|itemprop)\s*=\s*[\"']?[\w:.-]*(?:date|time)", re.I)
+_ISO = re.compile(r"\b(\d{4}-\d{2}-\d{2})")
+_TIME = re.compile(r"<time\b[^>]*\bdatetime\s*=\s*[\"']?(\d{4}-\d{2}-\d{2})", re.I)
+_JSON_DATE = re.compile(r"\"date\w*\"\s*:\s*\"(\d{4}-\d{2}-\d{2})")
+_PRE = re.compile(r"(<pre\b.*?</pre>|<textarea\b.*?</textarea>)", re.I | re.S)
+
+
+def declared_dates(html: str) -> set[str]:
+    """The dates (YYYY-MM-DD) a page declares in its markup. A date trafilatura finds
+    elsewhere is a guess from the text (a log line, a copyright year in a manual) and does
+    not make the page a dated article."""
+    dates = {m.group(1) for m in _TIME.finditer(html)} | set(_JSON_DATE.findall(html))
+    for tag in _META.findall(html):
+        if _META_DATE.search(tag):
+            dates.update(_ISO.findall(tag))
+    return dates
+
+
+def _unwrap(html: str) -> str:
+    """The page with its source line breaks made spaces, outside <pre>: in HTML they are
+    spaces, but trafilatura's text keeps them, and each would become a paragraph."""
+    parts = _PRE.split(html)
+    return "".join(
+        p if i % 2 else re.sub(r"[ \t]*[\r\n]+[ \t]*", " ", p) for i, p in enumerate(parts)
+    )
+
+
 def article(html: str) -> Page | None:
     """The article of a news page by trafilatura (body, real title, date, author), or None
     when trafilatura is not installed or the page is not a dated article.
 
-    Undated pages (a short page, documentation, a list) are left to :func:`visible_text`:
+    A page is dated when its markup declares the date trafilatura finds
+    (:func:`declared_dates`). Undated pages (a short page, documentation, a list) are left
+    to :func:`visible_text`:
     there trafilatura falls back to its baseline extractor, which keeps navigation and
     splits inline markup ("Premier <b>paragraphe</b>." becomes three lines)."""
     try:
@@ -182,13 +221,14 @@ def article(html: str) -> Page | None:
     except ImportError:
         return None
     found = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=True
+        _unwrap(html), with_metadata=True, include_comments=False, include_tables=True
     )
     if found is None:
         return None
     data = found.as_dict() if hasattr(found, "as_dict") else dict(found)
     body = _blocks(data.get("text") or "")
-    if not body or not data.get("date"):
+    date = str(data.get("date") or "")[:10]
+    if not body or not date or date not in declared_dates(html):
         return None
     title = " ".join((data.get("title") or "").split()) or None
     if title and not body.startswith(title):

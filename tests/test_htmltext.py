@@ -17,3 +17,51 @@ def test_entities_and_empty_page() -> None:
         "L’été « chaud »\n"
     )
     assert visible_text("<script>x</script>") == ("", None)
+
+
+def test_a_table_row_is_one_block_with_its_cells_in_order() -> None:
+    text, _ = visible_text(
+        "<table><tr><th>Fichier</th><th>Rôle</th></tr>"
+        "<tr><td>/var/log/journal.log</td><td>les actions de l'outil</td></tr></table><p>Fin</p>"
+    )
+    assert text == "Fichier | Rôle\n\n/var/log/journal.log | les actions de l'outil\n\nFin\n"
+
+
+MANUAL = """<html><head><title>Manuel</title></head><body>
+<h1>Chapitre 1. Les outils</h1>
+<p>Un principe de ce manuel rend sûr
+le positionnement des droits par défaut, car chaque
+utilisateur a son propre groupe.</p>
+<pre>Linux hote 5.10.0 (2021-04-09) x86_64
+Last login: Thu May 13 08:47:13 2021</pre>
+<p>Le second paragraphe explique la commande de sauvegarde et ses options.</p>
+</body></html>"""
+
+
+def test_a_date_guessed_from_the_text_does_not_make_a_manual_a_dated_article() -> None:
+    from ragchips.htmltext import declared_dates, extract_page
+
+    assert declared_dates(MANUAL) == set()
+    page = extract_page(MANUAL)
+    assert page.metadata == {"extractor": "visible-text"}  # no invented date to filter on
+    assert "rend sûr le positionnement des droits par défaut, car chaque utilisateur" in page.text
+
+
+def test_a_declared_date_makes_an_article_and_wrapped_lines_stay_one_paragraph() -> None:
+    from ragchips.htmltext import declared_dates, extract_page
+
+    body = " ".join(
+        f"<p>Paragraphe {i} de l'article sur la rénovation du port, écrit sur\n"
+        f"<code>deux</code> lignes de source HTML, avec des détails sur les travaux\n"
+        f"numéro <span class=\"n\"><b>{i}</b></span>.</p>"
+        for i in range(8)
+    )
+    html = (
+        '<html><head><meta property="article:published_time" content="2024-05-02T08:00:00">'
+        "<title>Le port rénové</title></head><body><article><h1>Le port rénové</h1>"
+        f"{body}</article></body></html>"
+    )
+    assert declared_dates(html) == {"2024-05-02"}
+    page = extract_page(html)
+    assert page.metadata["extractor"] == "trafilatura" and page.metadata["date"] == "2024-05-02"
+    assert "écrit sur deux lignes de source HTML" in page.text
