@@ -34,7 +34,7 @@ from .answertype import NAME_RUN, AnswerType, answer_type, candidate_span, quest
 from .phrase import answer_phrase
 from .query import Question, is_keyword_query
 from .results import Claim, Passage
-from .sentences import split_sentences
+from .sentences import Sentence, split_sentences
 
 __all__ = [
     "CLOSEST",
@@ -67,6 +67,8 @@ TYPE_WEIGHT = 0.2
 AGENT_WEIGHT = 0.3
 SECOND_MIN_RATIO = 0.5
 MIN_SENTENCE_CHARS = 8
+# What a sentence ending in ":" may take of the blocks below it (a command, a short list).
+COLON_BLOCK_CHARS = 200
 # A second sentence must bring this share of the question's weight that the first lacks.
 NEW_TERM_SHARE = 0.15
 # A passage cut in the middle of a sentence (a chunk boundary) starts with a fragment: it
@@ -97,6 +99,25 @@ def _agent_span(sentence: str, qterms: frozenset[str], analyzer: object) -> tupl
             if names and not sentence[names[-1].end() : m.start()].strip(" )").count(" "):
                 return names[-1].span()
     return None
+
+
+def _with_what_follows_colons(text: str, sentences: list[Sentence]) -> list[Sentence]:
+    """A sentence that ends in ":" announces the block after it ("arrêtez le système depuis
+    la ligne de commande :" then "shutdown -h now", or a list): it is read together with
+    that block, or the list items that follow, up to ``COLON_BLOCK_CHARS``, as one
+    candidate."""
+    out = []
+    for i, s in enumerate(sentences):
+        end = s.end
+        if s.text.rstrip().endswith(":"):
+            for j, nxt in enumerate(sentences[i + 1 :]):
+                if "\n" not in text[end : nxt.start] or nxt.end - s.end > COLON_BLOCK_CHARS:
+                    break
+                if j and not (nxt.bullet and sentences[i + 1].bullet):
+                    break  # after one block, only more items of the same list
+                end = nxt.end
+        out.append(s if end == s.end else Sentence(s.start, end, text[s.start : end], s.heading))
+    return out
 
 
 def _is_fragment(p: Passage, start: int, sentence: str) -> bool:
@@ -189,7 +210,7 @@ def _score(
     candidates: list[_Candidate] = []
     for p in passages[:READ_PASSAGES]:
         title = _flat(p.title)
-        for s in split_sentences(p.text):
+        for s in _with_what_follows_colons(p.text, split_sentences(p.text)):
             if s.heading or len(s.text) < MIN_SENTENCE_CHARS or _flat(s.text) == title:
                 continue  # a headline repeats the question's topic, it answers nothing
             terms = frozenset(analyzer(s.text))  # type: ignore[operator]

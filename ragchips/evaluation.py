@@ -157,7 +157,7 @@ def first_sentence(answer: Any) -> str:
     return text[: m.start()] if m else text
 
 
-def _phrase_hit(q: dict[str, Any], answer: Any) -> bool | None:
+def phrase_hit(q: dict[str, Any], answer: Any) -> bool | None:
     """Whether the phrase marked in the claim holding the gold answer is that answer;
     ``None`` when the question asks for no known kind or no claim holds the answer."""
     from .answertype import answer_type
@@ -202,7 +202,7 @@ def evaluate(
             contained.append(any(normalise(a) in text for a in q["answers"]))
             first = normalise(first_sentence(ans))
             contained_first.append(any(normalise(a) in first for a in q["answers"]))
-            hit = _phrase_hit(q, ans)
+            hit = phrase_hit(q, ans)
             if hit is not None:
                 phrases.append(hit)
     n = len(questions)

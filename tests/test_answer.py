@@ -212,3 +212,48 @@ def test_the_two_closest_sentences_stay_within_the_answer_cap() -> None:
     short2 = "Les gardiens du phare de Kerbrat y vivaient."
     got = extract(analyze(q), [passage(1, long1), passage(2, short2)], question=q, weak=True)
     assert [c.passage for c in got.claims] == [1, 2]
+
+
+def test_a_sentence_ending_in_a_colon_brings_the_command_below_it() -> None:
+    doc = (
+        "Les serveurs du laboratoire sont sauvegardés chaque nuit par un script maison.\n\n"
+        "Pour vérifier les sommes de contrôle des archives, lancez la commande suivante :\n\n"
+        "sha256sum -c archives.sha256\n\n"
+        "Le script écrit ensuite son rapport dans le journal du serveur."
+    )
+    got = extract(
+        analyze("Quelle commande vérifie les sommes de contrôle des archives ?"),
+        [doc_passage(1, doc, 0, len(doc))],
+        question="Quelle commande vérifie les sommes de contrôle des archives ?",
+    )
+    first = got.claims[0]
+    assert first.text.endswith("sha256sum -c archives.sha256")
+    assert first.text.startswith("Pour vérifier les sommes")
+    assert doc[first.start : first.end] == first.text
+    assert "sha256sum -c archives.sha256 [1]" in got.text  # one line in the answer
+
+
+def test_a_colon_does_not_swallow_a_long_block() -> None:
+    long_block = "Ceci est un long paragraphe " * 12
+    doc = f"Voici ce que dit le rapport annuel sur les archives :\n\n{long_block.strip()}."
+    got = extract(
+        analyze("Que dit le rapport annuel sur les archives ?"),
+        [doc_passage(1, doc, 0, len(doc))],
+        question="Que dit le rapport annuel sur les archives ?",
+    )
+    assert got.claims[0].text == "Voici ce que dit le rapport annuel sur les archives :"
+
+
+def test_a_colon_brings_the_list_below_it() -> None:
+    doc = (
+        "Le club propose trois disciplines aux adhérents du quartier nord :\n\n"
+        "- la voile légère\n\n- le kayak de mer\n\n- le paddle\n\n"
+        "Les inscriptions ouvrent en septembre."
+    )
+    got = extract(
+        analyze("Quelles disciplines propose le club ?"),
+        [doc_passage(1, doc, 0, len(doc))],
+        question="Quelles disciplines propose le club ?",
+    )
+    assert got.claims[0].text.endswith("- le paddle")
+    assert "septembre" not in got.claims[0].text

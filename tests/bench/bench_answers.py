@@ -23,7 +23,7 @@ from _common import ROOT  # tests/bench is sys.path[0] for a script
 
 from ragchips import ask, open_index
 from ragchips.calibration import auto_calibrate, off_topic_questions
-from ragchips.evaluation import first_sentence, normalise
+from ragchips.evaluation import first_sentence, normalise, phrase_hit
 
 PIAF_QUESTIONS = ROOT.parent / "shared" / "eval" / "piaf" / "questions.jsonl"
 
@@ -44,6 +44,7 @@ def measure(idx, questions: list[dict], off: list[str]) -> dict[str, float]:  # 
     chars_found: list[int] = []  # the same, found answers only
     chars_weak: list[int] = []  # the same, weak evidence (found=False): the closest sentences
     sentences = []
+    phrases: list[bool] = []  # the marked phrase is the gold answer (ragchips eval's rule)
     for q in questions:
         t = time.perf_counter()
         a = ask(q["question"], k=5, index=idx)
@@ -54,6 +55,8 @@ def measure(idx, questions: list[dict], off: list[str]) -> dict[str, float]:  # 
         contained += c
         found_contained += c and a.found
         first += any(g in normalise(first_sentence(a)) for g in gold)
+        if gold and (hit := phrase_hit(q, a)) is not None:
+            phrases.append(hit)
         if a.claims:
             sentences.append(len(a.claims))
             chars.append(len(" ".join(" ".join(c.text.split()) for c in a.claims)))
@@ -70,6 +73,8 @@ def measure(idx, questions: list[dict], off: list[str]) -> dict[str, float]:  # 
         "answer_chars_found_mean": statistics.mean(chars_found) if chars_found else 0.0,
         "answer_chars_weak_mean": statistics.mean(chars_weak) if chars_weak else 0.0,
         "sentences_per_answer": statistics.mean(sentences) if sentences else 0.0,
+        "phrase_is_gold": statistics.mean(phrases) if phrases else 0.0,
+        "phrase_questions": len(phrases),
         "off_topic_rejected": rejected,
         "off_topic_questions": len(off),
         "ask_ms_median": 1000 * statistics.median(lat),
