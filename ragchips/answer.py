@@ -213,6 +213,8 @@ def _score(
         for s in _with_what_follows_colons(p.text, split_sentences(p.text)):
             if s.heading or len(s.text) < MIN_SENTENCE_CHARS or _flat(s.text) == title:
                 continue  # a headline repeats the question's topic, it answers nothing
+            if s.text.rstrip(" »\"”)").endswith("?"):
+                continue  # a question of the text ("Qui a envoyé le paquet ?") answers nothing
             terms = frozenset(analyzer(s.text))  # type: ignore[operator]
             overlap = sum(weight.get(t, 1.0) for t in qterms & terms) / mass
             # The kind of answer only counts in a sentence that speaks of the question.

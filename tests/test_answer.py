@@ -257,3 +257,16 @@ def test_a_colon_brings_the_list_below_it() -> None:
     )
     assert got.claims[0].text.endswith("- le paddle")
     assert "septembre" not in got.claims[0].text
+
+
+def test_a_question_of_the_text_is_no_answer() -> None:
+    doc = (
+        "Qui a envoyé le paquet de la coopérative ?\n\n"
+        "Les adhérents reçoivent chaque mois un colis préparé par la coopérative."
+    )
+    got = extract(
+        analyze("Qui envoie le paquet de la coopérative ?"),
+        [doc_passage(1, doc, 0, len(doc))],
+        question="Qui envoie le paquet de la coopérative ?",
+    )
+    assert got.claims and all(not c.text.endswith("?") for c in got.claims)
