@@ -51,7 +51,10 @@ def _run_eval(args: argparse.Namespace) -> int:
         "| mode | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 | answer contains gold "
         "| first sentence contains gold | found | latency median / p95 (ms) |"
     )
-    print("document-level ranks (passages of one document merged):")
+    if any(q.get("phrase") for q in questions):
+        print("ranks of the first passage from the gold document that holds the question's phrase:")
+    else:
+        print("document-level ranks (passages of one document merged):")
     print(header)
     print("|---" * 10 + "|")
 
