@@ -86,10 +86,6 @@ def answer_type(question: str) -> AnswerType | None:
 
 # A run of capitalised words ("Taiwan Semiconductor Manufacturing", "Jony Ive").
 NAME_RUN = re.compile(r"[A-ZÀ-Ý][\w&.-]*(?:\s+(?:de |du |des |d'|von |van )?[A-ZÀ-Ý][\w&.-]*)*")
-_DATE_RUN = re.compile(
-    rf"\b(?:\d{{1,2}}(?:er)?\s+)?(?:{_MONTHS})(?:\s+\d{{3,4}})?\b|\b\d{{3,4}}\b", re.I
-)
-_NUMBER_RUN = re.compile(r"\d[\d\s.,]*\d(?:\s?%|\s+\w+)?|\d(?:\s?%|\s+\w+)?")
 
 
 def question_words(question: str) -> frozenset[str]:
@@ -101,9 +97,10 @@ def candidate_span(
     kind: AnswerType, question: str | frozenset[str], text: str
 ) -> tuple[int, int] | None:
     """Where ``text`` holds an answer of this kind that the question does not contain: the
-    first such phrase, widened to the whole name, date or quantity ("13 mars 2024",
-    "7 000 milliards", "Taiwan Semiconductor"); ``None`` if there is none. ``question`` may
-    be given as its :func:`question_words`, read once for many texts."""
+    first such match ("2024", "Taiwan"); ``None`` if there is none. This only tells whether
+    a text holds a candidate (search and sentence scores use it); which phrase answers, and
+    its whole extent, is :func:`ragchips.phrase.answer_phrase`'s choice. ``question`` may be
+    given as its :func:`question_words`, read once for many texts."""
     asked = question_words(question) if isinstance(question, str) else question
     for match in kind.candidate.finditer(text):
         words = {w.lower() for w in _WORD.findall(match.group(0))}
@@ -112,15 +109,6 @@ def candidate_span(
         a, b = match.span()
         if kind.name == "person-or-organisation" and not text[:a].strip():
             continue  # the capital that starts a sentence is no name
-        widen = {"person-or-organisation": NAME_RUN, "date": _DATE_RUN, "number": _NUMBER_RUN}
-        pattern = widen.get(kind.name)
-        if pattern is not None:
-            for run in pattern.finditer(text, max(0, a - 20)):
-                if run.start() <= a < run.end():
-                    a, b = run.start(), max(b, run.end())
-                    break
-                if run.start() > a:
-                    break
         return a, b
     return None
 
