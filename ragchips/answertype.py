@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 __all__ = ["AnswerType", "answer_type", "candidate_span", "has_candidate", "question_words"]
 
-_MONTHS = (
+MONTHS = (
     "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|"
     "novembre|décembre|decembre|january|february|march|april|june|july|august|september|"
     "october|november|december"
@@ -39,7 +39,7 @@ _TYPES = (
             r"[àa] quelle (date|époque|période)|quelle (année|date)|when|what year)\b",
             re.I,
         ),
-        re.compile(rf"\b(1[0-9]{{3}}|20[0-9]{{2}})\b|\b({_MONTHS})\b", re.I),
+        re.compile(rf"\b(1[0-9]{{3}}|20[0-9]{{2}})\b|\b({MONTHS})\b", re.I),
     ),
     AnswerType(
         "number",

@@ -22,15 +22,10 @@ import re
 from collections.abc import Callable, Iterable
 
 from .analysis import FRENCH_STOP_WORDS
-from .answertype import AnswerType
+from .answertype import MONTHS, AnswerType
 
 __all__ = ["answer_phrase"]
 
-_MONTHS = (
-    "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|"
-    "novembre|décembre|decembre|january|february|march|april|may|june|july|august|"
-    "september|october|november|december"
-)
 _CAP = r"[A-ZÀ-Ý][\w&.’'-]*"
 _LINK = r"(?:de |du |des |d'|d’|von |van |bin |ben |ibn |al-|el-|da |di |del |della |y )"
 # "Taiwan Semiconductor Manufacturing Co., Ltd. (TSMC)": a company's suffix and acronym.
@@ -38,7 +33,7 @@ _SUFFIX = r"(?:,?\s+(?:Ltd|Inc|Corp|Co|LLC|plc|SA|SAS|SARL|GmbH|AG)\b\.?)*(?:\s*
 _NAME = re.compile(rf"{_CAP}(?:\s+{_LINK}?{_CAP}|-{_CAP}|\s+{_LINK}[a-z]+-{_CAP})*{_SUFFIX}")
 _YEAR = r"(?:1[0-9]{3}|20[0-9]{2})"
 _DATE = re.compile(
-    rf"\b(?:\d{{1,2}}(?:er)?\s+)?(?:{_MONTHS})(?:\s+{_YEAR})?\b"
+    rf"\b(?:\d{{1,2}}(?:er)?\s+)?(?:{MONTHS})(?:\s+{_YEAR})?\b"
     # a year, not the "000" of "7 000"
     r"|(?<!\d[ \u00a0\u202f])\b-?[1-9]\d{2,3}\b(?![ \u00a0\u202f]\d{3})"
     r"|\b[XVI]+e\s+siècle\b",
@@ -72,6 +67,7 @@ _PLACE = re.compile(
 _QUOTED = re.compile(r"[«\"“]\s*([^»\"”]{2,60}?)\s*[»\"”]")
 _TOKEN = re.compile(r"\w[\w'’-]*")
 _WORD = re.compile(r"\w+")
+_GAP = re.compile(r"[\s'’]*")
 _ASKS_YEAR = re.compile(r"\b(année|an|years?|siècle|century)\b", re.I)
 # "combien de personnes", "how many people": the noun the number counts.
 _COUNTED = re.compile(r"\b(?:combien\s+(?:de|d'|d’)\s*|how\s+many\s+)(\w+)", re.I)
@@ -89,8 +85,7 @@ def _trim_name(text: str, a: int, b: int) -> tuple[int, int] | None:
         m = _TOKEN.match(text, a)
         if m is None or m.group(0).lower().rstrip("'’") not in _FUNCTION:
             break
-        nxt = re.compile(r"[\s'’]*").match(text, m.end())
-        a = nxt.end() if nxt else m.end()
+        a = _GAP.match(text, m.end()).end()  # type: ignore[union-attr]
     if a >= b or not text[a].isupper():
         return None
     return a, b
