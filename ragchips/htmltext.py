@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+from .htmldates import declared_dates
+
 __all__ = ["Page", "article", "extract_page", "visible_text"]
 
 _SKIP = frozenset(
@@ -84,6 +86,9 @@ _VOID = frozenset(
 )
 
 
+_SPACES = re.compile(r"\s+")
+
+
 class _Extractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -94,6 +99,8 @@ class _Extractor(HTMLParser):
         self._in_title = False
         self._in_h1 = False
         self._cells = 0  # cells seen in the current table row
+        self._in_cell = 0  # open table cells: blocks inside one are spaces, the row one block
+        self._pre = 0  # open <pre>: the only place where source whitespace is kept
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "title":
@@ -102,14 +109,17 @@ class _Extractor(HTMLParser):
             self.skip_depth += 1
         if tag == "h1":
             self._in_h1 = True
+        if tag == "pre":
+            self._pre += 1
         if tag in _BLOCK:
-            self.parts.append("\n\n")
+            self.parts.append(" " if self._in_cell and tag not in ("tr", "table") else "\n\n")
         if tag == "tr":
             self._cells = 0
         elif tag in _CELL and not self.skip_depth:
             if self._cells:
                 self.parts.append(" | ")
             self._cells += 1
+            self._in_cell += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
@@ -118,8 +128,12 @@ class _Extractor(HTMLParser):
             self.skip_depth -= 1
         if tag == "h1":
             self._in_h1 = False
+        if tag == "pre" and self._pre:
+            self._pre -= 1
+        if tag in _CELL and self._in_cell:
+            self._in_cell -= 1
         if tag in _BLOCK:
-            self.parts.append("\n\n")
+            self.parts.append(" " if self._in_cell and tag not in ("tr", "table") else "\n\n")
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
@@ -129,7 +143,9 @@ class _Extractor(HTMLParser):
             return
         if self._in_h1:
             self.h1.append(data)
-        self.parts.append(data)
+        # Outside <pre>, a source line break is a space: a blank line inside a <p>, or
+        # between the cells of one row, is no paragraph break.
+        self.parts.append(data if self._pre else _SPACES.sub(" ", data))
 
 
 def visible_text(html: str) -> tuple[str, str | None]:
@@ -178,33 +194,22 @@ def _blocks(text: str) -> str:
     return "\n\n".join(kept) + ("\n" if kept else "")
 
 
-# Where a page declares when it was published: <meta> tags, <time datetime>, JSON-LD.
-_META = re.compile(r"<meta\b[^>]*>", re.I)
-_META_DATE = re.compile(r"(?:name|property|itemprop)\s*=\s*[\"']?[\w:.-]*(?:date|time)", re.I)
-_ISO = re.compile(r"\b(\d{4}-\d{2}-\d{2})")
-_TIME = re.compile(r"<time\b[^>]*\bdatetime\s*=\s*[\"']?(\d{4}-\d{2}-\d{2})", re.I)
-_JSON_DATE = re.compile(r"\"date\w*\"\s*:\s*\"(\d{4}-\d{2}-\d{2})")
-_PRE = re.compile(r"(<pre\b.*?</pre>|<textarea\b.*?</textarea>)", re.I | re.S)
-
-
-def declared_dates(html: str) -> set[str]:
-    """The dates (YYYY-MM-DD) a page declares in its markup. A date trafilatura finds
-    elsewhere is a guess from the text (a log line, a copyright year in a manual) and does
-    not make the page a dated article."""
-    dates = {m.group(1) for m in _TIME.finditer(html)} | set(_JSON_DATE.findall(html))
-    for tag in _META.findall(html):
-        if _META_DATE.search(tag):
-            dates.update(_ISO.findall(tag))
-    return dates
+_PRE = re.compile(r"<(pre|textarea)\b", re.I)
+_BREAKS = re.compile(r"[\r\n]+")
 
 
 def _unwrap(html: str) -> str:
-    """The page with its source line breaks made spaces, outside <pre>: in HTML they are
-    spaces, but trafilatura's text keeps them, and each would become a paragraph."""
-    parts = _PRE.split(html)
-    return "".join(
-        p if i % 2 else re.sub(r"[ \t]*[\r\n]+[ \t]*", " ", p) for i, p in enumerate(parts)
-    )
+    """The page with its source line breaks made spaces, outside <pre> and <textarea>: in
+    HTML they are spaces, but trafilatura's text keeps them, and each would become a
+    paragraph. Linear in the page, even with unclosed tags."""
+    out, i, low = [], 0, html.lower()
+    while (m := _PRE.search(html, i)) is not None:
+        out.append(_BREAKS.sub(" ", html[i : m.start()]))
+        close = low.find(f"</{m.group(1).lower()}", m.end())
+        i = len(html) if close < 0 else close
+        out.append(html[m.start() : i])
+    out.append(_BREAKS.sub(" ", html[i:]))
+    return "".join(out)
 
 
 def article(html: str) -> Page | None:
@@ -212,10 +217,10 @@ def article(html: str) -> Page | None:
     when trafilatura is not installed or the page is not a dated article.
 
     A page is dated when its markup declares the date trafilatura finds
-    (:func:`declared_dates`). Undated pages (a short page, documentation, a list) are left
-    to :func:`visible_text`:
-    there trafilatura falls back to its baseline extractor, which keeps navigation and
-    splits inline markup ("Premier <b>paragraphe</b>." becomes three lines)."""
+    (:func:`ragchips.htmldates.declared_dates`). Undated pages (a short page,
+    documentation, a list) are left to :func:`visible_text`: there trafilatura falls back
+    to its baseline extractor, which keeps navigation and splits inline markup ("Premier
+    <b>paragraphe</b>." becomes three lines)."""
     try:
         import trafilatura
     except ImportError:

@@ -39,7 +39,8 @@ Last login: Thu May 13 08:47:13 2021</pre>
 
 
 def test_a_date_guessed_from_the_text_does_not_make_a_manual_a_dated_article() -> None:
-    from ragchips.htmltext import declared_dates, extract_page
+    from ragchips.htmldates import declared_dates
+    from ragchips.htmltext import extract_page
 
     assert declared_dates(MANUAL) == set()
     page = extract_page(MANUAL)
@@ -48,12 +49,13 @@ def test_a_date_guessed_from_the_text_does_not_make_a_manual_a_dated_article() -
 
 
 def test_a_declared_date_makes_an_article_and_wrapped_lines_stay_one_paragraph() -> None:
-    from ragchips.htmltext import declared_dates, extract_page
+    from ragchips.htmldates import declared_dates
+    from ragchips.htmltext import extract_page
 
     body = " ".join(
         f"<p>Paragraphe {i} de l'article sur la rénovation du port, écrit sur\n"
         f"<code>deux</code> lignes de source HTML, avec des détails sur les travaux\n"
-        f"numéro <span class=\"n\"><b>{i}</b></span>.</p>"
+        f'numéro <span class="n"><b>{i}</b></span>.</p>'
         for i in range(8)
     )
     html = (
@@ -65,3 +67,30 @@ def test_a_declared_date_makes_an_article_and_wrapped_lines_stay_one_paragraph()
     page = extract_page(html)
     assert page.metadata["extractor"] == "trafilatura" and page.metadata["date"] == "2024-05-02"
     assert "écrit sur deux lignes de source HTML" in page.text
+
+
+def test_pretty_printed_tables_keep_each_row_in_one_block() -> None:
+    html = """<table>
+  <tr>
+    <td>
+      <p><code>mc</code></p>
+    </td>
+    <td>
+      V:54, I:226
+    </td>
+  </tr>
+  <tr><td><p>a</p><p>b</p></td><td>c</td></tr>
+</table>
+<p>Une phrase
+
+   coupée par une ligne vide.</p>"""
+    text, _ = visible_text(html)
+    assert text == "mc | V:54, I:226\n\na b | c\n\nUne phrase coupée par une ligne vide.\n"
+
+
+def test_unwrap_keeps_preformatted_lines_and_survives_unclosed_tags() -> None:
+    from ragchips.htmltext import _unwrap
+
+    html = "<p>une\nligne</p><PRE class=x>l1\nl2</PRE><p>a\r\nb</p><textarea>t1\nt2"
+    assert _unwrap(html) == "<p>une ligne</p><PRE class=x>l1\nl2</PRE><p>a b</p><textarea>t1\nt2"
+    assert _unwrap("<pre>x" * 3) == "<pre>x" * 3
