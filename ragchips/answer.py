@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .answertype import NAME_RUN, AnswerType, answer_type, candidate_span, question_words
@@ -35,6 +35,9 @@ from .phrase import answer_phrase
 from .query import Question, is_keyword_query
 from .results import Claim, Passage
 from .sentences import Sentence, split_sentences
+
+# A text's terms, as the index's analyzer gives them (stems by default).
+Analyzer = Callable[[str], list[str]]
 
 __all__ = [
     "CLOSEST",
@@ -82,11 +85,13 @@ _AGENT_AFTER = re.compile(r"\W*(?:\w+\W+){0,2}?(?:par|by)\s+(?:l[ae]s?\s+|l'|the
 _AGENT_BEFORE = re.compile(r"[A-ZÀ-Ý][\w&.-]*\)?\s+(?:\w+\s+){0,1}$")
 
 
-def _agent_span(sentence: str, qterms: frozenset[str], analyzer: object) -> tuple[int, int] | None:
+def _agent_span(
+    sentence: str, qterms: frozenset[str], analyzer: Analyzer
+) -> tuple[int, int] | None:
     """Where a name is the doer of a question word in ``sentence`` ("qui fabrique ?":
     "fabriquée par TSMC", "TSMC fabriquera"), not merely present in it; ``None`` if none."""
     for m in _TOKEN.finditer(sentence):
-        if m.start() == 0 or not set(analyzer(m.group(0))) & qterms:  # type: ignore[operator]
+        if m.start() == 0 or not set(analyzer(m.group(0))) & qterms:
             continue
         after = _AGENT_AFTER.match(sentence, m.end())
         if after:
@@ -111,8 +116,11 @@ def _with_what_follows_colons(text: str, sentences: list[Sentence]) -> list[Sent
         end = s.end
         if s.text.rstrip().endswith(":"):
             for j, nxt in enumerate(sentences[i + 1 :]):
-                if "\n" not in text[end : nxt.start] or nxt.end - s.end > COLON_BLOCK_CHARS:
-                    break
+                gap = text[end : nxt.start]
+                if "\n" not in gap or nxt.end - s.end > COLON_BLOCK_CHARS:
+                    break  # on the same line, or too long
+                if "#" in gap and nxt.text[:1].isupper():
+                    break  # a Markdown heading ("# Chapitre 2"), not a root prompt ("# shutdown")
                 if j and not (nxt.bullet and sentences[i + 1].bullet):
                     break  # after one block, only more items of the same list
                 end = nxt.end
@@ -166,7 +174,7 @@ def _claim(c: _Candidate, scored: _Scored) -> Claim:
             scored.text,
             scored.asked,
             c.text,
-            lambda word: not qterms.isdisjoint(analyzer(word)),  # type: ignore[operator]
+            lambda word: not qterms.isdisjoint(analyzer(word)),
             c.agent,
         )
     if phrase is None:
@@ -186,7 +194,7 @@ class _Scored:
     kind: AnswerType | None
     asked: frozenset[str]
     text: str  # the question
-    analyzer: object
+    analyzer: Analyzer
 
 
 def _score(
@@ -194,7 +202,7 @@ def _score(
     passages: Sequence[Passage],
     weight: dict[str, float] | None,
     question: str | Question,
-    analyze_text: object,
+    analyze_text: Analyzer | None,
 ) -> _Scored:
     from .analysis import analyze
 
@@ -213,9 +221,9 @@ def _score(
         for s in _with_what_follows_colons(p.text, split_sentences(p.text)):
             if s.heading or len(s.text) < MIN_SENTENCE_CHARS or _flat(s.text) == title:
                 continue  # a headline repeats the question's topic, it answers nothing
-            if s.text.rstrip(" »\"”)").endswith("?"):
+            if s.text.rstrip(' »"”)').endswith("?"):
                 continue  # a question of the text ("Qui a envoyé le paquet ?") answers nothing
-            terms = frozenset(analyzer(s.text))  # type: ignore[operator]
+            terms = frozenset(analyzer(s.text))
             overlap = sum(weight.get(t, 1.0) for t in qterms & terms) / mass
             # The kind of answer only counts in a sentence that speaks of the question.
             typed = (
@@ -243,7 +251,7 @@ def extract(
     passages: Sequence[Passage],
     weight: dict[str, float] | None = None,
     question: str | Question = "",
-    analyze_text: object = None,
+    analyze_text: Analyzer | None = None,
     weak: bool = False,
 ) -> Extracted:
     """Up to two cited sentences from the top passages, the answering one first.

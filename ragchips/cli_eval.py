@@ -51,8 +51,14 @@ def _run_eval(args: argparse.Namespace) -> int:
         "| mode | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 | answer contains gold "
         "| first sentence contains gold | found | latency median / p95 (ms) |"
     )
-    if any(q.get("phrase") for q in questions):
+    with_phrase = sum(1 for q in questions if q.get("phrase"))
+    if with_phrase == len(questions):
         print("ranks of the first passage from the gold document that holds the question's phrase:")
+    elif with_phrase:
+        print(
+            f"ranks: for the {with_phrase} questions with a phrase, the first passage from the "
+            "gold document that holds it; for the others, passages of one document merged:"
+        )
     else:
         print("document-level ranks (passages of one document merged):")
     print(header)

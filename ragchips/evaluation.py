@@ -157,9 +157,16 @@ def first_sentence(answer: Any) -> str:
     return text[: m.start()] if m else text
 
 
+def _holds_words(text: str, part: str) -> bool:
+    """Whether ``part`` is in ``text`` as whole words ("7" is not in "7 000")."""
+    return re.search(rf"(?<!\w){re.escape(part)}(?!\w)", text) is not None
+
+
 def phrase_hit(q: dict[str, Any], answer: Any) -> bool | None:
-    """Whether the phrase marked in the claim holding the gold answer is that answer;
-    ``None`` when the question asks for no known kind or no claim holds the answer."""
+    """Whether the phrase marked in the claim holding the gold answer is that answer: one
+    holds the other as whole words ("80 personnes" for "80", "Taiwan Semiconductor" for
+    "Taiwan Semiconductor Manufacturing Company", not "7" for "7 000 milliards"); ``None``
+    when the question asks for no known kind or no claim holds the answer."""
     from .answertype import answer_type
 
     gold = [normalise(a) for a in q["answers"]]
@@ -168,7 +175,9 @@ def phrase_hit(q: dict[str, Any], answer: Any) -> bool | None:
     for claim in getattr(answer, "claims", None) or []:
         if any(g in normalise(claim.text) for g in gold):
             phrase = normalise(claim.phrase or "")
-            return bool(phrase) and any(g in phrase or phrase in g for g in gold)
+            return bool(phrase) and any(
+                _holds_words(phrase, g) or _holds_words(g, phrase) for g in gold
+            )
     return None
 
 

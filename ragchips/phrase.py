@@ -19,6 +19,7 @@ Measured on PIAF (half A tuned, half B confirms) by ``tests/bench/bench_answers.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 
 from .analysis import FRENCH_STOP_WORDS
@@ -34,8 +35,9 @@ _NAME = re.compile(rf"{_CAP}(?:\s+{_LINK}?{_CAP}|-{_CAP}|\s+{_LINK}[a-z]+-{_CAP}
 _YEAR = r"(?:1[0-9]{3}|20[0-9]{2})"
 _DATE = re.compile(
     rf"\b(?:\d{{1,2}}(?:er)?\s+)?(?:{MONTHS})(?:\s+{_YEAR})?\b"
-    # a year, not the "000" of "7 000"
-    r"|(?<!\d[ \u00a0\u202f])\b-?[1-9]\d{2,3}\b(?![ \u00a0\u202f]\d{3})"
+    # a year ("1884", "en 732", "vers -500"), not the "000" of "7 000" nor a port "8080"
+    rf"|(?<!\d[ \u00a0\u202f])\b{_YEAR}\b(?![ \u00a0\u202f]\d{{3}})"
+    r"|(?:(?<=\ben )|(?<=\ban )|(?<=\bvers ))-?[1-9]\d{2,3}\b|(?<!\w)-[1-9]\d{2,3}\b"
     r"|\b[XVI]+e\s+siècle\b",
     re.I,
 )
@@ -57,7 +59,7 @@ _WORDS = rf"(?:{_NUMWORD})(?:[-\s](?:et[-\s])?(?:{_NUMWORD}))*\b"
 # "12", "1,14 milliard", "45 %", "une dizaine", "seize à vingt", "entre 3 et 5".
 _NUMBER = re.compile(
     rf"(?<![\w.,])(?:entre\s+)?{_DIGITS}(?:\s+(?:à|et)\s+{_DIGITS})?"
-    rf"|\b(?:(?:une|quelques|plusieurs)\s+)?{_WORDS}(?:\s+(?:à|et)\s+{_WORDS})?",
+    rf"|\b(?:(?:une|un|quelques|plusieurs)\s+)?{_WORDS}(?:\s+(?:à|et)\s+{_WORDS})?",
     re.I,
 )
 _PLACE = re.compile(
@@ -68,6 +70,7 @@ _QUOTED = re.compile(r"[«\"“]\s*([^»\"”]{2,60}?)\s*[»\"”]")
 _TOKEN = re.compile(r"\w[\w'’-]*")
 _WORD = re.compile(r"\w+")
 _GAP = re.compile(r"[\s'’]*")
+_KEEPS_DOT = re.compile(r"(?:\b(?:Co|Ltd|Inc|Corp|Jr|Sr|St|Dr|Mr|Mme|Cie)|\b[A-Z])\.$")
 _ASKS_YEAR = re.compile(r"\b(année|an|years?|siècle|century)\b", re.I)
 # "combien de personnes", "how many people": the noun the number counts.
 _COUNTED = re.compile(r"\b(?:combien\s+(?:de|d'|d’)\s*|how\s+many\s+)(\w+)", re.I)
@@ -92,9 +95,9 @@ def _trim_name(text: str, a: int, b: int) -> tuple[int, int] | None:
 
 
 def _strip_dot(run: str) -> str:
-    """A sentence's final stop is not part of a name ("à Gowran."), "Co." and "Ltd." keep
-    theirs."""
-    if run.endswith(".") and len(run.rsplit(None, 1)[-1]) > 4:
+    """A sentence's final stop is not part of a name ("à Gowran.", "par SAP."); an
+    abbreviation ("Co.", "Ltd.") or an initial ("John F.") keeps its own."""
+    if run.endswith(".") and not _KEEPS_DOT.search(run):
         return run[:-1]
     return run
 
@@ -175,7 +178,9 @@ def answer_phrase(
     question's terms (the anchors); ``agent`` is the doer of a question verb, if the
     sentence has one ("fabriquée par TSMC"), preferred among names."""
     tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(sentence)]
+    starts, ends = [t[0] for t in tokens], [t[1] for t in tokens]
     anchors = [i for i, (a, b) in enumerate(tokens) if is_question_word(sentence[a:b])]
+    anchored = set(anchors)
     best: tuple[float, int, int] | None = None
     found = _candidates(kind, question, sentence)
     if agent is not None:
@@ -185,10 +190,11 @@ def answer_phrase(
     for a, b, bonus, shown in found:
         if not (_words(sentence[a:b]) - asked):
             continue
-        inside = [i for i, (s, e) in enumerate(tokens) if s < b and e > a]
+        # The tokens the candidate covers: those ending after a and starting before b.
+        inside = range(bisect_right(ends, a), bisect_left(starts, b))
         if not inside:
             continue
-        if any(i in anchors for i in inside):
+        if anchored.intersection(inside):
             continue  # it repeats the question's own term
         lo, hi = inside[0], inside[-1]
         near = sum(1.0 / max(lo - i, i - hi, 1) for i in anchors)

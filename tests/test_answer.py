@@ -270,3 +270,26 @@ def test_a_question_of_the_text_is_no_answer() -> None:
         question="Qui envoie le paquet de la coopérative ?",
     )
     assert got.claims and all(not c.text.endswith("?") for c in got.claims)
+
+
+def test_a_colon_does_not_swallow_the_next_heading() -> None:
+    doc = (
+        "Le projet de rénovation du port se lance ainsi :\n\n# Chapitre 2\n\n"
+        "Les travaux commencent au printemps."
+    )
+    got = extract(
+        analyze("Comment se lance le projet de rénovation du port ?"),
+        [doc_passage(1, doc, 0, len(doc))],
+        question="Comment se lance le projet de rénovation du port ?",
+    )
+    assert got.claims[0].text == "Le projet de rénovation du port se lance ainsi :"
+
+
+def test_a_colon_keeps_a_root_prompt_command() -> None:
+    doc = "Vous pouvez arrêter le serveur de calcul depuis la console :\n\n# halt -p\n\nFin."
+    got = extract(
+        analyze("Comment arrêter le serveur de calcul ?"),
+        [doc_passage(1, doc, 0, len(doc))],
+        question="Comment arrêter le serveur de calcul ?",
+    )
+    assert got.claims[0].text.endswith("# halt -p")

@@ -125,3 +125,24 @@ def test_no_candidate_and_odd_input() -> None:
     words = question_words("Qui a écrit ce livre ?")
     assert answer_phrase(kind, "Qui a écrit ce livre ?", words, "", lambda w: False) is None
     assert answer_phrase(kind, "", frozenset(), "… 42 !!", lambda w: False) is None
+
+
+def test_review_cases_stops_ports_and_millions() -> None:
+    assert phrase("Qui a fondé la société ?", "La société a été fondée par SAP.") == "SAP"
+    assert phrase("Où se trouve le siège ?", "Le siège se trouve à Pau.") == "Pau"
+    assert phrase("Qui a signé ?", "Le texte a été signé par John F.") == "John F."
+    # A port is no year; a year after "en" is one even with three digits.
+    got = phrase(
+        "En quelle année le serveur a-t-il démarré ?",
+        "Le serveur écoute sur le port 8080 depuis mars 2019.",
+    )
+    assert got is not None and "2019" in got
+    assert phrase("Quand la bataille a-t-elle eu lieu ?", "La bataille a eu lieu en 732.") == "732"
+    assert phrase("Combien de personnes vivent ici ?", "Ici vivent un million de personnes.") == (
+        "un million de personnes"
+    )
+
+
+def test_a_very_long_sentence_is_answered() -> None:
+    words = " ".join(f"Nom{i} Prénom{i} a vu {i} bateaux" for i in range(500))
+    assert phrase("Combien de bateaux a vu Nom7 ?", words + ".") is not None
