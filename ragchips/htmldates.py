@@ -50,7 +50,13 @@ _YEAR_FIRST = re.compile(r"(?<!\d)(\d{4})/(\d{1,2})/(\d{1,2})(?!\d)")
 _WORDS = re.compile(rf"(?<!\d)(\d{{1,2}})(?:er)?\.?\s+({_MONTH})\.?\s+(\d{{4}})(?!\d)", re.I)
 _WORDS_EN = re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}}),?\s+(\d{{4}})(?!\d)", re.I)
 # What in an attribute's name or an element's class says "this is the page's date".
-_DATE_NAME = re.compile(r"date|time|pub|created|issued|dateline", re.I)
+# A word of it, between separators: "article:published_time", "DC.date", "entry-date",
+# "pubdate"; not "timeline" or "runtime".
+_DATE_NAME = re.compile(
+    r"(?:^|[\s_.:-])(?:date|time|pub|pubdate|published|created|issued|dateline|updated)"
+    r"(?:$|[\s_.:-])",
+    re.I,
+)
 _JSON_DATE = re.compile(r"\"date\w*\"\s*:\s*\"([^\"]{6,40})\"")
 _MAX_TEXT = 80  # characters of a date element's text read
 

@@ -48,3 +48,9 @@ def test_broken_markup_does_not_crash() -> None:
     assert declared_dates("<time datetime=") == set()
     assert declared_dates('<span class="date">13 mars 2024') == set()  # never closed
     assert declared_dates("") == set()
+
+
+def test_a_class_that_only_contains_the_letters_is_no_date() -> None:
+    html = '<ul class="timeline"><li>13 mars 2024</li></ul><div class="runtime">13/03/2024</div>'
+    assert declared_dates(html) == set()
+    assert declared_dates('<div class="post-date">13/03/2024</div>') == {"2024-03-13"}
