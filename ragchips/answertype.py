@@ -20,6 +20,8 @@ MONTHS = (
     "novembre|décembre|decembre|january|february|march|april|june|july|august|september|"
     "october|november|december"
 )
+# A year as texts write one: 1000 to 2099.
+YEAR = r"(?:1[0-9]{3}|20[0-9]{2})"
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ _TYPES = (
             r"[àa] quelle (date|époque|période)|quelle (année|date)|when|what year)\b",
             re.I,
         ),
-        re.compile(rf"\b(1[0-9]{{3}}|20[0-9]{{2}})\b|\b({MONTHS})\b", re.I),
+        re.compile(rf"\b({YEAR})\b|\b({MONTHS})\b", re.I),
     ),
     AnswerType(
         "number",

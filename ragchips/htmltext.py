@@ -112,7 +112,7 @@ class _Extractor(HTMLParser):
         if tag == "pre":
             self._pre += 1
         if tag in _BLOCK:
-            self.parts.append(" " if self._in_cell and tag not in ("tr", "table") else "\n\n")
+            self._break(tag)
         if tag == "tr":
             self._cells = 0
         elif tag in _CELL and not self.skip_depth:
@@ -133,7 +133,11 @@ class _Extractor(HTMLParser):
         if tag in _CELL and self._in_cell:
             self._in_cell -= 1
         if tag in _BLOCK:
-            self.parts.append(" " if self._in_cell and tag not in ("tr", "table") else "\n\n")
+            self._break(tag)
+
+    def _break(self, tag: str) -> None:
+        """A block's edge: a paragraph break, but only a space inside a table cell."""
+        self.parts.append(" " if self._in_cell and tag not in ("tr", "table") else "\n\n")
 
     def handle_data(self, data: str) -> None:
         if self._in_title:

@@ -23,7 +23,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 
 from .analysis import FRENCH_STOP_WORDS
-from .answertype import MONTHS, AnswerType
+from .answertype import MONTHS, YEAR, AnswerType, question_words
 
 __all__ = ["answer_phrase"]
 
@@ -32,11 +32,10 @@ _LINK = r"(?:de |du |des |d'|d’|von |van |bin |ben |ibn |al-|el-|da |di |del |
 # "Taiwan Semiconductor Manufacturing Co., Ltd. (TSMC)": a company's suffix and acronym.
 _SUFFIX = r"(?:,?\s+(?:Ltd|Inc|Corp|Co|LLC|plc|SA|SAS|SARL|GmbH|AG)\b\.?)*(?:\s*\([A-Z0-9&]{2,}\))?"
 _NAME = re.compile(rf"{_CAP}(?:\s+{_LINK}?{_CAP}|-{_CAP}|\s+{_LINK}[a-z]+-{_CAP})*{_SUFFIX}")
-_YEAR = r"(?:1[0-9]{3}|20[0-9]{2})"
 _DATE = re.compile(
-    rf"\b(?:\d{{1,2}}(?:er)?\s+)?(?:{MONTHS})(?:\s+{_YEAR})?\b"
+    rf"\b(?:\d{{1,2}}(?:er)?\s+)?(?:{MONTHS})(?:\s+{YEAR})?\b"
     # a year ("1884", "en 732", "vers -500"), not the "000" of "7 000" nor a port "8080"
-    rf"|(?<!\d[ \u00a0\u202f])\b{_YEAR}\b(?![ \u00a0\u202f]\d{{3}})"
+    rf"|(?<!\d[ \u00a0\u202f])\b{YEAR}\b(?![ \u00a0\u202f]\d{{3}})"
     r"|(?:(?<=\ben )|(?<=\ban )|(?<=\bvers ))-?[1-9]\d{2,3}\b|(?<!\w)-[1-9]\d{2,3}\b"
     r"|\b[XVI]+e\s+siècle\b",
     re.I,
@@ -68,18 +67,14 @@ _PLACE = re.compile(
 )
 _QUOTED = re.compile(r"[«\"“]\s*([^»\"”]{2,60}?)\s*[»\"”]")
 _TOKEN = re.compile(r"\w[\w'’-]*")
-_WORD = re.compile(r"\w+")
 _GAP = re.compile(r"[\s'’]*")
+_LINKED = re.compile(rf"\s+{_LINK}(?={_CAP})")  # "… de Ruth Finnegan": the link before a name
 _KEEPS_DOT = re.compile(r"(?:\b(?:Co|Ltd|Inc|Corp|Jr|Sr|St|Dr|Mr|Mme|Cie)|\b[A-Z])\.$")
 _ASKS_YEAR = re.compile(r"\b(année|an|years?|siècle|century)\b", re.I)
 # "combien de personnes", "how many people": the noun the number counts.
 _COUNTED = re.compile(r"\b(?:combien\s+(?:de|d'|d’)\s*|how\s+many\s+)(\w+)", re.I)
-_PURE_YEAR = re.compile(rf"^{_YEAR}$")
+_PURE_YEAR = re.compile(rf"^{YEAR}$")
 _FUNCTION = FRENCH_STOP_WORDS | {"the", "a", "an", "in", "on", "of", "selon", "après", "avant"}
-
-
-def _words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text)}
 
 
 def _trim_name(text: str, a: int, b: int) -> tuple[int, int] | None:
@@ -119,7 +114,7 @@ def _names(text: str) -> Iterable[tuple[int, int]]:
             continue  # a capital that opens the sentence is no name, unless "TSMC"
         yield a, b
         # "Oral litterature in Africa de Ruth Finnegan": the name after a link on its own.
-        for link in re.finditer(rf"\s+{_LINK}(?={_CAP})", run):
+        for link in _LINKED.finditer(run):
             yield a + link.end(), b
 
 
@@ -188,7 +183,7 @@ def answer_phrase(
         if trimmed is not None and trimmed in set(_names(sentence)):
             found.append((trimmed[0], trimmed[1], 2.0, trimmed[1]))
     for a, b, bonus, shown in found:
-        if not (_words(sentence[a:b]) - asked):
+        if question_words(sentence[a:b]) <= asked:
             continue
         # The tokens the candidate covers: those ending after a and starting before b.
         inside = range(bisect_right(ends, a), bisect_left(starts, b))
