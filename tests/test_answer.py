@@ -4,7 +4,7 @@ from pathlib import Path
 
 from ragchips import Passage
 from ragchips.analysis import analyze
-from ragchips.answer import extract, extract_answer, is_keyword_query
+from ragchips.answer import Extracted, extract, extract_answer, is_keyword_query
 
 
 def passage(rank: int, text: str) -> Passage:
@@ -214,6 +214,11 @@ def test_the_two_closest_sentences_stay_within_the_answer_cap() -> None:
     assert [c.passage for c in got.claims] == [1, 2]
 
 
+def extract_whole(question: str, doc: str) -> Extracted:
+    """The answer to ``question`` from one passage holding the whole of ``doc``."""
+    return extract(analyze(question), [doc_passage(1, doc, 0, len(doc))], question=question)
+
+
 def test_a_sentence_ending_in_a_colon_brings_the_command_below_it() -> None:
     doc = (
         "Les serveurs du laboratoire sont sauvegardés chaque nuit par un script maison.\n\n"
@@ -221,11 +226,7 @@ def test_a_sentence_ending_in_a_colon_brings_the_command_below_it() -> None:
         "sha256sum -c archives.sha256\n\n"
         "Le script écrit ensuite son rapport dans le journal du serveur."
     )
-    got = extract(
-        analyze("Quelle commande vérifie les sommes de contrôle des archives ?"),
-        [doc_passage(1, doc, 0, len(doc))],
-        question="Quelle commande vérifie les sommes de contrôle des archives ?",
-    )
+    got = extract_whole("Quelle commande vérifie les sommes de contrôle des archives ?", doc)
     first = got.claims[0]
     assert first.text.endswith("sha256sum -c archives.sha256")
     assert first.text.startswith("Pour vérifier les sommes")
@@ -236,11 +237,7 @@ def test_a_sentence_ending_in_a_colon_brings_the_command_below_it() -> None:
 def test_a_colon_does_not_swallow_a_long_block() -> None:
     long_block = "Ceci est un long paragraphe " * 12
     doc = f"Voici ce que dit le rapport annuel sur les archives :\n\n{long_block.strip()}."
-    got = extract(
-        analyze("Que dit le rapport annuel sur les archives ?"),
-        [doc_passage(1, doc, 0, len(doc))],
-        question="Que dit le rapport annuel sur les archives ?",
-    )
+    got = extract_whole("Que dit le rapport annuel sur les archives ?", doc)
     assert got.claims[0].text == "Voici ce que dit le rapport annuel sur les archives :"
 
 
@@ -250,11 +247,7 @@ def test_a_colon_brings_the_list_below_it() -> None:
         "- la voile légère\n\n- le kayak de mer\n\n- le paddle\n\n"
         "Les inscriptions ouvrent en septembre."
     )
-    got = extract(
-        analyze("Quelles disciplines propose le club ?"),
-        [doc_passage(1, doc, 0, len(doc))],
-        question="Quelles disciplines propose le club ?",
-    )
+    got = extract_whole("Quelles disciplines propose le club ?", doc)
     assert got.claims[0].text.endswith("- le paddle")
     assert "septembre" not in got.claims[0].text
 
@@ -264,11 +257,7 @@ def test_a_question_of_the_text_is_no_answer() -> None:
         "Qui a envoyé le paquet de la coopérative ?\n\n"
         "Les adhérents reçoivent chaque mois un colis préparé par la coopérative."
     )
-    got = extract(
-        analyze("Qui envoie le paquet de la coopérative ?"),
-        [doc_passage(1, doc, 0, len(doc))],
-        question="Qui envoie le paquet de la coopérative ?",
-    )
+    got = extract_whole("Qui envoie le paquet de la coopérative ?", doc)
     assert got.claims and all(not c.text.endswith("?") for c in got.claims)
 
 
@@ -277,19 +266,11 @@ def test_a_colon_does_not_swallow_the_next_heading() -> None:
         "Le projet de rénovation du port se lance ainsi :\n\n# Chapitre 2\n\n"
         "Les travaux commencent au printemps."
     )
-    got = extract(
-        analyze("Comment se lance le projet de rénovation du port ?"),
-        [doc_passage(1, doc, 0, len(doc))],
-        question="Comment se lance le projet de rénovation du port ?",
-    )
+    got = extract_whole("Comment se lance le projet de rénovation du port ?", doc)
     assert got.claims[0].text == "Le projet de rénovation du port se lance ainsi :"
 
 
 def test_a_colon_keeps_a_root_prompt_command() -> None:
     doc = "Vous pouvez arrêter le serveur de calcul depuis la console :\n\n# halt -p\n\nFin."
-    got = extract(
-        analyze("Comment arrêter le serveur de calcul ?"),
-        [doc_passage(1, doc, 0, len(doc))],
-        question="Comment arrêter le serveur de calcul ?",
-    )
+    got = extract_whole("Comment arrêter le serveur de calcul ?", doc)
     assert got.claims[0].text.endswith("# halt -p")
