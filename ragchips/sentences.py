@@ -5,7 +5,8 @@ sentence only when the next word starts one (capital, digit, opening quote) and 
 before it is not an abbreviation (M., Mme, Dr, Co., Ltd., Inc., p. ex., av. J.-C., ...)
 nor a lone initial ("J. K. Rowling"). Ellipses end a sentence the same way. A sentence
 inside « guillemets » stays with the one that quotes it. Headings (Markdown ``#`` lines,
-short lines without final punctuation standing alone) and list bullets are marked, so
+short lines without final punctuation standing alone, table of contents entries) and list
+bullets are marked, so
 answers can skip headings and drop bullet marks; every span is exact:
 ``text[s.start:s.end] == s.text``.
 """
@@ -56,6 +57,8 @@ _BULLET = re.compile(r"^[ \t]*(?:[-*•–—·▪◦]|\d{1,3}[.)]|[a-z][.)])[ \
 _HEADING_MD = re.compile(r"^[ \t]*#{1,6}[ \t]+")
 # A line is a block of its own (heading, list item) when it is separated by a newline.
 _LINE = re.compile(r"[^\n]+")
+# A table of contents entry: a dot (or ellipsis, middle dot) leader then a page number.
+_TOC_ENTRY = re.compile(r"(?:[.·…][ \t]?){4,}[ \t]*(?:\d{1,4}|[ivxlcdm]{1,7})[ \t]*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ _CONTINUES = frozenset(_CONTINUES_WORDS.split())
 
 
 def _is_heading_line(line: str, alone: bool, next_line: str | None) -> bool:
-    if _HEADING_MD.match(line):
+    if _HEADING_MD.match(line) or _TOC_ENTRY.search(line):
         return True
     s = line.strip()
     # A short line with no final punctuation: a title when it stands as its own

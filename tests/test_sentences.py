@@ -123,3 +123,19 @@ def test_a_company_form_or_j_c_can_end_a_sentence() -> None:
         "The firm makes anvils.",
         "M. Le Gall approuve.",
     ]
+
+
+def test_table_of_contents_entries_are_headings() -> None:
+    text = (
+        "Table des matières\n"
+        "1.1 Qu’est-ce que cette FAQ ? . . . . . . . . . . . . . . . . 1\n"
+        "3.2 J’utilise Ubuntu et maintenant je veux utiliser Debian. Comment puis-je migrer ?"
+        " . . . . . . . . . . . . . . . . 12\n"
+        "Introduction ........................ 3\n"
+        "Annexes …………… xii\n"
+        "Il a vu 3 chats.... 4 chiens ensuite."
+    )
+    sentences = split_sentences(text)
+    toc = [s for s in sentences if any(w in s.text for w in ("FAQ", "Debian", "Intro", "Annexes"))]
+    assert len(toc) >= 4 and all(s.heading for s in toc)
+    assert not any(s.heading for s in sentences if "chats" in s.text or "chiens" in s.text)

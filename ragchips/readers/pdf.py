@@ -1,8 +1,10 @@
 """PDF through pdfium (pypdfium2, Apache-2.0/BSD): the text layer, page by page.
 
-Pages are joined by a blank line and their ``[start, end]`` offsets kept in
-``metadata["pages"]``, so each passage knows its page. A PDF without a text layer (a scan)
-is refused with a message that says so: OCR is out of scope.
+Running headers, footers and page numbers are left out (:mod:`.furniture`); pages are joined
+by a blank line, or by a line break where a sentence runs on to the next page, and their
+``[start, end]`` offsets kept in ``metadata["pages"]``, so each passage knows its page. A
+PDF without a text layer (a scan) is refused with a message that says so: OCR is out of
+scope.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .base import Extracted
+from .furniture import join_pages, strip_furniture
 
 __all__ = ["PdfReader", "normalise_page_text"]
-
-PAGE_SEPARATOR = "\n\n"
 
 
 def normalise_page_text(raw: str) -> str:
@@ -68,18 +69,9 @@ class PdfReader:
                     "no-text-layer",
                 )
             )
-        parts: list[str] = []
-        pages: list[list[int]] = []
-        offset = 0
-        for t in texts:
-            if parts:
-                parts.append(PAGE_SEPARATOR)
-                offset += len(PAGE_SEPARATOR)
-            pages.append([offset, offset + len(t)])
-            parts.append(t)
-            offset += len(t)
+        text, pages = join_pages(strip_furniture(texts))
         metadata: dict[str, Any] = {"format": "pdf", "pages": pages}
         if meta.get("Author"):
             metadata["author"] = str(meta["Author"])
         title = str(meta["Title"]).strip() if meta.get("Title") else None
-        return Extracted("".join(parts) + "\n", title or None, metadata)
+        return Extracted(text + "\n", title or None, metadata)
