@@ -163,9 +163,11 @@ _CONTINUES_WORDS = (
 _CONTINUES = frozenset(_CONTINUES_WORDS.split())
 
 
-def _is_heading_line(line: str, alone: bool, next_line: str | None) -> bool:
+def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int = 0) -> bool:
     if _HEADING_MD.match(line) or _TOC_ENTRY.search(line):
         return True
+    if _wrapped(line, next_line, width):
+        return False
     s = line.strip()
     # A short line with no final punctuation: a title when it stands as its own
     # paragraph, or when it starts with a capital, does not end on a word that needs a
@@ -179,11 +181,42 @@ def _is_heading_line(line: str, alone: bool, next_line: str | None) -> bool:
     return s[:1].isupper() and last not in _CONTINUES and follows
 
 
+# Hard-wrapped text (plain text, a PDF's lines): a line that fills this share of its block's
+# widest line, with the next word, was wrapped there; it is no title even if short.
+WRAP_SHARE = 0.85
+MIN_WRAP_WIDTH = 40
+
+
+def _wrapped(line: str, next_line: str | None, width: int) -> bool:
+    """Whether ``line`` ends where its block wraps ("Cependant, les utilisateurs peuvent en
+    principe obtenir le noyau" / "Linux via Internet"): its length and the next line's first
+    word reach the width of the block's widest line."""
+    if next_line is None or width < MIN_WRAP_WIDTH or not next_line.strip():
+        return False
+    word = next_line.split()[0]
+    return len(line.rstrip()) + 1 + len(word) >= WRAP_SHARE * width
+
+
+def _block_widths(text: str, lines: list[re.Match[str]]) -> list[int]:
+    """For each line, the length of the widest line of its block (lines with no blank
+    line between them)."""
+    widths: list[int] = []
+    block: list[int] = []
+    for i, line in enumerate(lines):
+        if i and "\n\n" in text[lines[i - 1].end() : line.start()].replace(" ", ""):
+            widths += [max(block)] * len(block)
+            block = []
+        block.append(len(line.group(0).rstrip()))
+    widths += [max(block)] * len(block) if block else []
+    return widths
+
+
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Sentence]:
     """The sentences of ``text[start:end]`` in the coordinates of ``text``."""
     end = len(text) if end is None else end
     out: list[Sentence] = []
     lines = list(_LINE.finditer(text, start, end))
+    widths = _block_widths(text, lines)
     for i, line in enumerate(lines):
         a, b = line.start(), line.end()
         raw = text[a:b]
@@ -198,7 +231,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         md = _HEADING_MD.match(raw)
         following = text[lines[i + 1].start() : lines[i + 1].end()] if i + 1 < len(lines) else None
         heading = bool(md) or (
-            not bullet and _is_heading_line(raw, prev_blank and next_blank, following)
+            not bullet and _is_heading_line(raw, prev_blank and next_blank, following, widths[i])
         )
         if md:
             a += md.end()

@@ -139,3 +139,24 @@ def test_table_of_contents_entries_are_headings() -> None:
     toc = [s for s in sentences if any(w in s.text for w in ("FAQ", "Debian", "Intro", "Annexes"))]
     assert len(toc) >= 4 and all(s.heading for s in toc)
     assert not any(s.heading for s in sentences if "chats" in s.text or "chiens" in s.text)
+
+
+def test_a_hard_wrapped_line_before_a_capital_is_no_title() -> None:
+    """Plain text wrapped at a fixed width: a line that ends where the block wraps, before
+    a name ("le noyau" / "Linux via Internet"), continues its sentence."""
+    text = (
+        "1.2. Qu'est-ce que Debian GNU/Linux ?\n\n"
+        "    La plupart des utilisateurs de Linux font appel à une\n"
+        "    distribution spécifique de Linux, comme l'est Debian GNU/Linux.\n"
+        "    Cependant, les utilisateurs peuvent en principe obtenir le noyau\n"
+        "    Linux via Internet ou ailleurs et le compiler eux-mêmes.\n"
+    )
+    out = split_sentences(text)[-2:]
+    assert [s.heading for s in out] == [False, False]
+    assert out[1].text == (
+        "Cependant, les utilisateurs peuvent en principe obtenir le noyau\n"
+        "    Linux via Internet ou ailleurs et le compiler eux-mêmes."
+    )
+    # A short title above a wide block is still a title.
+    titled = "Le marché des vélos cargo\n" + text.split("\n\n")[1]
+    assert split_sentences(titled)[0].heading
