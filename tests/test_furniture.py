@@ -87,3 +87,11 @@ def test_a_real_pdf_with_headers_and_footers_reads_whole_sentences(tmp_path: Pat
     for hit in index.search("dossier numéro 7 mesure", k=3, mode="lexical"):
         assert doc.text[hit.start : hit.end] == hit.text
         assert hit.page == next(n for n, (a, b) in enumerate(spans, 1) if a <= hit.start <= b)
+
+
+def test_a_header_that_ends_with_the_book_title_is_furniture() -> None:
+    """Sphinx-style odd pages: the section's name, then the book's title."""
+    sections = ["1.1. Mise en route", "1.2. Les paquets", "1.3. Le budget", "2.1. Les écoles"]
+    bodies = ["On commence ici.", "Chaque paquet compte.", "Le budget passe.", "Une école ouvre."]
+    pages = [f"{s} Guide du conseil municipal\n{b}" for s, b in zip(sections, bodies)]
+    assert strip_furniture(pages) == bodies

@@ -23,25 +23,39 @@ _PAGE_NUMBER = re.compile(
     r"(?i)^[\s\-–—|]*(?:(?:page|p\.)\s*)?(?:\d{1,4}|[ivxlcdm]{1,7})"
     r"(?:\s*(?:/|sur|de|of)\s*\d{1,4})?[\s\-–—|]*$"
 )
-# An edge line's key: its first characters, digits masked, case and spaces folded.
+# An edge line's keys: its first characters, digits masked, case and spaces folded.
 KEY_CHARS = 24
+KEY_WORDS = 3  # and its last words
 MIN_REPEATS = 3  # pages an edge line's key must top (or end) to be furniture
 EDGE_LINES = 2  # lines looked at on each edge of a page
 # Sentence-final marks: a page ending in none of them goes on on the next page.
 _ENDS_SENTENCE = tuple('.!?:;»"”)]…')
 
 
-def _key(line: str, depth: int = 0) -> str:
-    """What furniture lines share: at the edge, the opening characters with digits masked
-    ("CHAPITRE 3. CHOISIR UNE …" on every page of a chapter); one line in, where body text
-    is more often formulaic, the whole line as written ("Confidentiel")."""
+def _keys(line: str, depth: int = 0) -> tuple[str, ...]:
+    """What furniture lines share. At the edge: the opening characters or the closing words, digits
+    masked ("CHAPITRE 3. CHOISIR UNE …" on every page of a chapter, "… Ubuntu Packaging
+    Guide" after each section's name). One line in, where body text is more often
+    formulaic: the whole line as written ("Confidentiel"). None for a short line ("Chapitre
+    4"), a heading more often than furniture."""
     folded = " ".join(line.split()).casefold()
-    return re.sub(r"\d", "#", folded)[:KEY_CHARS] if depth == 0 else folded
+    if len(folded) < 12:
+        return ()
+    if depth:
+        return (folded,)
+    masked = re.sub(r"\d", "#", folded)
+    return ("^" + masked[:KEY_CHARS], " ".join(masked.split()[-KEY_WORDS:]) + "$")
 
 
-def _is_caps(line: str) -> bool:
+def _is_running_head(line: str) -> bool:
+    """An upper-case line with a chapter or section number ("CHAPITRE 3. CHOISIR UNE …
+    3.1. QUELLE VERSION …"), as LaTeX classes print them; a slide's title has no number."""
     letters = [c for c in line if c.isalpha()]
-    return len(letters) >= 12 and not any(c.islower() for c in letters)
+    return (
+        len(letters) >= 12
+        and not any(c.islower() for c in letters)
+        and any(c.isdigit() for c in line)
+    )
 
 
 def _edges(lines: list[str]) -> tuple[list[int], list[int]]:
@@ -83,21 +97,16 @@ def _drop_edge(split: list[list[str]], drop: list[set[int]], depth: int, side: i
         for p, is_number in enumerate(numbers):
             if is_number:
                 drop[p].add(at[p])  # type: ignore[arg-type]
-    # A short line ("Chapitre 4") is a heading more often than furniture: not keyed.
-    keys = Counter(
-        _key(line, depth) for line in lines_at if line is not None and len(_key(line)) >= 12
-    )
-    body = Counter(_key(line, depth) for lines in split for line in lines if line.strip())
-    caps = [line is not None and _is_caps(line) for line in lines_at]
+    keys = Counter(k for line in lines_at if line is not None for k in _keys(line, depth))
+    body = Counter(k for lines in split for line in lines for k in _keys(line, depth))
+    caps = [line is not None and _is_running_head(line) for line in lines_at]
     many_caps = side == 0 and depth == 0 and sum(caps) >= max(MIN_REPEATS, len(split) / 5)
     for p, line in enumerate(lines_at):
         if line is None or at[p] in drop[p]:
             continue
-        key = _key(line, depth)
-        edge_count = keys.get(key, 0)  # 0 for a short line
-        repeated = (
-            edge_count >= max(MIN_REPEATS, len(split) / 10)
-            and body[key] - edge_count <= edge_count // 2
+        repeated = any(
+            keys[k] >= max(MIN_REPEATS, len(split) / 10) and body[k] - keys[k] <= keys[k] // 2
+            for k in _keys(line, depth)
         )
         if repeated or (many_caps and caps[p]):
             drop[p].add(at[p])  # type: ignore[arg-type]
