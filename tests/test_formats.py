@@ -283,3 +283,16 @@ def test_pdf_size_limit_is_the_readers_own(tmp_path: Path, monkeypatch: pytest.M
 
     with pytest.raises(UnreadableFileError, match="limit"):
         read_document(tmp_path / "t.txt")
+
+
+def test_pdf_hyphenation_points_join_the_word_and_keep_written_hyphens() -> None:
+    from ragchips.readers.pdf import normalise_page_text
+
+    raw = "de nom\ufffebreux paquets\r\nle paquet mail\ufffetransport-agent ; contient\ufffeil\r\n"
+    assert normalise_page_text(raw) == (
+        "de nombreux paquets\nle paquet mail-transport-agent ; contient-il"
+    )
+    # A mark before the line break: the word is joined across it.
+    assert normalise_page_text("Assurez\x02\r\nvous que la docu\x02\r\nmentation") == (
+        "Assurez-vous que la documentation"
+    )

@@ -9,6 +9,7 @@ scope.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,50 @@ from .furniture import join_pages, strip_furniture
 __all__ = ["PdfReader", "normalise_page_text"]
 
 
+# pdfium's mark for a word hyphenated at a line end, with the line break if it kept one.
+_HYPHEN_POINT = re.compile(r"[\x02\ufffe][ \t]*\n?(?=(\w[\w’'-]*))")
+# What follows a hyphen that was written, not added by the line break: a pronoun after its
+# verb ("contient-il", "Assurez-vous") or a compound that goes on ("mail-transport-agent").
+_CLITICS = frozenset(
+    [
+        "il",
+        "elle",
+        "on",
+        "ils",
+        "elles",
+        "je",
+        "tu",
+        "nous",
+        "vous",
+        "moi",
+        "toi",
+        "lui",
+        "leur",
+        "y",
+        "en",
+        "le",
+        "la",
+        "les",
+        "ce",
+        "là",
+        "ci",
+        "même",
+        "mêmes",
+    ]
+)
+
+
+def _hyphen(match: re.Match[str]) -> str:
+    after = match.group(1)
+    return "-" if after.casefold() in _CLITICS or "-" in after else ""
+
+
 def normalise_page_text(raw: str) -> str:
-    """pdfium ends lines with CRLF and marks hyphenation points with U+0002 or U+FFFE;
-    keep plain newlines and drop the markers, so the stored text reads like the page."""
+    """pdfium ends lines with CRLF and marks hyphenation points with U+0002 or U+FFFE:
+    keep plain newlines, join the word the mark splits ("nom-/breux" is "nombreux") and keep
+    its hyphen where one was written ("contient-/il"), so the stored text reads as written."""
     text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    text = _HYPHEN_POINT.sub(_hyphen, text)
     for ch in ("\x02", "\ufffe", "\x00"):
         text = text.replace(ch, "")
     return text.strip()
