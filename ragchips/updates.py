@@ -120,7 +120,6 @@ class IndexUpdates:
         read and embed them on a Ray cluster, as in :meth:`build`."""
         directory = Path(out)
         emb = get_embedder(embedder)
-        chunker = chunker or ChunkerSettings()
         docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         report = ChangeReport()
         with writer_lock(directory, wait):
@@ -129,6 +128,10 @@ class IndexUpdates:
                 # then brought up to date like any other.
                 upgrade(directory, locked=True)
             current = None if full else _current_manifest(directory)
+            if chunker is None:
+                # An index keeps its own chunker: documents added years later are cut as
+                # the first ones were (and nothing is cut again after an upgrade).
+                chunker = ChunkerSettings.from_dict((current or {}).get("chunker"))
             reusable = current is not None and _compatible(current, emb, chunker)
             known: dict[str, str] = {}
             if reusable:

@@ -86,3 +86,26 @@ def test_bad_settings_are_clear_errors() -> None:
         ChunkerSettings(chunk_size=0)
     with pytest.raises(ConfigurationError, match="overlap"):
         ChunkerSettings(chunk_size=100, chunk_overlap=100)
+    with pytest.raises(ConfigurationError, match="unknown splitter 'v9': known ones are"):
+        ChunkerSettings(splitter="v9")
+
+
+def test_hard_wrapped_text_is_cut_where_sentences_end() -> None:
+    """Plain text and PDF pages wrap every ~70 characters: a passage ends where a sentence
+    does, not where a line does (the first splitter cut at every line break)."""
+    words = "le conseil municipal examine la rénovation de l’école et vote le budget".split()
+    sentences = [" ".join(words[i % 5 :] + words[: i % 5]).capitalize() + "." for i in range(30)]
+    flowing = " ".join(sentences)
+    lines, line = [], ""
+    for word in flowing.split():
+        if len(line) + len(word) + 1 > 70:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    text = "\n".join([*lines, line])
+    spans = chunk_spans(text)
+    assert len(spans) > 3
+    assert all(text[a:b][0].isupper() and text[a:b].endswith(".") for a, b in spans)
+    old = chunk_spans(text, settings=ChunkerSettings(splitter="langchain-recursive-fr-v1"))
+    assert not all(text[a:b].endswith(".") for a, b in old)  # what v1 did

@@ -136,6 +136,24 @@ def test_python_add_update_delete(tmp_path: Path) -> None:
     assert verify(tmp_path / "i").ok
 
 
+def test_sync_keeps_the_index_s_own_chunker(tmp_path: Path) -> None:
+    """An index cut by an older splitter is brought up to date without being cut again:
+    only the new document is embedded, and it is cut as the others were."""
+    from ragchips.chunking import ChunkerSettings
+
+    old = ChunkerSettings(splitter="langchain-recursive-fr-v1")
+    emb = CountingEmbedder()
+    Index.build([doc("a", 1), doc("b", 2)], embedder=emb, out=tmp_path / "i", chunker=old)
+    before = emb.embedded
+    idx, report = Index.sync([doc("a", 1), doc("b", 2), doc("c", 3)], tmp_path / "i", embedder=emb)
+    assert report.added == ["c"] and report.kept == 2
+    assert emb.embedded - before == sum(1 for p in idx.passages if p.doc_id == "c")
+    assert idx.manifest["chunker"]["splitter"] == "langchain-recursive-fr-v1"
+    # Asked for, a new chunker rebuilds.
+    idx, _ = Index.sync([doc("a", 1)], tmp_path / "i", embedder=emb, chunker=ChunkerSettings())
+    assert idx.manifest["chunker"]["splitter"] == ChunkerSettings().splitter
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
