@@ -93,7 +93,20 @@ def test_bad_settings_are_clear_errors() -> None:
 def test_hard_wrapped_text_is_cut_where_sentences_end() -> None:
     """Plain text and PDF pages wrap every ~70 characters: a passage ends where a sentence
     does, not where a line does (the first splitter cut at every line break)."""
-    words = "le conseil municipal examine la rénovation de l’école et vote le budget".split()
+    words = [
+        "le",
+        "conseil",
+        "municipal",
+        "examine",
+        "la",
+        "rénovation",
+        "de",
+        "l’école",
+        "et",
+        "vote",
+        "le",
+        "budget",
+    ]
     sentences = [" ".join(words[i % 5 :] + words[: i % 5]).capitalize() + "." for i in range(30)]
     flowing = " ".join(sentences)
     lines, line = [], ""
