@@ -19,12 +19,13 @@ import gzip
 import shutil
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from _common import ROOT  # tests/bench is sys.path[0] for a script
 
-from ragchips import ask, open_index
+from ragchips import Index, ask, open_index
 from ragchips.evaluation import evaluate, load_questions
 
 SOURCE = Path("/usr/share/doc/debian/FAQ")
@@ -32,7 +33,8 @@ QUESTIONS = ROOT / "tests" / "data" / "faq" / "questions.jsonl"
 
 
 def build_corpora(corpora: Path) -> dict[str, Path]:
-    """The three corpora: HTML chapters (doc id = chapter stem), one .txt, one .pdf."""
+    """The three corpora: 18 HTML files (17 chapters and the contents page), one .txt, one
+    .pdf."""
     html, txt, pdf = corpora / "html", corpora / "txt", corpora / "pdf"
     for d in (html, txt, pdf):
         d.mkdir(parents=True)
@@ -41,13 +43,17 @@ def build_corpora(corpora: Path) -> dict[str, Path]:
     for suffix, folder in (("txt", txt), ("pdf", pdf)):
         with gzip.open(SOURCE / f"debian-faq.fr.{suffix}.gz") as src:
             (folder / f"debian-faq.{suffix}").write_bytes(src.read())
-    return {"HTML (18 chapters)": html, "TXT (one file)": txt, "PDF (one file)": pdf}
+    return {"HTML (18 files)": html, "TXT (one file)": txt, "PDF (one file)": pdf}
 
 
 def by_phrase(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The questions judged by their phrase only: no gold document (its name differs by
     format), the phrase as the one answer a passage or an answer must contain."""
     return [{"id": q["id"], "question": q["question"], "answers": [q["phrase"]]} for q in questions]
+
+
+def answer(question: str, k: int, index: Index) -> Any:
+    return ask(question, k=k, index=index)
 
 
 def main() -> int:
@@ -67,7 +73,7 @@ def main() -> int:
         index_dir = out / "index" / corpus.name
         subprocess.run([str(cli), "index", str(corpus), "--out", str(index_dir)], check=True)
         index = open_index(index_dir)
-        r = evaluate(questions, lambda q, k, ix=index: ask(q, k=k, index=ix), "hybrid")
+        r = evaluate(questions, partial(answer, index=index), "hybrid")
         rows.append(
             f"| {label} | {len(index)} | {r.recall_at_1:.3f} | {r.recall_at_5:.3f} "
             f"| {r.mrr_at_10:.3f} | {r.answer_containment:.3f} "
