@@ -3,13 +3,13 @@
     sudo bash .ci/install-debian-faq    # Debian's debian-faq-fr
     python tests/bench/bench_formats.py [--out /tmp/ragchips-formats-faq]
 
-Debian ships the same FAQ three ways (/usr/share/doc/debian/FAQ/): 18 HTML chapter files,
-one plain-text file and one PDF (both gzipped). Each becomes a corpus, indexed by the real
-CLI with the automatic `found` calibration, and asked the same 50 French questions
-(tests/data/faq/, written from the text before any answer was looked at; notes/formats.md).
-A question is judged by its phrase alone, in every format: a retrieved passage counts only
-if it holds the phrase, an answer only if it contains it (each phrase was checked to occur
-in all three extracted texts). Prints numbers; asserts nothing.
+Debian ships the same FAQ three ways (/usr/share/doc/debian/FAQ/): 17 HTML files (16
+chapters and the contents page), one plain-text file and one PDF (both gzipped). Each
+becomes a corpus, indexed by the real CLI with the automatic `found` calibration, and asked
+the same 50 French questions (tests/data/faq/, written from the text before any answer was
+looked at; notes/formats.md). A question is judged by its phrase alone, in every format: a
+retrieved passage counts only if it holds the phrase, an answer only if it contains it (each
+phrase was checked to occur in all three extracted texts). Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ QUESTIONS = ROOT / "tests" / "data" / "faq" / "questions.jsonl"
 
 
 def build_corpora(corpora: Path) -> dict[str, Path]:
-    """The three corpora: 18 HTML files (17 chapters and the contents page), one .txt, one
+    """The three corpora: 17 HTML files (16 chapters and the contents page), one .txt, one
     .pdf."""
     html, txt, pdf = corpora / "html", corpora / "txt", corpora / "pdf"
     for d in (html, txt, pdf):
@@ -43,7 +43,7 @@ def build_corpora(corpora: Path) -> dict[str, Path]:
     for suffix, folder in (("txt", txt), ("pdf", pdf)):
         with gzip.open(SOURCE / f"debian-faq.fr.{suffix}.gz") as src:
             (folder / f"debian-faq.{suffix}").write_bytes(src.read())
-    return {"HTML (18 files)": html, "TXT (one file)": txt, "PDF (one file)": pdf}
+    return {"HTML (17 files)": html, "TXT (one file)": txt, "PDF (one file)": pdf}
 
 
 def by_phrase(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
