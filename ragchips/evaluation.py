@@ -2,7 +2,9 @@
 
 A question line is ``{"question", "doc_id" and/or "answers", optional "phrase"}``. A
 retrieved passage is relevant when it comes from ``doc_id`` and, if a ``phrase`` is given,
-contains it (so a gold set can demand the exact passage, not just the right article).
+contains it (so a gold set can demand the exact passage, not just the right article); with
+a phrase and no ``doc_id`` (the same questions on a collection in other files), any passage
+holding the phrase is.
 Without a phrase, rankings are scored per document: repeated passages of one document
 count once, at their best rank, as in document retrieval benchmarks. The ``passage_*``
 figures rank every returned passage instead (the rank of the first passage of the gold
@@ -114,7 +116,8 @@ def _first_relevant_rank(q: dict[str, Any], passages: Sequence[Any]) -> int | No
     for p in passages:
         if phrase is not None:
             key = f"{p.doc_id}:{p.start}"
-            relevant = p.doc_id == gold and normalise(phrase) in normalise(p.text)
+            in_doc = not gold or p.doc_id == gold  # no doc_id: the phrase alone judges
+            relevant = in_doc and normalise(phrase) in normalise(p.text)
         elif gold:
             key = p.doc_id
             relevant = p.doc_id == gold
@@ -140,6 +143,8 @@ def _first_passage_rank(q: dict[str, Any], passages: Sequence[Any]) -> int | Non
             relevant = p.doc_id == gold and (
                 phrase is None or normalise(phrase) in normalise(p.text)
             )
+        elif phrase is not None:
+            relevant = normalise(phrase) in normalise(p.text)
         else:
             relevant = any(a in normalise(p.text) for a in answers)
         if relevant:

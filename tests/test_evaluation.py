@@ -55,6 +55,20 @@ def test_metrics_on_a_known_ranking() -> None:
     assert r.passage_mrr_at_10 == pytest.approx(1 / 6)
 
 
+def test_a_phrase_without_a_doc_id_is_judged_by_the_phrase_alone() -> None:
+    """The same questions on a collection split into other files (a book as HTML chapters,
+    as one PDF): no gold document, the passage holding the phrase counts."""
+    qs = [{"question": "q", "answers": ["texte c"], "phrase": "texte c"}]
+
+    def answer(q: str, k: int) -> Answer:
+        ps = fake_passages(["a", "c", "c"])
+        return Answer(question=q, answer=ps[1].text, found=True, passages=ps)
+
+    r = evaluate(qs, answer, "hybrid")
+    assert r.recall_at_1 == 0 and r.recall_at_5 == 1 and r.mrr_at_10 == pytest.approx(0.5)
+    assert r.passage_mrr_at_10 == pytest.approx(0.5) and r.answer_containment == 1
+
+
 def test_first_sentence_containment() -> None:
     from ragchips.evaluation import first_sentence
 
