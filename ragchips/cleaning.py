@@ -1,10 +1,11 @@
 """Keep page furniture out of the index without touching the text.
 
 Scraped articles carry cookie banners, "recent posts" lists, share buttons, image credits and
-metadata lines. Indexing them makes every article match "consentement" and pollutes answers,
-so they are found by general rules (vocabulary and layout, never strings of particular
-files) and *skipped*: the text itself is never edited, so every span the chunker produces
-still points into the document exactly as it was read.
+metadata lines, and Markdown pages a YAML front matter (:mod:`ragchips.frontmatter`).
+Indexing them makes every article match "consentement" and pollutes answers, so they are
+found by general rules (vocabulary and layout, never strings of particular files) and
+*skipped*: the text itself is never edited, so every span the chunker produces still points
+into the document exactly as it was read.
 """
 
 from __future__ import annotations
@@ -121,9 +122,14 @@ def _classify(line: str) -> str | None:
 
 def clean(text: str, fallback_title: str = "") -> Cleaned:
     """Find the body text of one document and its headline."""
+    from .frontmatter import front_matter_end
+
     spans = _lines(text)
     lines = [text[a:b] for a, b in spans]
-    reasons: list[str | None] = [_classify(line) for line in lines]
+    body = front_matter_end(text)
+    reasons: list[str | None] = [
+        "front-matter" if b <= body else _classify(line) for (_a, b), line in zip(spans, lines)
+    ]
 
     # "Recent posts" blocks: from the heading on, while lines look like teasers.
     i = 0

@@ -57,6 +57,8 @@ _BULLET = re.compile(r"^[ \t]*(?:[-*•–—·▪◦]|\d{1,3}[.)]|[a-z][.)])[ \
 _HEADING_MD = re.compile(r"^[ \t]*#{1,6}[ \t]+")
 # A line is a block of its own (heading, list item) when it is separated by a newline.
 _LINE = re.compile(r"[^\n]+")
+# Markdown markup lines: a code fence ("```bash") or a table's rule row ("|---|:--:|").
+_MARKUP_LINE = re.compile(r"^[ \t]*(?:```|~~~)|^(?=[^\n]*\|)(?=[^\n]*-)[|:\- \t]+$")
 # A table of contents entry: a dot (or ellipsis, middle dot) leader then a page number.
 _TOC_ENTRY = re.compile(r"(?:[.·…][ \t]?){4,}[ \t]*(?:\d{1,4}|[ivxlcdm]{1,7})[ \t]*$", re.I)
 
@@ -164,7 +166,7 @@ _CONTINUES = frozenset(_CONTINUES_WORDS.split())
 
 
 def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int = 0) -> bool:
-    if _HEADING_MD.match(line) or _TOC_ENTRY.search(line):
+    if _HEADING_MD.match(line) or _TOC_ENTRY.search(line) or _MARKUP_LINE.match(line):
         return True
     if _wrapped(line, next_line, width):
         return False

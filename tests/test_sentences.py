@@ -160,3 +160,13 @@ def test_a_hard_wrapped_line_before_a_capital_is_no_title() -> None:
     # A short title above a wide block is still a title.
     titled = "Le marché des vélos cargo\n" + text.split("\n\n")[1]
     assert split_sentences(titled)[0].heading
+
+
+def test_markdown_fences_and_table_rules_are_markup_not_sentences() -> None:
+    text = (
+        "Pour réserver :\n\n```bash\ncurl https://example.org/reserver\n```\n\n"
+        "| A | B |\n|---|:--:|\n| 1 | 2 |"
+    )
+    out = {s.text: s.heading for s in split_sentences(text)}
+    assert out["```bash"] and out["```"] and out["|---|:--:|"]
+    assert out["curl https://example.org/reserver"] is False  # the command, without its fence

@@ -10,16 +10,20 @@ __all__ = ["HtmlReader", "TextReader"]
 
 
 class TextReader:
-    """Text as it is on disk, newlines included: offsets point into the file itself."""
+    """Text as it is on disk, newlines included: offsets point into the file itself. A YAML
+    front matter gives the title and metadata and is not indexed (:mod:`ragchips.frontmatter`)."""
 
     name: str = "text"
     suffixes: tuple[str, ...] = (".txt", ".md", ".markdown", ".text")
 
     def read(self, path: Path, data: bytes) -> Extracted:
+        from ..frontmatter import front_matter
         from ..reader import decode_bytes
 
         text, encoding = decode_bytes(data, str(path))
-        return Extracted(text, None, {"encoding": encoding})
+        fields = front_matter(text)  # Markdown's YAML header: title, date, author, tags
+        title = fields.pop("title", None)
+        return Extracted(text, title, {"encoding": encoding, **fields})
 
 
 class HtmlReader:
