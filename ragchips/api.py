@@ -10,6 +10,7 @@ import dataclasses
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -23,9 +24,10 @@ from .answer import (
     READ_PASSAGES,
     extract,
 )
+from .calibration import is_english
 from .index import Index, Where, check_k, check_mode, check_question, default_index_path
 from .lexical import EXACT_ANALYZER
-from .query import Question
+from .query import Question, Retrieval
 from .results import Answer, AnswerStream, Claim, Passage
 
 if TYPE_CHECKING:
@@ -159,7 +161,8 @@ def ask(
         )
         if found:  # found is confidence >= 0.5 (Answer): the words are the evidence here
             confidence = max(confidence, 0.5)
-    passages = _sources(pool, k, terms, got.weights, query) if found else pool[:k]
+    similarity = _similarity(idx, got, query) if pool else None
+    passages = _sources(pool, k, terms, got.weights, query, similarity) if found else pool[:k]
     timings = {"load_s": round(t1 - t0, 4), "search_s": round(t2 - t1, 4)}
     llm = _chat_model(llm, settings)
     claims: list[Claim] = []
@@ -169,7 +172,7 @@ def ask(
             return NO_WORDS_MESSAGE
         if not passages:
             return NO_PASSAGE_MESSAGE
-        out = extract(terms, passages, got.weights, query, weak=not found)
+        out = extract(terms, passages, got.weights, query, weak=not found, similarity=similarity)
         if not found:
             # Weak evidence: say so, and still show the closest sentence of each of the two
             # closest passages, each cited.
@@ -210,14 +213,38 @@ def ask(
     return Answer(question, text, found, passages, mode, warnings, timings, claims, confidence)
 
 
+def _similarity(
+    idx: Index, got: Retrieval, query: Question
+) -> Callable[[list[str]], list[float]] | None:
+    """For an English question, the e5 cosines of answer sentences (French text shares few
+    of its words), each sentence embedded once per question; None for other questions."""
+    if got.query_vector is None or not is_english(query):
+        return None
+    cosine = idx.sentence_similarity(got.query_vector)
+    seen: dict[str, float] = {}
+
+    def similarity(texts: list[str]) -> list[float]:
+        todo = [t for t in dict.fromkeys(texts) if t not in seen]
+        seen.update(zip(todo, cosine(todo)))
+        return [seen[t] for t in texts if t in seen]
+
+    return similarity
+
+
 def _sources(
-    pool: list[Passage], k: int, terms: list[str], weights: dict[str, float], query: Question
+    pool: list[Passage],
+    k: int,
+    terms: list[str],
+    weights: dict[str, float],
+    query: Question,
+    similarity: Callable[[list[str]], list[float]] | None = None,
 ) -> list[Passage]:
     """The ``k`` passages to return: those the answer cites (its first sentence's first),
     the rest of the places going to the best ranked; kept in rank order, numbered from 1."""
     if len(pool) <= k:
         return pool
-    cited = list(dict.fromkeys(c.passage for c in extract(terms, pool, weights, query).claims))
+    answer = extract(terms, pool, weights, query, similarity=similarity)
+    cited = list(dict.fromkeys(c.passage for c in answer.claims))
     if all(i <= k for i in cited):
         return pool[:k]
     keep = set(cited[:k])

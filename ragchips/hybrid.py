@@ -206,6 +206,8 @@ class HybridSearch:
         the first passage's share of them and the calibration, from one embedding and one
         filter evaluation (``query_vector``: the question already embedded)."""
         query = question if isinstance(question, Question) else Question.of(question)
+        if query_vector is None:
+            query_vector = self.embed_query(query.text)
         cands, hits = self._ranked(query, k, mode, query_vector, WEIGHTS, where, "zscore")
         best = float(cands.dense_scores[0]) if len(cands.dense_scores) else -1.0
         # On the approximate path a lexical candidate may be closer than any dense one.
@@ -227,6 +229,7 @@ class HybridSearch:
             self._stems_of,
             self._n_live,
             agree,
+            query_vector,
         )
 
     def _stems_of(self, row: int) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -344,6 +344,16 @@ class Index(HybridSearch, IndexUpdates):
         self._check_embedder()
         return self.embedder.embed_queries([question])[0]
 
+    def sentence_similarity(self, query_vector: np.ndarray) -> Callable[[list[str]], list[float]]:
+        """Cosines of sentences to an embedded question, for the answer's sentence choice,
+        when the embedder can embed a few sentences on the query path (``embed_sentences``;
+        the default e5 does); otherwise a function that returns nothing."""
+        embed = getattr(self.embedder, "embed_sentences", None)
+        if embed is None:
+            return lambda texts: []
+        q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        return lambda texts: [float(x) for x in np.asarray(embed(texts)) @ q] if texts else []
+
     def search(
         self, question: str, k: int = 5, mode: str = "hybrid", where: Where | None = None
     ) -> list[Passage]:
@@ -368,6 +378,7 @@ class Index(HybridSearch, IndexUpdates):
                 raise CorruptIndexError(f"{self.path}: {exc}; rebuild the index") from exc
             self._calibration_recorded = recorded
         return self._calibration
+
 
 def _check_spans(directory: Path, seg: Segment) -> None:
     """Refuse an index whose spans point outside their documents (an edited index)."""

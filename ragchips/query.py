@@ -227,6 +227,7 @@ class Retrieval:
     passage_terms: Callable[[int], list[str]] | None = None  # a row's stemmed terms
     passages: int = 0  # live passages in the collection (for the terms' weights)
     agreement: float = 0.0  # of the dense and lexical rankings (see agreement())
+    query_vector: np.ndarray | None = None  # the question embedded, for answer sentences
 
     @property
     def found(self) -> bool:

@@ -274,3 +274,58 @@ def test_a_colon_keeps_a_root_prompt_command() -> None:
     doc = "Vous pouvez arrêter le serveur de calcul depuis la console :\n\n# halt -p\n\nFin."
     got = extract_whole("Comment arrêter le serveur de calcul ?", doc)
     assert got.claims[0].text.endswith("# halt -p")
+
+
+def test_similarity_reorders_the_best_three_sentences_only() -> None:
+    ps = [
+        passage(1, "Le musée ouvre à neuf heures. Le musée ferme à dix-huit heures."),
+        passage(2, "Le musée expose des tableaux. Le musée a ouvert en 1901."),
+    ]
+    q = "Quand le musée a-t-il ouvert ?"
+    plain = extract(analyze(q), ps, question=q)
+    assert plain.claims[0].text == "Le musée a ouvert en 1901."
+    seen: list[list[str]] = []
+
+    def cosines(texts: list[str]) -> list[float]:
+        seen.append(texts)
+        return [0.5 if "neuf" in t else 1.0 if "tableaux" in t else 0.0 for t in texts]
+
+    got = extract(analyze(q), ps, question=q, similarity=cosines)
+    # Only the best three are embedded (~40 ms each): the fourth, however close, is not.
+    assert len(seen) == 1 and len(seen[0]) == 3 and not any("tableaux" in t for t in seen[0])
+    assert got.claims[0].text == "Le musée ouvre à neuf heures."
+    # No cosines (an embedder that cannot embed sentences on the query path): unchanged.
+    assert extract(analyze(q), ps, question=q, similarity=lambda texts: []).text == plain.text
+
+
+def test_an_english_question_gets_the_sentence_that_means_it(
+    tmp_path: Path, native_embedder, monkeypatch
+) -> None:
+    """French text, English question: no word in common, so e5 reorders the best
+    sentences; a French question does not pay for it."""
+    from ragchips import Index, ask
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "boulangerie.txt").write_text(
+        "La boulangerie Dupont\n\nLa boulangerie Dupont a ouvert en 1998 rue Victor Hugo, à "
+        "côté de la mairie. Elle emploie douze personnes, dont quatre apprentis. Son pain au "
+        "levain a remporté le prix départemental en 2021. Le magasin est fermé le lundi.\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "docs" / "marche.txt").write_text(
+        "Le marché couvert\n\nLe marché couvert accueille quarante commerçants chaque samedi "
+        "matin. Les producteurs locaux y vendent fruits, légumes et fromages.\n",
+        encoding="utf-8",
+    )
+    index = Index.build([tmp_path / "docs"], embedder=native_embedder, out=tmp_path / "i")
+    calls: list[int] = []
+    embed = native_embedder.embed_sentences
+    monkeypatch.setattr(
+        native_embedder, "embed_sentences", lambda texts: calls.append(len(texts)) or embed(texts)
+    )
+    a = ask("What prize did the bakery's sourdough bread win?", k=3, index=index)
+    assert calls and max(calls) <= 3
+    assert "prix départemental" in a.claims[0].text, a.claims[0].text
+    calls.clear()
+    ask("Quel prix le pain au levain a-t-il remporté ?", k=3, index=index)
+    assert calls == []
