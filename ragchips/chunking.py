@@ -26,6 +26,8 @@ _REST = [_SENTENCE_END, r"(?<=[;:])\s+", r"(?<=,)\s+", r"\s+", ""]  # sentences,
 # v2: a line break is a place to cut only where a sentence ends or a list item (or a
 # Markdown heading) starts. Plain text and PDF pages are hard-wrapped: cutting at every line
 # ended most of their passages mid-sentence (57% of a PDF's passages started in lower case).
+# A wrapped line that happens to end in ")" or ";", or a line that starts with a dash used
+# as one, is still cut there: rare, and harmless to the spans.
 _LINE_END_V2 = (
     r"(?:(?<=[.!?…:;»\"”)])[ \t]*\n\s*"
     r"|\n\s*(?=(?:[-*•–—·▪◦]|\d{1,3}[.)]|#{1,6})[ \t]))"

@@ -53,10 +53,12 @@ def _one_line_warning(message: Any, *_: Any, **__: Any) -> None:
 
 
 def _run_index(args: argparse.Namespace) -> int:
-    from .chunking import ChunkerSettings
+    from dataclasses import replace
+
     from .dense import DenseConfig
     from .index import Index
     from .reader import summarise_skips
+    from .updates import kept_chunker
 
     skipped: list[tuple[str, str]] = []
 
@@ -66,7 +68,14 @@ def _run_index(args: argparse.Namespace) -> int:
             print(f"warning: skipped {reason}", file=sys.stderr)
 
     progress, close = _progress(args)
-    chunker = ChunkerSettings(chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
+    chunker = None  # the index keeps its own (kept_chunker), or a new one gets the defaults
+    if args.chunk_size is not None or args.chunk_overlap is not None:
+        base = kept_chunker(args.out, args.full)
+        chunker = replace(
+            base,
+            chunk_size=base.chunk_size if args.chunk_size is None else args.chunk_size,
+            chunk_overlap=base.chunk_overlap if args.chunk_overlap is None else args.chunk_overlap,
+        )
     dense = DenseConfig(kind=args.dense, nprobe=args.nprobe) if args.dense else None
     # A warning (an unusable embedding cache) is one line, like the skipped files.
     warnings.showwarning = _one_line_warning
@@ -190,9 +199,18 @@ def add_index_commands(sub: Any) -> None:
     p.add_argument(
         "--embedder", default=None, help="e5-small (default) or st:<sentence-transformers model>"
     )
-    p.add_argument("--chunk-size", type=_int_in("--chunk-size", 0), default=defaults.chunk_size)
     p.add_argument(
-        "--chunk-overlap", type=_int_in("--chunk-overlap", 0), default=defaults.chunk_overlap
+        "--chunk-size",
+        type=_int_in("--chunk-size", 0),
+        default=None,
+        help=f"characters per passage (a new index: {defaults.chunk_size}; an existing one "
+        "keeps its own)",
+    )
+    p.add_argument(
+        "--chunk-overlap",
+        type=_int_in("--chunk-overlap", 0),
+        default=None,
+        help=f"characters shared by neighbouring passages ({defaults.chunk_overlap})",
     )
     p.add_argument("--full", action="store_true", help="rebuild everything, embed every passage")
     p.add_argument(

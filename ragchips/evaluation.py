@@ -67,11 +67,13 @@ def question_lines(
 
 def load_questions(path: str | os.PathLike[str], gold: bool = True) -> list[dict[str, Any]]:
     """Read a questions JSONL file; a bad line is an error naming its line number.
-    ``gold``: every line must say what answers it (``doc_id`` or ``answers``)."""
+    ``gold``: every line must say what answers it (``doc_id``, ``answers`` or ``phrase``)."""
     out = []
     for n, q in question_lines(path):
-        if gold and not q.get("doc_id") and not q.get("answers"):
-            raise RagchipsError(f"{path}:{n}: a question line needs 'doc_id' or 'answers'")
+        if gold and not q.get("doc_id") and not q.get("answers") and not q.get("phrase"):
+            raise RagchipsError(
+                f"{path}:{n}: a question line needs 'doc_id', 'answers' or 'phrase'"
+            )
         out.append(q)
     if not out:
         raise RagchipsError(f"{path}: no questions")

@@ -168,8 +168,8 @@ _CONTINUES = frozenset(_CONTINUES_WORDS.split())
 def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int = 0) -> bool:
     if _HEADING_MD.match(line) or _TOC_ENTRY.search(line) or _MARKUP_LINE.match(line):
         return True
-    if _wrapped(line, next_line, width):
-        return False
+    if _wrapped(line, next_line, width) or " | " in line:
+        return False  # wrapped text, or a table row ("1001 | installer le paquet ..."): content
     s = line.strip()
     # A short line with no final punctuation: a title when it stands as its own
     # paragraph, or when it starts with a capital, does not end on a word that needs a
@@ -200,16 +200,25 @@ def _wrapped(line: str, next_line: str | None, width: int) -> bool:
 
 
 def _block_widths(text: str, lines: list[re.Match[str]]) -> list[int]:
-    """For each line, the length of the widest line of its block (lines with no blank
-    line between them)."""
-    widths: list[int] = []
-    block: list[int] = []
+    """For each line, the width it is measured against: the widest *other* line of its
+    block (lines with no blank line between them), since a title is often the widest line
+    of its block; in a block of fewer than 3 lines, the width the text wraps at elsewhere
+    (the 90th percentile of the lines of its longer blocks, when there are 3 of them), or
+    0 when the text is not hard-wrapped."""
+    blocks: list[list[int]] = []
     for i, line in enumerate(lines):
-        if i and "\n\n" in text[lines[i - 1].end() : line.start()].replace(" ", ""):
-            widths += [max(block)] * len(block)
-            block = []
-        block.append(len(line.group(0).rstrip()))
-    widths += [max(block)] * len(block) if block else []
+        if not i or "\n\n" in text[lines[i - 1].end() : line.start()].replace(" ", ""):
+            blocks.append([])
+        blocks[-1].append(len(line.group(0).rstrip()))
+    wrapped = sorted(n for block in blocks if len(block) >= 3 for n in block)
+    usual = wrapped[int(0.9 * (len(wrapped) - 1))] if len(wrapped) >= 3 else 0
+    widths: list[int] = []
+    for block in blocks:
+        if len(block) < 3:
+            widths += [usual] * len(block)
+            continue
+        top, second = sorted(block, reverse=True)[:2]
+        widths += [second if n == top else top for n in block]
     return widths
 
 
@@ -233,7 +242,10 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         md = _HEADING_MD.match(raw)
         following = text[lines[i + 1].start() : lines[i + 1].end()] if i + 1 < len(lines) else None
         heading = bool(md) or (
-            not bullet and _is_heading_line(raw, prev_blank and next_blank, following, widths[i])
+            not bullet
+            and _is_heading_line(
+                raw, prev_blank and next_blank, following, 0 if next_blank else widths[i]
+            )
         )
         if md:
             a += md.end()

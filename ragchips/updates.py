@@ -11,6 +11,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -116,8 +117,9 @@ class IndexUpdates:
         ray: str | bool | RayConfig | None = None,
     ) -> tuple[T, ChangeReport]:
         """Make the index at ``out`` hold exactly these sources, embedding only new or
-        changed documents (by content hash); unchanged ones are left untouched. ``ray``:
-        read and embed them on a Ray cluster, as in :meth:`build`."""
+        changed documents (by content hash); unchanged ones are left untouched. Without
+        ``chunker`` the index keeps its own (:func:`kept_chunker`). ``ray``: read and embed
+        them on a Ray cluster, as in :meth:`build`."""
         directory = Path(out)
         emb = get_embedder(embedder)
         docs = None if _uses(ray) else _iter_sources(sources, on_skip)
@@ -127,11 +129,9 @@ class IndexUpdates:
                 # An index of ragchips 0.1: upgraded in place (its vectors are reused),
                 # then brought up to date like any other.
                 upgrade(directory, locked=True)
-            current = None if full else _current_manifest(directory)
             if chunker is None:
-                # An index keeps its own chunker: documents added years later are cut as
-                # the first ones were (and nothing is cut again after an upgrade).
-                chunker = ChunkerSettings.from_dict((current or {}).get("chunker"))
+                chunker = kept_chunker(directory, full)
+            current = None if full else _current_manifest(directory)
             reusable = current is not None and _compatible(current, emb, chunker)
             known: dict[str, str] = {}
             if reusable:
@@ -323,6 +323,20 @@ def _current_manifest(directory: Path) -> dict[str, Any] | None:
     if not (directory / "manifest.json").exists():
         return None
     return read_manifest(directory)
+
+
+def kept_chunker(directory: str | os.PathLike[str], full: bool = False) -> ChunkerSettings:
+    """The chunker an index keeps when none is asked for: its own, so documents added years
+    later are cut as the first ones were and nothing is cut again after an upgrade; with
+    ``full`` (a rebuild) its sizes with today's splitter; the defaults for a new index."""
+    try:
+        current = _current_manifest(Path(directory))
+    except RagchipsError:
+        current = None  # unreadable (or ragchips 0.1's): a rebuild starts from the defaults
+    if current is None or not current.get("chunker"):
+        return ChunkerSettings()
+    own = ChunkerSettings.from_dict(current["chunker"])
+    return replace(own, splitter=ChunkerSettings().splitter) if full else own
 
 
 def _compatible(manifest: dict[str, Any], emb: Embedder, chunker: ChunkerSettings) -> bool:

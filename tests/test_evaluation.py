@@ -20,8 +20,10 @@ def test_load_questions_names_bad_lines(tmp_path: Path) -> None:
     with pytest.raises(RagchipsError, match=r"q.jsonl:2"):
         load_questions(path)
     path.write_text('{"question": "a"}\n', encoding="utf-8")
-    with pytest.raises(RagchipsError, match="doc_id"):
+    with pytest.raises(RagchipsError, match="needs 'doc_id', 'answers' or 'phrase'"):
         load_questions(path)
+    path.write_text('{"question": "a", "phrase": "TSMC"}\n', encoding="utf-8")
+    assert load_questions(path)[0]["phrase"] == "TSMC"  # judged by the phrase alone
 
 
 def fake_passages(doc_ids: list[str]) -> list[Passage]:

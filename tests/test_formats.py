@@ -286,13 +286,21 @@ def test_pdf_size_limit_is_the_readers_own(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_pdf_hyphenation_points_join_the_word_and_keep_written_hyphens() -> None:
-    from ragchips.readers.pdf import normalise_page_text
+    from ragchips.readers.pdf import document_words, normalise_page_text
 
-    raw = "de nom\ufffebreux paquets\r\nle paquet mail\ufffetransport-agent ; contient\ufffeil\r\n"
-    assert normalise_page_text(raw) == (
-        "de nombreux paquets\nle paquet mail-transport-agent ; contient-il"
-    )
-    # A mark before the line break: the word is joined across it.
-    assert normalise_page_text("Assurez\x02\r\nvous que la docu\x02\r\nmentation") == (
-        "Assurez-vous que la documentation"
-    )
+    soft = {"nom\ufffebreux": "nombreux", "meil\ufffeleur": "meilleur", "ru\ufffeelle": "ruelle"}
+    soft |= {"vil\ufffe\r\nles": "villes", "docu\x02\r\nmentation": "documentation"}
+    written = {
+        "contient\ufffeil": "contient-il",
+        "Assurez\x02\r\nvous": "Assurez-vous",
+        "Jean\ufffe\r\nPierre": "Jean-Pierre",
+        "peut\ufffe\r\nêtre": "peut-être",
+        "mail\ufffetransport-agent": "mail-transport-agent",
+        "mail-transport\ufffe\r\nagent": "mail-transport-agent",
+        "c'est-à\ufffe\r\ndire": "c'est-à-dire",
+    }
+    for raw, text in (soft | written).items():
+        assert normalise_page_text(f"le mot {raw} ici\r\n") == f"le mot {text} ici", raw
+    # The document's own words decide first: "week-end" is written so on another page.
+    pages = ["Il part les week-ends.", "les week\ufffe\r\nends sont"]
+    assert normalise_page_text(pages[1], document_words(pages)) == "les week-ends sont"

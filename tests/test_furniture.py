@@ -93,5 +93,54 @@ def test_a_header_that_ends_with_the_book_title_is_furniture() -> None:
     """Sphinx-style odd pages: the section's name, then the book's title."""
     sections = ["1.1. Mise en route", "1.2. Les paquets", "1.3. Le budget", "2.1. Les écoles"]
     bodies = ["On commence ici.", "Chaque paquet compte.", "Le budget passe.", "Une école ouvre."]
-    pages = [f"{s} Guide du conseil municipal\n{b}" for s, b in zip(sections, bodies)]
-    assert strip_furniture(pages) == bodies
+    pages = [
+        f"{s} Guide du conseil municipal\n{b}\nSuite du texte." for s, b in zip(sections, bodies)
+    ]
+    assert strip_furniture(pages) == [f"{b}\nSuite du texte." for b in bodies]
+
+
+def _kept_all(pages: list[str]) -> bool:
+    return strip_furniture(pages) == [p.strip() for p in pages]
+
+
+def test_formulas_that_content_repeats_on_every_page_stay() -> None:
+    """Invoices, minutes, statements, slides and Q&A repeat a pattern on every page, but
+    their numbers and dates do not count with the pages, or the line is a sentence."""
+    # (An invoice number that went up by one with the pages, or a line repeated word for
+    # word at every page's foot, would be read as a page number or a footer.)
+    invoices = [
+        f"Facture n° 2024-{(37 * p) % 101:04d} du {(11 * p) % 28 + 1:02d}/03/2024\n"
+        f"Client : Mairie de Brest\nMontant : {100 + 7 * p} euros\nPaiement à 30 jours."
+        for p in range(1, 9)
+    ]
+    minutes = [
+        f"Séance du conseil municipal du {3 + 7 * p} mars 2024\nLe conseil vote le point {p}.\n"
+        f"Le débat porte sur l’école.\nLa séance est levée à 21 h 10."
+        for p in range(8)
+    ]
+    statement = [
+        "\n".join(f"{d:02d}/03 PRLV SEPA EDF FACTURE {d * p}" for d in range(1, 31))
+        for p in range(1, 6)
+    ]
+    slides = [f"{p}. CONTEXTE DU PROJET NUMÉRO {p}\n- vote prévu en juin" for p in range(1, 9)]
+    one_liners = [f"Le conseil municipal a voté la mesure numéro {i}." for i in range(10)]
+    questions = [
+        f"Question {i} : combien coûte la cantine ?\nRéponse : {i} euros par repas."
+        for i in range(9)
+    ]
+    table = ["\n".join(str(v) for v in (7 * p % 11, 3 * p % 13, 5 * p % 17)) for p in range(9)]
+    for pages in (invoices, minutes, statement, slides, one_liners, questions, table):
+        assert _kept_all(pages), pages[0][:60]
+
+
+def test_a_long_book_loses_its_mixed_case_running_heads() -> None:
+    """Five chapters of twenty pages, each page topped by its chapter's name: a head needs
+    at most eight repeats, not a tenth of the book."""
+    pages = [
+        f"Chapitre {c}. Le titre du chapitre {c}\nLe texte de la page {20 * c + i} commence ici.\n"
+        f"Il continue sur une autre ligne.\n{20 * c + i + 1}"
+        for c in range(5)
+        for i in range(20)
+    ]
+    out = strip_furniture(pages)
+    assert not any("Chapitre" in page or page.splitlines()[-1].isdigit() for page in out)

@@ -170,3 +170,22 @@ def test_markdown_fences_and_table_rules_are_markup_not_sentences() -> None:
     out = {s.text: s.heading for s in split_sentences(text)}
     assert out["```bash"] and out["```"] and out["|---|:--:|"]
     assert out["curl https://example.org/reserver"] is False  # the command, without its fence
+
+
+def test_a_long_title_stays_a_title_and_a_table_row_is_content() -> None:
+    # A title of 40 characters or more, alone or glued to a one-line paragraph, is no
+    # wrapped line: it is not measured against itself or across a blank line.
+    alone = split_sentences(
+        "Les horaires d'ouverture de la mairie en 2024\n\nLa mairie ouvre à 9 h le matin."
+    )
+    assert [s.heading for s in alone] == [True, False]
+    glued = split_sentences(
+        "Installation du noyau Linux sur une machine virtuelle\nIl faut d'abord télécharger."
+    )
+    assert [(s.heading, s.text[:12]) for s in glued] == [
+        (True, "Installation"),
+        (False, "Il faut d'ab"),
+    ]
+    # A table row read from HTML ("cell | cell"), alone between blank lines, is an answer.
+    rows = split_sentences("Priorité | Effet\n\n1001 | installer même un retour en arrière\n\n")
+    assert not any(s.heading for s in rows)

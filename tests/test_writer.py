@@ -258,6 +258,33 @@ def test_cli_index_is_incremental(tmp_path: Path) -> None:
     assert ok.returncode == 0 and ok.stdout.startswith("ok: 3 documents")
 
 
+def test_cli_index_keeps_an_older_index_s_chunker(tmp_path: Path) -> None:
+    """`ragchips index` over an index cut by an older splitter, with custom sizes, embeds
+    nothing again; new sizes keep its splitter; --full keeps its sizes, with today's splitter."""
+    from ragchips.chunking import ChunkerSettings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"n{i}.txt").write_text(doc(f"n{i}", i).text, "utf-8")
+    out = tmp_path / "idx"
+    old = ChunkerSettings(chunk_size=300, chunk_overlap=60, splitter="langchain-recursive-fr-v1")
+    Index.build([docs], embedder=HashEmbedder(64), out=out, chunker=old)
+    again = run("index", str(docs), "--out", str(out), "--embedder", "hash-64")
+    assert "added 0, updated 0, removed 0, kept 3" in again.stdout, again.stdout
+    assert Index.load(out).manifest["chunker"] == old.to_dict()
+    resized = run(
+        "index", str(docs), "--out", str(out), "--embedder", "hash-64", "--chunk-size", "200"
+    )
+    assert "added 3" in resized.stdout
+    assert Index.load(out).manifest["chunker"]["splitter"] == "langchain-recursive-fr-v1"
+    assert Index.load(out).manifest["chunker"]["chunk_size"] == 200
+    full = run("index", str(docs), "--out", str(out), "--embedder", "hash-64", "--full")
+    assert "added 3" in full.stdout
+    kept = Index.load(out).manifest["chunker"]
+    assert kept == {**old.to_dict(), "chunk_size": 200, "splitter": ChunkerSettings().splitter}
+
+
 def test_second_cli_writer_gets_a_clear_message(tmp_path: Path) -> None:
     idx = Index.build([doc("a", 1)], embedder=HashEmbedder(64), out=tmp_path / "i")
     from ragchips.storage import writer_lock
