@@ -33,6 +33,7 @@ FILENAME = "embeddings.sqlite"
 DEFAULT_MAX_MB = 2048
 _ROW_OVERHEAD = 64  # key, counters and SQLite's own bookkeeping, per vector (bytes)
 _CHUNK = 500  # keys per query (SQLite limits the number of parameters)
+_LOCKED_TRIES = 8  # an action is tried again for about 6 s when the file is locked
 
 
 class CacheWarning(UserWarning):
@@ -76,8 +77,7 @@ class EmbeddingCache:
     def _guard(self, what: str, action: Callable[[sqlite3.Connection], Any], default: Any) -> Any:
         with self._lock:
             try:
-                db = self._connect()
-                return default if db is None else action(db)
+                return self._with_retries(action, default)
             except (sqlite3.Error, OSError) as exc:
                 self._broken = True
                 self.close_quietly()
@@ -89,6 +89,24 @@ class EmbeddingCache:
                     stacklevel=4,
                 )
                 return default
+
+    def _with_retries(self, action: Callable[[sqlite3.Connection], Any], default: Any) -> Any:
+        """The action, tried again when SQLite answers "database is locked" at once instead
+        of waiting its timeout (as it does while another process switches a new file to
+        WAL or recovers it): seen once in CI with two indexing processes sharing the file."""
+        for attempt in range(_LOCKED_TRIES):
+            try:
+                db = self._connect()
+                return default if db is None else action(db)
+            except sqlite3.OperationalError as exc:
+                locked = "locked" in str(exc) or "busy" in str(exc)
+                if not locked or attempt == _LOCKED_TRIES - 1:
+                    raise
+                if self._db is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.rollback()
+                time.sleep(0.05 * 2**attempt)
+        return default
 
     def close_quietly(self) -> None:
         if self._db is not None:

@@ -231,3 +231,22 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
 def test_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGCHIPS_EMBED_CACHE", "off")
     assert default_cache() is None
+
+
+def test_a_database_locked_at_once_is_tried_again(tmp_path: Path) -> None:
+    """SQLite sometimes answers "database is locked" at once instead of waiting (another
+    process switching a new file to WAL): the cache tries again rather than give up."""
+    import sqlite3
+
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    tries: list[int] = []
+
+    def flaky(db: sqlite3.Connection) -> int:
+        tries.append(1)
+        if len(tries) < 3:
+            raise sqlite3.OperationalError("database is locked")
+        return 7
+
+    assert cache._guard("written", flaky, None) == 7 and len(tries) == 3
+    cache.put("m", ["a"], np.ones((1, 4), np.float32))
+    assert len(cache) == 1  # not given up: still written and read
