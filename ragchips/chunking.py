@@ -3,10 +3,9 @@
 langchain's RecursiveCharacterTextSplitter does the splitting, with separators ordered for
 French: paragraphs, line breaks that end a sentence or start a list item, then sentence
 ends (including « guillemets » closing a quoted sentence and the ellipsis "…"), then
-clauses. The splitter returns strings, not positions,
-so each chunk is located again in its segment with a cursor that only moves forward: text
-that repeats still gets the position of *this* occurrence, and ``text[start:end]`` is the
-chunk by construction.
+clauses. The splitter returns strings, not positions, so each chunk is located again in its
+segment with a cursor that only moves forward: text that repeats still gets the position of
+*this* occurrence, and ``text[start:end]`` is the chunk by construction.
 """
 
 from __future__ import annotations

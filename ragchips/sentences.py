@@ -6,9 +6,8 @@ before it is not an abbreviation (M., Mme, Dr, Co., Ltd., Inc., p. ex., av. J.-C
 nor a lone initial ("J. K. Rowling"). Ellipses end a sentence the same way. A sentence
 inside « guillemets » stays with the one that quotes it. Headings (Markdown ``#`` lines,
 short lines without final punctuation standing alone, table of contents entries) and list
-bullets are marked, so
-answers can skip headings and drop bullet marks; every span is exact:
-``text[s.start:s.end] == s.text``.
+bullets are marked, so answers can skip headings and drop bullet marks; every span is
+exact: ``text[s.start:s.end] == s.text``.
 """
 
 from __future__ import annotations
@@ -183,8 +182,9 @@ def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int =
     return s[:1].isupper() and last not in _CONTINUES and follows
 
 
-# Hard-wrapped text (plain text, a PDF's lines): a line that fills this share of its block's
-# widest line, with the next word, was wrapped there; it is no title even if short.
+# Hard-wrapped text (plain text, a PDF's lines): a line that fills this share of the width
+# it is measured against (_block_widths), with the next word, was wrapped there; it is no
+# title even if short.
 WRAP_SHARE = 0.85
 MIN_WRAP_WIDTH = 40
 
@@ -192,22 +192,31 @@ MIN_WRAP_WIDTH = 40
 def _wrapped(line: str, next_line: str | None, width: int) -> bool:
     """Whether ``line`` ends where its block wraps ("Cependant, les utilisateurs peuvent en
     principe obtenir le noyau" / "Linux via Internet"): its length and the next line's first
-    word reach the width of the block's widest line."""
+    word reach ``width`` (see :func:`_block_widths`)."""
     if next_line is None or width < MIN_WRAP_WIDTH or not next_line.strip():
         return False
     word = next_line.split()[0]
     return len(line.rstrip()) + 1 + len(word) >= WRAP_SHARE * width
 
 
-def _block_widths(text: str, lines: list[re.Match[str]]) -> list[int]:
+def _blank_before(text: str, lines: list[re.Match[str]]) -> list[bool]:
+    """For each line, whether a blank line (or the start) comes before it: where blocks
+    start."""
+    return [
+        not i or "\n\n" in text[lines[i - 1].end() : line.start()].replace(" ", "")
+        for i, line in enumerate(lines)
+    ]
+
+
+def _block_widths(lines: list[re.Match[str]], starts: list[bool]) -> list[int]:
     """For each line, the width it is measured against: the widest *other* line of its
-    block (lines with no blank line between them), since a title is often the widest line
-    of its block; in a block of fewer than 3 lines, the width the text wraps at elsewhere
-    (the 90th percentile of the lines of its longer blocks, when there are 3 of them), or
-    0 when the text is not hard-wrapped."""
+    block (lines with no blank line between them, ``starts`` marking their first), since a
+    title is often the widest line of its block; in a block of fewer than 3 lines, the width
+    the text wraps at elsewhere (the 90th percentile of the lines of its longer blocks, when
+    there are 3 of them), or 0 when the text is not hard-wrapped."""
     blocks: list[list[int]] = []
-    for i, line in enumerate(lines):
-        if not i or "\n\n" in text[lines[i - 1].end() : line.start()].replace(" ", ""):
+    for line, first in zip(lines, starts):
+        if first:
             blocks.append([])
         blocks[-1].append(len(line.group(0).rstrip()))
     wrapped = sorted(n for block in blocks if len(block) >= 3 for n in block)
@@ -227,16 +236,15 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
     end = len(text) if end is None else end
     out: list[Sentence] = []
     lines = list(_LINE.finditer(text, start, end))
-    widths = _block_widths(text, lines)
+    starts = _blank_before(text, lines)
+    widths = _block_widths(lines, starts)
     for i, line in enumerate(lines):
         a, b = line.start(), line.end()
         raw = text[a:b]
         if not raw.strip():
             continue
-        prev_blank = i == 0 or "\n\n" in text[lines[i - 1].end() : a].replace(" ", "")
-        next_blank = i == len(lines) - 1 or "\n\n" in text[b : lines[i + 1].start()].replace(
-            " ", ""
-        )
+        prev_blank = starts[i]
+        next_blank = i == len(lines) - 1 or starts[i + 1]
         bullet_mark = _BULLET.match(raw)
         bullet = bullet_mark is not None
         md = _HEADING_MD.match(raw)
