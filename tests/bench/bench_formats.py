@@ -17,15 +17,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import shutil
-import subprocess
 import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT  # tests/bench is sys.path[0] for a script
+from _common import ROOT, index_with_cli  # tests/bench is sys.path[0] for a script
 
-from ragchips import Index, ask, open_index
+from ragchips import Index, ask
 from ragchips.evaluation import evaluate, load_questions
 
 SOURCE = Path("/usr/share/doc/debian/FAQ")
@@ -67,12 +66,9 @@ def main() -> int:
     shutil.rmtree(out, ignore_errors=True)
     corpora = build_corpora(out / "corpus")
     questions = by_phrase(load_questions(QUESTIONS))
-    cli = Path(sys.executable).parent / "ragchips"
     rows = []
     for label, corpus in corpora.items():
-        index_dir = out / "index" / corpus.name
-        subprocess.run([str(cli), "index", str(corpus), "--out", str(index_dir)], check=True)
-        index = open_index(index_dir)
+        index = index_with_cli(corpus, out / "index" / corpus.name)
         r = evaluate(questions, partial(answer, index=index), "hybrid")
         rows.append(
             f"| {label} | {len(index)} | {r.recall_at_1:.3f} | {r.recall_at_5:.3f} "

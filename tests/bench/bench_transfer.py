@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from _common import ROOT  # tests/bench is sys.path[0] for a script
+from _common import ROOT, index_with_cli  # tests/bench is sys.path[0] for a script
 
-from ragchips import ask, open_index
+from ragchips import ask
 from ragchips.evaluation import evaluate, load_questions
 
 SOURCE = Path("/usr/share/debian-reference")
@@ -42,9 +41,7 @@ def main() -> int:
     corpus.mkdir(parents=True)
     for name in CHAPTERS:  # doc id = file stem, as the questions name them
         shutil.copy(SOURCE / f"{name}.fr.html", corpus / f"{name}.html")
-    cli = Path(sys.executable).parent / "ragchips"
-    subprocess.run([str(cli), "index", str(corpus), "--out", str(index_dir)], check=True)
-    index = open_index(index_dir)
+    index = index_with_cli(corpus, index_dir)
     print(f"{len(index)} passages from {len(CHAPTERS)} chapters of {SOURCE}")
     print(
         "| questions | recall@1 | recall@5 | MRR@10 | answer contains gold | first sentence "
