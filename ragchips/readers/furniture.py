@@ -100,8 +100,10 @@ def strip_furniture(pages: Sequence[str]) -> list[str]:
     split = [page.split("\n") for page in pages]
     drop: list[set[int]] = [set() for _ in split]
     for depth in range(EDGE_LINES):
+        # How often each key occurs anywhere in the document: the same for both edges.
+        body = Counter(k for lines in split for line in lines for k in _running_keys(line, depth))
         for side in (0, 1):  # 0: top, 1: bottom
-            _drop_edge(split, drop, depth, side)
+            _drop_edge(split, drop, depth, side, body)
     out = []
     for lines, gone in zip(split, drop):
         kept = [line for i, line in enumerate(lines) if i not in gone]
@@ -109,9 +111,12 @@ def strip_furniture(pages: Sequence[str]) -> list[str]:
     return out
 
 
-def _drop_edge(split: list[list[str]], drop: list[set[int]], depth: int, side: int) -> None:
+def _drop_edge(
+    split: list[list[str]], drop: list[set[int]], depth: int, side: int, body: Counter[str]
+) -> None:
     """Mark furniture at one depth of one edge: line ``depth`` from the top (side 0) or the
-    bottom (side 1), counting only lines not already dropped, as the page would read now."""
+    bottom (side 1), counting only lines not already dropped, as the page would read now;
+    ``body`` counts each key of that depth over the whole document."""
     at: list[int | None] = []
     filled: list[int] = []
     for lines, gone in zip(split, drop):
@@ -139,8 +144,7 @@ def _drop_edge(split: list[list[str]], drop: list[set[int]], depth: int, side: i
         if line is not None and at[p] not in drop[p]:
             for key in _running_keys(line, depth):
                 groups[key].append(p)
-    body = Counter(k for lines in split for line in lines for k in _running_keys(line, depth))
-    heads = [p for p, line in enumerate(lines_at) if line is not None and _is_running_head(line)]
+    heads = {p for p, line in enumerate(lines_at) if line is not None and _is_running_head(line)}
     first_words = Counter(_DIGITS.sub("#", _fold(lines_at[p] or "").split()[0]) for p in heads)
     for p, line in enumerate(lines_at):
         if line is None or at[p] in drop[p] or filled[p] < MIN_LINES:
