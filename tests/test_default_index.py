@@ -57,3 +57,15 @@ def test_committed_index_cites_the_files_from_any_folder(
     assert sorted(Path(d.source) for d in idx.iter_documents()) == seeds
     m = json.loads((default_index_path() / "manifest.json").read_text(encoding="utf-8"))
     assert m["counts"]["documents"] == len(seeds)
+
+
+def test_the_readme_first_question_opens_with_the_maker_on_the_bundled_index() -> None:
+    # The README's first example, as a new user runs it: on the committed index, whose
+    # vectors come from the bulk engine (tests elsewhere build theirs with the query engine).
+    from ragchips import ask
+
+    for k in (1, 5):
+        a = ask("qui fabrique la puce ?", k=k)
+        assert a.found and a.claims, k
+        assert a.answer.startswith(" ".join(a.claims[0].text.split())), k
+        assert "TSMC" in (a.claims[0].phrase or ""), (k, a.claims[0].text)
