@@ -26,7 +26,7 @@ from .errors import NoDocumentsError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .maintenance import is_format_1, upgrade
 from .reader import Document, iter_documents
-from .storage import check_sizes, collect_garbage, read_manifest, writer_lock
+from .storage import check_out_folder, check_sizes, collect_garbage, read_manifest, writer_lock
 from .writer import ChangeReport, Prepared, apply_changes, embed_passages_of
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ class IndexUpdates:
         docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         tmp = None if out is not None else tempfile.TemporaryDirectory(prefix="ragchips-")
         directory = Path(out) if out is not None else Path(tmp.name) / "index"  # type: ignore[union-attr]
+        check_out_folder(directory)
         with writer_lock(directory, wait):
             if docs is None:
                 settings = _settings(emb, chunker, dense, calibration)
@@ -121,6 +122,7 @@ class IndexUpdates:
         ``chunker`` the index keeps its own (:func:`kept_chunker`). ``ray``: read and embed
         them on a Ray cluster, as in :meth:`build`."""
         directory = Path(out)
+        check_out_folder(directory)
         emb = get_embedder(embedder)
         docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         report = ChangeReport()

@@ -126,6 +126,46 @@ def test_index_command_missing_path(tmp_path: Path) -> None:
     assert out.returncode != 0 and "no such file" in out.stderr
 
 
+def _tree(folder: Path) -> dict[str, str]:
+    """Every file under folder (relative path) with its sha256."""
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_index_never_writes_into_another_programs_folder(tmp_path: Path, full: bool) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "puce.txt").write_text("La puce M4 est fabriquée par TSMC.", encoding="utf-8")
+    other = tmp_path / "app"  # a web app: its own manifest.json, folders an index also names
+    for name, text in [
+        ("manifest.json", '{"name": "mon app", "start_url": "/"}'),
+        ("index.html", "<html></html>"),
+        ("g-photos/p.jpg", "jpeg"),
+        ("state-of-the-art/r.txt", "notes"),
+        ("seg-audio/a.wav", "wav"),
+    ]:
+        (other / name).parent.mkdir(parents=True, exist_ok=True)
+        (other / name).write_text(text, encoding="utf-8")
+    before = _tree(other)
+    for target in (other, other / "index.html"):
+        out = run("ragchips", "index", str(docs), "--out", str(target), *(["--full"] * full))
+        assert out.returncode == 2, out.stdout
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert out.stderr.startswith("ragchips: error: ") and str(target) in out.stderr
+        assert _tree(other) == before
+    (other / "manifest.json").unlink()  # no manifest at all: still not an index's folder
+    before = _tree(other)
+    out = run("ragchips", "index", str(docs), "--out", str(other), *(["--full"] * full))
+    assert out.returncode == 2 and "not a ragchips index" in out.stderr, out.stderr
+    assert _tree(other) == before
+
+
 def test_ask_with_llm_streams_the_model_text_then_sources(seeds_index_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from openai_stub import OpenAIStub, sse
