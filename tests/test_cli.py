@@ -254,6 +254,26 @@ def test_calibrate_bad_recall_and_unreadable_file(tmp_path: Path) -> None:
     assert out.returncode != 0 and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"question": "Qui ?", "answers": [1, 2]}', ":1: 'answers' must be a list of strings"),
+        (b'{"question": "Qui ?", "answers": "Tigris"}', ":1: 'answers' must be a list of strings"),
+        (b'{"question": "Qui ?", "doc_id": 5}', ":1: 'doc_id' must be a string"),
+        (b'{"question": "Qui ?", "doc_id": "a", "phrase": 5}', ":1: 'phrase' must be a string"),
+        (b'{"question": "Qui ?", "doc_id": "a"}\n\xff\xfe oui', ":2: not UTF-8 text"),
+    ],
+)
+def test_eval_bad_question_lines_are_one_line_naming_the_line(
+    seeds_index_path: Path, tmp_path: Path, line: bytes, message: str
+) -> None:
+    (tmp_path / "q.jsonl").write_bytes(line + b"\n")
+    out = run("ragchips", "eval", str(tmp_path / "q.jsonl"), "--index", str(seeds_index_path))
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.startswith(f"ragchips: error: {tmp_path / 'q.jsonl'}{message}")
+    assert len(out.stderr.splitlines()) == 1, out.stderr
+
+
 def test_calibrate_auto_needs_no_questions(index_copy: Path) -> None:
     out = run("ragchips", "calibrate", "--auto", "--index", str(index_copy))
     assert out.returncode == 0, out.stderr
