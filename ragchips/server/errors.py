@@ -25,6 +25,7 @@ from ..errors import (
     EmbedderMismatchError,
     IndexNotFoundError,
     InvalidQuestionError,
+    NoMatchError,
     RagchipsError,
 )
 
@@ -78,7 +79,7 @@ def _is_llm_error(exc: BaseException) -> bool:
 
 
 def ragchips_status(exc: RagchipsError) -> tuple[int, str]:
-    if isinstance(exc, InvalidQuestionError):
+    if isinstance(exc, InvalidQuestionError | NoMatchError):  # NoMatch: a where nothing meets
         return 400, "invalid_request_error"
     if isinstance(exc, IndexNotFoundError | CorruptIndexError | EmbedderMismatchError):
         return 503, "index_unavailable"
