@@ -477,6 +477,16 @@ def test_json_is_read_whatever_the_content_type(client: Any) -> None:
     assert r.status_code == 200 and len(r.json()["passages"]) == 1
 
 
+def test_json_without_a_content_type_is_read(client: Any) -> None:
+    # requests.post(url, data=json.dumps(body)) sends no Content-Type at all.
+    body = json.dumps({"question": "qui fabrique la puce ?", "k": 1}).encode()
+    r = client.post("/ask", content=body)
+    assert "content-type" not in r.request.headers
+    assert r.status_code == 200, r.text
+    assert len(r.json()["passages"]) == 1
+    assert_error(client.post("/search", content=b'{"question": "puce", "k": 0}'), 422, "k:")
+
+
 def test_unknown_route_and_method_are_json_errors(client: Any) -> None:
     assert assert_error(client.get("/nowhere"), 404)["type"] == "not_found_error"
     assert_error(client.get("/ask"), 405)

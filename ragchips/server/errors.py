@@ -137,7 +137,8 @@ class BodyLimit:
     ``default``. The refused body is still read and dropped, up to :data:`DRAIN_BYTES`:
     closing a connection with unread data makes the kernel reset it, and the client would
     get a "connection reset" instead of the 413. Also reads every POST body as JSON
-    whatever its ``Content-Type`` (``curl -d`` labels JSON as form data).
+    whatever its ``Content-Type`` (``curl -d`` labels JSON as form data), or without one
+    (``requests.post(url, data=json.dumps(body))`` sends none).
     """
 
     def __init__(self, app: Any, default: int, limits: dict[str, int] | None = None) -> None:
@@ -151,7 +152,7 @@ class BodyLimit:
             return
         limit = self.limits.get(scope.get("path", ""), self.default)
         headers = dict(scope.get("headers") or ())
-        if scope.get("method") == "POST" and b"json" not in headers.get(b"content-type", b"json"):
+        if scope.get("method") == "POST" and b"json" not in headers.get(b"content-type", b""):
             headers[b"content-type"] = b"application/json"
             scope = {**scope, "headers": list(headers.items())}
         try:
