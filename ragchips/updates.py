@@ -84,6 +84,7 @@ class IndexUpdates:
         for a local instance, or a :class:`~ragchips.cluster.RayConfig`)."""
         emb = get_embedder(embedder)
         chunker = chunker or ChunkerSettings()
+        sources = _source_list(sources)
         docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         tmp = None if out is not None else tempfile.TemporaryDirectory(prefix="ragchips-")
         directory = Path(out) if out is not None else Path(tmp.name) / "index"  # type: ignore[union-attr]
@@ -124,6 +125,7 @@ class IndexUpdates:
         directory = Path(out)
         check_out_folder(directory)
         emb = get_embedder(embedder)
+        sources = _source_list(sources)
         docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         report = ChangeReport()
         with writer_lock(directory, wait):
@@ -194,8 +196,8 @@ class IndexUpdates:
         return self._change(add=docs, delete=[d.doc_id for d in docs])
 
     def delete(self, doc_ids: Iterable[str]) -> ChangeReport:
-        """Remove documents by doc_id."""
-        return self._change(delete=list(doc_ids))
+        """Remove documents by doc_id (one id may be given as a string)."""
+        return self._change(delete=[doc_ids] if isinstance(doc_ids, str) else list(doc_ids))
 
     def compact(self, dense: DenseConfig | None = None) -> None:
         """Merge every segment into one, dropping deleted passages; with ``dense``, also
@@ -353,6 +355,16 @@ def _read_sources(
     on_skip: Callable[[str, str], None] | None,
 ) -> list[Document]:
     return list(_iter_sources(sources, on_skip))
+
+
+def _source_list(
+    sources: Iterable[str | os.PathLike[str] | Document],
+) -> list[str | os.PathLike[str] | Document]:
+    """The sources as a list; one path or document given alone is a list of one (a string
+    is iterable: "docs" would otherwise be the folders "d", "o", "c" and "s")."""
+    if isinstance(sources, str | os.PathLike | Document):
+        return [sources]
+    return list(sources)
 
 
 def _iter_sources(
