@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .dense import as_float32
-from .errors import CorruptIndexError, RagchipsError
+from .errors import CorruptIndexError, IndexNotFoundError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .reader import Document
 from .storage import MANIFEST, check_sizes, read_manifest, writer_lock
@@ -45,6 +45,8 @@ def verify(directory: Path) -> VerifyReport:
         manifest = read_manifest(directory)
         check_sizes(directory, manifest, hashes=True)
         index = Index.load(directory, verify=False)
+    except IndexNotFoundError:
+        raise  # no index there at all: nothing is damaged, nothing to rebuild
     except (CorruptIndexError, FileNotFoundError, OSError) as exc:
         report.problems.append(f"{exc}")
         return report

@@ -123,3 +123,22 @@ def test_indexing_again_over_a_format_1_index_upgrades_it_and_embeds_nothing(
     idx, report = Index.sync(docs(), directory, embedder=Refuses(16))
     assert report.summary() == "added 0, updated 0, removed 0, kept 2"
     assert sorted(idx.doc_ids()) == ["d0", "d1"] and verify(directory).ok
+
+
+def test_verify_of_a_folder_that_is_no_index_says_so_without_rebuild_advice(
+    tmp_path: Path,
+) -> None:
+    # 'rebuild it with ragchips index PATH... --out DOCS --full' was the advice for a folder
+    # of documents, as if it were a damaged index.
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "note.txt").write_text("Une note.", encoding="utf-8")
+    for target, message in [
+        (tmp_path / "docs", "is not a ragchips index"),
+        (tmp_path / "nope", "no index at"),
+    ]:
+        out = subprocess.run(
+            [str(BIN / "ragchips"), "verify", str(target)], capture_output=True, text=True
+        )
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr.startswith("ragchips: error: ") and message in out.stderr, out.stderr
+        assert len(out.stderr.splitlines()) == 1 and "--full" not in out.stderr
