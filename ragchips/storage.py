@@ -211,6 +211,8 @@ def _written_by_an_index(name: str) -> bool:
     if name in (MANIFEST, LOCK) or name.startswith((".tmp-", ".manifest-")):
         return True
     prefix, _, number = name.partition("-")
+    if prefix == "g":  # a format-1 generation (g-<16 hex digits>)
+        return len(number) == 16 and all(c in "0123456789abcdef" for c in number)
     return prefix in ("seg", "state") and number.isdigit()
 
 

@@ -142,3 +142,14 @@ def test_verify_of_a_folder_that_is_no_index_says_so_without_rebuild_advice(
         assert out.returncode == 1 and out.stdout == ""
         assert out.stderr.startswith("ragchips: error: ") and message in out.stderr, out.stderr
         assert len(out.stderr.splitlines()) == 1 and "--full" not in out.stderr
+
+
+def test_a_format_1_index_with_a_damaged_manifest_can_be_rebuilt_with_full(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "old"
+    _format1(directory)
+    (directory / "manifest.json").write_text('{"format": "ragch', "utf-8")  # cut short
+    idx, _ = Index.sync(docs(), directory, embedder=HashEmbedder(16), full=True)
+    assert sorted(idx.doc_ids()) == ["d0", "d1"] and verify(directory).ok
+    assert not list(directory.glob("g-*"))  # the old generation went with the old index
