@@ -145,6 +145,22 @@ def test_serve_on_a_missing_index_fails_in_one_line(tmp_path: Path) -> None:
     assert out.stderr.strip().splitlines()[-1].startswith("ragchips serve: error: no index at")
 
 
+def test_serve_on_a_port_in_use_or_a_bad_host_fails_in_one_line(server: str) -> None:
+    # uvicorn logged its start-up, then "ERROR: [Errno 98] ... address already in use"
+    # among INFO lines, and exited with status 3.
+    port = server.rsplit(":", 1)[1]
+    index = str(default_index_path())
+    for args, message in [
+        (["--port", port], f"cannot listen on 127.0.0.1:{port}"),
+        (["--host", "no-such-host.invalid", "--port", "0"], "--host no-such-host.invalid"),
+    ]:
+        cmd = [sys.executable, "-m", "ragchips.server", "--index", index, *args]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith(f"ragchips serve: error: {message}"), out.stderr
+        assert len(out.stderr.splitlines()) == 1, out.stderr
+
+
 # -- the endpoints -----------------------------------------------------------------------
 
 
