@@ -274,6 +274,25 @@ def test_eval_bad_question_lines_are_one_line_naming_the_line(
     assert len(out.stderr.splitlines()) == 1, out.stderr
 
 
+def test_calibrate_with_an_empty_off_topic_file_is_one_line(
+    index_copy: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "off.jsonl").write_text("\n", encoding="utf-8")
+    before = (index_copy / "manifest.json").read_bytes()
+    out = run(
+        "ragchips",
+        "calibrate",
+        "tests/data/seeds_gold.jsonl",
+        "--index",
+        str(index_copy),
+        "--off-topic",
+        str(tmp_path / "off.jsonl"),
+    )
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == f"ragchips: error: {tmp_path / 'off.jsonl'}: no questions\n", out.stderr
+    assert (index_copy / "manifest.json").read_bytes() == before
+
+
 def test_calibrate_auto_needs_no_questions(index_copy: Path) -> None:
     out = run("ragchips", "calibrate", "--auto", "--index", str(index_copy))
     assert out.returncode == 0, out.stderr
