@@ -431,6 +431,8 @@ LONG = "a" * (MAX_QUESTION_CHARS + 1)
         ("/ask", {"question": "puce", "top_k": 3}, 422, "top_k"),
         ("/ask", [1, 2], 422, "request body"),
         ("/ask", b'{"question": "\\ud800"}', 400, "invalid unicode"),
+        ("/ask", b'{"question": "\xff\xfe puce"}', 400, "not valid JSON (not UTF-8 text)"),
+        ("/search", b"[" * 30000 + b"]" * 30000, 400, "not valid JSON (nested too deeply)"),
         ("/search", {"question": "   "}, 400, "empty"),
         ("/search", {"question": "puce", "k": 1000}, 422, "k:"),
         ("/search", {"question": "puce", "where": {"lang": "fr"}}, 400, "no document has a field"),

@@ -127,7 +127,12 @@ def install_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         headers = dict(exc.headers) if exc.headers else None
-        return ApiError(exc.status_code, str(exc.detail), type_, headers=headers).response()
+        message = str(exc.detail)  # FastAPI's "There was an error parsing the body": say why
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            message = "the request body is not valid JSON (not UTF-8 text)"
+        elif isinstance(exc.__cause__, RecursionError):
+            message = "the request body is not valid JSON (nested too deeply)"
+        return ApiError(exc.status_code, message, type_, headers=headers).response()
 
 
 class BodyLimit:
