@@ -120,9 +120,11 @@ def writer_lock(directory: Path, wait: float = 0.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "?"
+                    # 'ragchips index' has --wait; compact and calibrate have waited wait s.
+                    advice = "or pass --wait SECONDS" if wait <= 0 else f"waited {wait:g} s"
                     raise IndexLockedError(
                         f"{directory}: another writer ({holder}) is updating this index; "
-                        "wait for it to finish, or pass --wait SECONDS"
+                        f"try again when it has finished ({advice})"
                     ) from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)

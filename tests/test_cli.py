@@ -293,6 +293,24 @@ def test_calibrate_with_an_empty_off_topic_file_is_one_line(
     assert (index_copy / "manifest.json").read_bytes() == before
 
 
+def test_a_locked_index_tells_compact_what_it_can_do(index_copy: Path) -> None:
+    # compact and calibrate wait 10 s for another writer and have no --wait option: the
+    # message told them to 'pass --wait SECONDS' (then: unrecognized arguments: --wait).
+    import fcntl
+
+    fd = os.open(index_copy / "writer.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, b"pid 1 since 12:00:00")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        out = run("ragchips", "compact", str(index_copy))
+    finally:
+        os.close(fd)
+    assert out.returncode == 1 and len(out.stderr.splitlines()) == 1, out.stderr
+    assert "another writer (pid 1 since 12:00:00)" in out.stderr
+    assert "--wait" not in out.stderr and "try again" in out.stderr
+
+
 def test_calibrate_auto_needs_no_questions(index_copy: Path) -> None:
     out = run("ragchips", "calibrate", "--auto", "--index", str(index_copy))
     assert out.returncode == 0, out.stderr
