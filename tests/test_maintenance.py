@@ -153,3 +153,22 @@ def test_a_format_1_index_with_a_damaged_manifest_can_be_rebuilt_with_full(
     idx, _ = Index.sync(docs(), directory, embedder=HashEmbedder(16), full=True)
     assert sorted(idx.doc_ids()) == ["d0", "d1"] and verify(directory).ok
     assert not list(directory.glob("g-*"))  # the old generation went with the old index
+
+
+def test_upgrade_of_a_folder_that_is_no_index_says_so(tmp_path: Path) -> None:
+    app = tmp_path / "app"  # a web app whose manifest.json happens to say version 1
+    (app / "assets").mkdir(parents=True)
+    (app / "manifest.json").write_text('{"name": "app", "version": 1, "generation": "assets"}')
+    (app / "assets" / "documents.jsonl").write_text('{"x": 1}\n')
+    before = {p: p.read_bytes() for p in app.rglob("*") if p.is_file()}
+    for target, message in [
+        (app, f"{app} is not a ragchips index"),
+        (tmp_path / "nope", f"no index at {tmp_path / 'nope'}"),
+    ]:
+        out = subprocess.run(
+            [str(BIN / "ragchips"), "upgrade", str(target)], capture_output=True, text=True
+        )
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr.startswith(f"ragchips: error: {message}"), out.stderr
+        assert len(out.stderr.splitlines()) == 1
+    assert {p: p.read_bytes() for p in app.rglob("*") if p.is_file()} == before
