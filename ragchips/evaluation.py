@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import RagchipsError
+from .errors import InvalidQuestionError, RagchipsError
 
 _MARKER = re.compile(r"\[\d+\]")
 
@@ -72,8 +72,14 @@ def question_lines(
 def load_questions(path: str | os.PathLike[str], gold: bool = True) -> list[dict[str, Any]]:
     """Read a questions JSONL file; a bad line is an error naming its line number.
     ``gold``: every line must say what answers it (``doc_id``, ``answers`` or ``phrase``)."""
+    from .index import check_question
+
     out = []
     for n, q in question_lines(path):
+        try:
+            check_question(q["question"])  # a question ask() refuses: say which line
+        except InvalidQuestionError as exc:
+            raise RagchipsError(f"{path}:{n}: {exc}") from None
         if gold and not q.get("doc_id") and not q.get("answers") and not q.get("phrase"):
             raise RagchipsError(
                 f"{path}:{n}: a question line needs 'doc_id', 'answers' or 'phrase'"

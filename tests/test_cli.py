@@ -262,6 +262,11 @@ def test_calibrate_bad_recall_and_unreadable_file(tmp_path: Path) -> None:
         (b'{"question": "Qui ?", "doc_id": 5}', ":1: 'doc_id' must be a string"),
         (b'{"question": "Qui ?", "doc_id": "a", "phrase": 5}', ":1: 'phrase' must be a string"),
         (b'{"question": "Qui ?", "doc_id": "a"}\n\xff\xfe oui', ":2: not UTF-8 text"),
+        (
+            b'{"question": "Qui ?", "doc_id": "a"}\n{"question": "' + b"mot " * 600 + b'", '
+            b'"doc_id": "a"}',
+            ":2: the question is 2399 characters long; the limit is 2000",
+        ),
     ],
 )
 def test_eval_bad_question_lines_are_one_line_naming_the_line(
