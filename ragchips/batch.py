@@ -51,24 +51,42 @@ def read_batch_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return out
 
 
+_LINE_START = b'{"id": '  # how every line answer_file writes begins
+
+
 def _answered(out: Path) -> set[str]:
-    """Ids already answered in ``out``; a half-written last line is cut off."""
+    """Ids already answered in ``out``; a half-written last line is cut off. A file that
+    answer_file did not write is refused before anything in it is changed."""
+    from .errors import RagchipsError
+
     if not out.exists():
         return set()
     data = out.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        with open(out, "r+b") as f:
-            f.truncate(cut)
-        data = data[:cut]
+    lines = data.split(b"\n")
+    last = lines.pop()  # b"" when the file ends with a newline
     done = set()
-    for line in data.decode("utf-8").splitlines():
+    for n, line in enumerate(lines, 1):
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode("utf-8")) if line.strip() else {"id": None}
+        except UnicodeDecodeError:
+            raise RagchipsError(f"{out}:{n}: not UTF-8 text; give --out a new file") from None
         except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "error" not in record and "id" in record:
+            record = None
+        if not isinstance(record, dict) or "id" not in record:
+            raise RagchipsError(
+                f"{out}:{n}: not an answer line of 'ask --questions'; give --out a new file "
+                "or one this command wrote"
+            )
+        if "error" not in record and record["id"] is not None:
             done.add(str(record["id"]))
+    if last:
+        if not (last.startswith(_LINE_START) or _LINE_START.startswith(last)):
+            raise RagchipsError(
+                f"{out}:{len(lines) + 1}: not an answer line of 'ask --questions'; give --out "
+                "a new file or one this command wrote"
+            )
+        with open(out, "r+b") as f:  # an answer cut by an interruption: written again
+            f.truncate(len(data) - len(last))
     return done
 
 
@@ -92,6 +110,10 @@ def answer_file(
 
     items = read_batch_questions(questions)
     out_path = Path(out)
+    if out_path.exists() and out_path.samefile(questions):
+        from .errors import RagchipsError
+
+        raise RagchipsError(f"{out}: --out is the questions file; give the answers their own")
     done = _answered(out_path)
     todo = [q for q in items if q["id"] not in done]
     idx = open_index(index)  # once, before the bar starts

@@ -115,7 +115,7 @@ def _add_calibrate(sub: Any) -> None:
 def _run_calibrate(args: argparse.Namespace) -> int:
     from .api import open_index
     from .calibration import derive, off_topic_questions
-    from .evaluation import load_questions, question_lines
+    from .evaluation import load_questions
     from .storage import update_manifest
 
     index = open_index(args.index)
@@ -139,7 +139,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         raise ConfigurationError("give a questions file, or --auto")
     answerable = [q["question"] for q in load_questions(args.questions)]
     if args.off_topic:
-        off = [q["question"] for _, q in question_lines(args.off_topic)]
+        off = [q["question"] for q in load_questions(args.off_topic, gold=False)]
     else:
         off = off_topic_questions()
 

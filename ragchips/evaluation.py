@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import RagchipsError
+from .errors import InvalidQuestionError, RagchipsError
 
 _MARKER = re.compile(r"\[\d+\]")
 
@@ -50,8 +50,12 @@ def question_lines(
     p = Path(path)
     if not p.is_file():
         raise RagchipsError(f"{p}: no such questions file")
-    with open(p, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(p, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig")  # a BOM (Notepad) is not part of the JSON
+            except UnicodeDecodeError:
+                raise RagchipsError(f"{p}:{n}: not UTF-8 text") from None
             if not line.strip():
                 continue
             try:
@@ -68,12 +72,26 @@ def question_lines(
 def load_questions(path: str | os.PathLike[str], gold: bool = True) -> list[dict[str, Any]]:
     """Read a questions JSONL file; a bad line is an error naming its line number.
     ``gold``: every line must say what answers it (``doc_id``, ``answers`` or ``phrase``)."""
+    from .index import check_question
+
     out = []
     for n, q in question_lines(path):
+        try:
+            check_question(q["question"])  # a question ask() refuses: say which line
+        except InvalidQuestionError as exc:
+            raise RagchipsError(f"{path}:{n}: {exc}") from None
         if gold and not q.get("doc_id") and not q.get("answers") and not q.get("phrase"):
             raise RagchipsError(
                 f"{path}:{n}: a question line needs 'doc_id', 'answers' or 'phrase'"
             )
+        for key in ("doc_id", "phrase"):
+            if q.get(key) is not None and not isinstance(q[key], str):
+                raise RagchipsError(f"{path}:{n}: {key!r} must be a string")
+        answers = q.get("answers")
+        if answers is not None and not (
+            isinstance(answers, list) and all(isinstance(a, str) for a in answers)
+        ):
+            raise RagchipsError(f"{path}:{n}: 'answers' must be a list of strings, e.g. [\"TSMC\"]")
         out.append(q)
     if not out:
         raise RagchipsError(f"{path}: no questions")

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from .dense import as_float32
-from .errors import CorruptIndexError, RagchipsError
+from .errors import CorruptIndexError, IndexNotFoundError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .reader import Document
-from .storage import MANIFEST, check_sizes, read_manifest, writer_lock
+from .storage import FORMAT, MANIFEST, check_sizes, read_manifest, writer_lock
 
 __all__ = ["VerifyReport", "upgrade", "verify"]
 
@@ -45,6 +45,8 @@ def verify(directory: Path) -> VerifyReport:
         manifest = read_manifest(directory)
         check_sizes(directory, manifest, hashes=True)
         index = Index.load(directory, verify=False)
+    except IndexNotFoundError:
+        raise  # no index there at all: nothing is damaged, nothing to rebuild
     except (CorruptIndexError, FileNotFoundError, OSError) as exc:
         report.problems.append(f"{exc}")
         return report
@@ -110,11 +112,17 @@ def upgrade(directory: Path, locked: bool = False) -> dict[str, Any]:
     from .writer import Prepared, apply_changes
 
     path = directory / MANIFEST
+    if not path.is_file():
+        read_manifest(directory)  # raises: no index there, or a folder that is not one
     try:
         old = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise CorruptIndexError(f"{path}: unreadable manifest ({exc})") from exc
-    if not isinstance(old, dict) or old.get("version") != 1:
+    if not isinstance(old, dict) or old.get("format") != FORMAT:
+        raise IndexNotFoundError(
+            f"{directory} is not a ragchips index ({MANIFEST} is another program's)"
+        )
+    if old.get("version") != 1:
         raise RagchipsError(f"{directory}: not a format-1 index; nothing to upgrade")
     folder = directory / str(old.get("generation", ""))
     try:

@@ -31,11 +31,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import CorruptIndexError, IndexLockedError, IndexNotFoundError
+from .errors import ConfigurationError, CorruptIndexError, IndexLockedError, IndexNotFoundError
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "check_out_folder",
     "check_sizes",
     "file_table",
     "load_consistent",
@@ -119,9 +120,11 @@ def writer_lock(directory: Path, wait: float = 0.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "?"
+                    # 'ragchips index' has --wait; compact and calibrate have waited wait s.
+                    advice = "or pass --wait SECONDS" if wait <= 0 else f"waited {wait:g} s"
                     raise IndexLockedError(
                         f"{directory}: another writer ({holder}) is updating this index; "
-                        "wait for it to finish, or pass --wait SECONDS"
+                        f"try again when it has finished ({advice})"
                     ) from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
@@ -203,6 +206,47 @@ def remove_stale_temporaries(directory: Path) -> None:
             shutil.rmtree(child, ignore_errors=True)
         elif child.name.startswith(".manifest-"):
             child.unlink(missing_ok=True)
+
+
+def _written_by_an_index(name: str) -> bool:
+    """A name an index (or its interrupted first write) puts in its folder."""
+    if name in (MANIFEST, LOCK) or name.startswith((".tmp-", ".manifest-")):
+        return True
+    prefix, _, number = name.partition("-")
+    if prefix == "g":  # a format-1 generation (g-<16 hex digits>)
+        return len(number) == 16 and all(c in "0123456789abcdef" for c in number)
+    return prefix in ("seg", "state") and number.isdigit()
+
+
+def check_out_folder(directory: Path) -> None:
+    """Refuse to write an index over a file or into another program's folder.
+
+    Writing removes the ``seg-``/``state-`` folders no manifest names and replaces
+    ``manifest.json``: in a folder that is not an index's, that would delete or overwrite
+    someone's files. A folder is an index's when its manifest says so, or (a first write
+    that was interrupted, a manifest damaged) when it holds only names an index writes."""
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise ConfigurationError(f"{directory} is a file: give the index a folder")
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        manifest = None  # none, or damaged: the names in the folder decide
+    if isinstance(manifest, dict) and manifest.get("format") == FORMAT:
+        return
+    if manifest is not None:
+        raise ConfigurationError(
+            f"{directory} is not a ragchips index ({MANIFEST} is another program's): "
+            "give the index a new or empty folder"
+        )
+    foreign = sorted(c.name for c in directory.iterdir() if not _written_by_an_index(c.name))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ConfigurationError(
+            f"{directory} is not a ragchips index and holds other files ({shown}): "
+            "give the index a new or empty folder"
+        )
 
 
 def update_manifest(directory: Path, updates: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from .errors import NoDocumentsError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .maintenance import is_format_1, upgrade
 from .reader import Document, iter_documents
-from .storage import check_sizes, collect_garbage, read_manifest, writer_lock
+from .storage import check_out_folder, check_sizes, collect_garbage, read_manifest, writer_lock
 from .writer import ChangeReport, Prepared, apply_changes, embed_passages_of
 
 if TYPE_CHECKING:
@@ -84,9 +84,11 @@ class IndexUpdates:
         for a local instance, or a :class:`~ragchips.cluster.RayConfig`)."""
         emb = get_embedder(embedder)
         chunker = chunker or ChunkerSettings()
+        sources = _source_list(sources)
         docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         tmp = None if out is not None else tempfile.TemporaryDirectory(prefix="ragchips-")
         directory = Path(out) if out is not None else Path(tmp.name) / "index"  # type: ignore[union-attr]
+        check_out_folder(directory)
         with writer_lock(directory, wait):
             if docs is None:
                 settings = _settings(emb, chunker, dense, calibration)
@@ -121,7 +123,9 @@ class IndexUpdates:
         ``chunker`` the index keeps its own (:func:`kept_chunker`). ``ray``: read and embed
         them on a Ray cluster, as in :meth:`build`."""
         directory = Path(out)
+        check_out_folder(directory)
         emb = get_embedder(embedder)
+        sources = _source_list(sources)
         docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         report = ChangeReport()
         with writer_lock(directory, wait):
@@ -192,8 +196,8 @@ class IndexUpdates:
         return self._change(add=docs, delete=[d.doc_id for d in docs])
 
     def delete(self, doc_ids: Iterable[str]) -> ChangeReport:
-        """Remove documents by doc_id."""
-        return self._change(delete=list(doc_ids))
+        """Remove documents by doc_id (one id may be given as a string)."""
+        return self._change(delete=[doc_ids] if isinstance(doc_ids, str) else list(doc_ids))
 
     def compact(self, dense: DenseConfig | None = None) -> None:
         """Merge every segment into one, dropping deleted passages; with ``dense``, also
@@ -351,6 +355,16 @@ def _read_sources(
     on_skip: Callable[[str, str], None] | None,
 ) -> list[Document]:
     return list(_iter_sources(sources, on_skip))
+
+
+def _source_list(
+    sources: Iterable[str | os.PathLike[str] | Document],
+) -> list[str | os.PathLike[str] | Document]:
+    """The sources as a list; one path or document given alone is a list of one (a string
+    is iterable: "docs" would otherwise be the folders "d", "o", "c" and "s")."""
+    if isinstance(sources, str | os.PathLike | Document):
+        return [sources]
+    return list(sources)
 
 
 def _iter_sources(

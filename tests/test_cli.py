@@ -126,6 +126,46 @@ def test_index_command_missing_path(tmp_path: Path) -> None:
     assert out.returncode != 0 and "no such file" in out.stderr
 
 
+def _tree(folder: Path) -> dict[str, str]:
+    """Every file under folder (relative path) with its sha256."""
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_index_never_writes_into_another_programs_folder(tmp_path: Path, full: bool) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "puce.txt").write_text("La puce M4 est fabriquée par TSMC.", encoding="utf-8")
+    other = tmp_path / "app"  # a web app: its own manifest.json, folders an index also names
+    for name, text in [
+        ("manifest.json", '{"name": "mon app", "start_url": "/"}'),
+        ("index.html", "<html></html>"),
+        ("g-photos/p.jpg", "jpeg"),
+        ("state-of-the-art/r.txt", "notes"),
+        ("seg-audio/a.wav", "wav"),
+    ]:
+        (other / name).parent.mkdir(parents=True, exist_ok=True)
+        (other / name).write_text(text, encoding="utf-8")
+    before = _tree(other)
+    for target in (other, other / "index.html"):
+        out = run("ragchips", "index", str(docs), "--out", str(target), *(["--full"] * full))
+        assert out.returncode == 2, out.stdout
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert out.stderr.startswith("ragchips: error: ") and str(target) in out.stderr
+        assert _tree(other) == before
+    (other / "manifest.json").unlink()  # no manifest at all: still not an index's folder
+    before = _tree(other)
+    out = run("ragchips", "index", str(docs), "--out", str(other), *(["--full"] * full))
+    assert out.returncode == 2 and "not a ragchips index" in out.stderr, out.stderr
+    assert _tree(other) == before
+
+
 def test_ask_with_llm_streams_the_model_text_then_sources(seeds_index_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from openai_stub import OpenAIStub, sse
@@ -212,6 +252,68 @@ def test_calibrate_bad_recall_and_unreadable_file(tmp_path: Path) -> None:
     (tmp_path / "q.jsonl").write_bytes(b"\xff\xfe\x00garbage")
     out = run("ragchips", "eval", str(tmp_path / "q.jsonl"))
     assert out.returncode != 0 and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"question": "Qui ?", "answers": [1, 2]}', ":1: 'answers' must be a list of strings"),
+        (b'{"question": "Qui ?", "answers": "Tigris"}', ":1: 'answers' must be a list of strings"),
+        (b'{"question": "Qui ?", "doc_id": 5}', ":1: 'doc_id' must be a string"),
+        (b'{"question": "Qui ?", "doc_id": "a", "phrase": 5}', ":1: 'phrase' must be a string"),
+        (b'{"question": "Qui ?", "doc_id": "a"}\n\xff\xfe oui', ":2: not UTF-8 text"),
+        (
+            b'{"question": "Qui ?", "doc_id": "a"}\n{"question": "' + b"mot " * 600 + b'", '
+            b'"doc_id": "a"}',
+            ":2: the question is 2399 characters long; the limit is 2000",
+        ),
+    ],
+)
+def test_eval_bad_question_lines_are_one_line_naming_the_line(
+    seeds_index_path: Path, tmp_path: Path, line: bytes, message: str
+) -> None:
+    (tmp_path / "q.jsonl").write_bytes(line + b"\n")
+    out = run("ragchips", "eval", str(tmp_path / "q.jsonl"), "--index", str(seeds_index_path))
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.startswith(f"ragchips: error: {tmp_path / 'q.jsonl'}{message}")
+    assert len(out.stderr.splitlines()) == 1, out.stderr
+
+
+def test_calibrate_with_an_empty_off_topic_file_is_one_line(
+    index_copy: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "off.jsonl").write_text("\n", encoding="utf-8")
+    before = (index_copy / "manifest.json").read_bytes()
+    out = run(
+        "ragchips",
+        "calibrate",
+        "tests/data/seeds_gold.jsonl",
+        "--index",
+        str(index_copy),
+        "--off-topic",
+        str(tmp_path / "off.jsonl"),
+    )
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == f"ragchips: error: {tmp_path / 'off.jsonl'}: no questions\n", out.stderr
+    assert (index_copy / "manifest.json").read_bytes() == before
+
+
+def test_a_locked_index_tells_compact_what_it_can_do(index_copy: Path) -> None:
+    # compact and calibrate wait 10 s for another writer and have no --wait option: the
+    # message told them to 'pass --wait SECONDS' (then: unrecognized arguments: --wait).
+    import fcntl
+
+    fd = os.open(index_copy / "writer.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, b"pid 1 since 12:00:00")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        out = run("ragchips", "compact", str(index_copy))
+    finally:
+        os.close(fd)
+    assert out.returncode == 1 and len(out.stderr.splitlines()) == 1, out.stderr
+    assert "another writer (pid 1 since 12:00:00)" in out.stderr
+    assert "--wait" not in out.stderr and "try again" in out.stderr
 
 
 def test_calibrate_auto_needs_no_questions(index_copy: Path) -> None:

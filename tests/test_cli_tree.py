@@ -125,6 +125,32 @@ def test_batch_bad_question_file_is_one_line(tmp_path: Path) -> None:
     assert len(out.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"ligne un\nmes notes, sans fin de ligne", "notes.txt:1: not an answer line"),
+        (b'{"id": "1", "answer": "x"}\n# mes notes\n', "notes.txt:2: not an answer line"),
+        (b'{"id": "1", "answer": "x"}\n\xff\xfe notes\n', "notes.txt:2: not UTF-8 text"),
+        (None, "is the questions file"),
+    ],
+)
+def test_batch_out_that_is_not_an_answers_file_is_left_alone(
+    seeds_index_path: Path, tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "Quel est le projet Tigris ?"}\n', encoding="utf-8")
+    out = questions if content is None else tmp_path / "notes.txt"
+    if content is not None:
+        out.write_bytes(content)
+    before = out.read_bytes()
+    args = ["--questions", str(questions), "--out", str(out), "--index", str(seeds_index_path)]
+    done = run("ask", *args)
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.startswith("ask: error: ") and message in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert out.read_bytes() == before
+
+
 def test_ls_and_show(seeds_index_path: Path) -> None:
     from ragchips import Index
 

@@ -259,3 +259,21 @@ def test_malformed_manifest_fields_are_corruption(index_copy: Path) -> None:
         with pytest.raises(CorruptIndexError):
             Index.load(index_copy)
 
+
+def test_one_path_or_id_given_as_a_string_is_one_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A string is iterable: Index.build("docs") once read the folders "d", "o", "c", "s"
+    # (and "/tmp/x" the whole file system from "/"), delete("volcan") six one-letter ids.
+    from ragchips.embedding import HashEmbedder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "volcan.txt").write_text("Le Piton de la Fournaise.", encoding="utf-8")
+    (tmp_path / "docs" / "puce.txt").write_text("La puce vient de TSMC.", encoding="utf-8")
+    built = Index.build("docs", embedder=HashEmbedder(64), out="idx")
+    assert sorted(built._doc_hashes()) == ["puce", "volcan"]
+    synced, report = Index.sync(tmp_path / "docs", "idx", embedder=HashEmbedder(64))
+    assert report.kept == 2 and not report.added
+    synced.delete("volcan")
+    assert sorted(Index.load("idx", embedder=HashEmbedder(64))._doc_hashes()) == ["puce"]

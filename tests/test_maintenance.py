@@ -123,3 +123,52 @@ def test_indexing_again_over_a_format_1_index_upgrades_it_and_embeds_nothing(
     idx, report = Index.sync(docs(), directory, embedder=Refuses(16))
     assert report.summary() == "added 0, updated 0, removed 0, kept 2"
     assert sorted(idx.doc_ids()) == ["d0", "d1"] and verify(directory).ok
+
+
+def test_verify_of_a_folder_that_is_no_index_says_so_without_rebuild_advice(
+    tmp_path: Path,
+) -> None:
+    # 'rebuild it with ragchips index PATH... --out DOCS --full' was the advice for a folder
+    # of documents, as if it were a damaged index.
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "note.txt").write_text("Une note.", encoding="utf-8")
+    for target, message in [
+        (tmp_path / "docs", "is not a ragchips index"),
+        (tmp_path / "nope", "no index at"),
+    ]:
+        out = subprocess.run(
+            [str(BIN / "ragchips"), "verify", str(target)], capture_output=True, text=True
+        )
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr.startswith("ragchips: error: ") and message in out.stderr, out.stderr
+        assert len(out.stderr.splitlines()) == 1 and "--full" not in out.stderr
+
+
+def test_a_format_1_index_with_a_damaged_manifest_can_be_rebuilt_with_full(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "old"
+    _format1(directory)
+    (directory / "manifest.json").write_text('{"format": "ragch', "utf-8")  # cut short
+    idx, _ = Index.sync(docs(), directory, embedder=HashEmbedder(16), full=True)
+    assert sorted(idx.doc_ids()) == ["d0", "d1"] and verify(directory).ok
+    assert not list(directory.glob("g-*"))  # the old generation went with the old index
+
+
+def test_upgrade_of_a_folder_that_is_no_index_says_so(tmp_path: Path) -> None:
+    app = tmp_path / "app"  # a web app whose manifest.json happens to say version 1
+    (app / "assets").mkdir(parents=True)
+    (app / "manifest.json").write_text('{"name": "app", "version": 1, "generation": "assets"}')
+    (app / "assets" / "documents.jsonl").write_text('{"x": 1}\n')
+    before = {p: p.read_bytes() for p in app.rglob("*") if p.is_file()}
+    for target, message in [
+        (app, f"{app} is not a ragchips index"),
+        (tmp_path / "nope", f"no index at {tmp_path / 'nope'}"),
+    ]:
+        out = subprocess.run(
+            [str(BIN / "ragchips"), "upgrade", str(target)], capture_output=True, text=True
+        )
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr.startswith(f"ragchips: error: {message}"), out.stderr
+        assert len(out.stderr.splitlines()) == 1
+    assert {p: p.read_bytes() for p in app.rglob("*") if p.is_file()} == before

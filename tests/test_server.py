@@ -145,6 +145,22 @@ def test_serve_on_a_missing_index_fails_in_one_line(tmp_path: Path) -> None:
     assert out.stderr.strip().splitlines()[-1].startswith("ragchips serve: error: no index at")
 
 
+def test_serve_on_a_port_in_use_or_a_bad_host_fails_in_one_line(server: str) -> None:
+    # uvicorn logged its start-up, then "ERROR: [Errno 98] ... address already in use"
+    # among INFO lines, and exited with status 3.
+    port = server.rsplit(":", 1)[1]
+    index = str(default_index_path())
+    for args, message in [
+        (["--port", port], f"cannot listen on 127.0.0.1:{port}"),
+        (["--host", "no-such-host.invalid", "--port", "0"], "--host no-such-host.invalid"),
+    ]:
+        cmd = [sys.executable, "-m", "ragchips.server", "--index", index, *args]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith(f"ragchips serve: error: {message}"), out.stderr
+        assert len(out.stderr.splitlines()) == 1, out.stderr
+
+
 # -- the endpoints -----------------------------------------------------------------------
 
 
@@ -415,9 +431,19 @@ LONG = "a" * (MAX_QUESTION_CHARS + 1)
         ("/ask", {"question": "puce", "top_k": 3}, 422, "top_k"),
         ("/ask", [1, 2], 422, "request body"),
         ("/ask", b'{"question": "\\ud800"}', 400, "invalid unicode"),
+        ("/ask", b'{"question": "\xff\xfe puce"}', 400, "not valid JSON (not UTF-8 text)"),
+        ("/search", b"[" * 30000 + b"]" * 30000, 400, "not valid JSON (nested too deeply)"),
         ("/search", {"question": "   "}, 400, "empty"),
         ("/search", {"question": "puce", "k": 1000}, 422, "k:"),
         ("/search", {"question": "puce", "where": {"lang": "fr"}}, 400, "no document has a field"),
+        ("/ask", {"question": "puce", "where": {"doc_id": "nosuch"}}, 400, "no document matches"),
+        ("/search", {"question": "puce", "where": {"doc_id": []}}, 400, "no document matches"),
+        (
+            "/v1/chat/completions",
+            {"messages": chat("puce"), "where": {"doc_id": {"gte": "zzz"}}},
+            400,
+            "no document matches",
+        ),
         ("/v1/chat/completions", b"{nope", 400, "not valid JSON"),
         ("/v1/chat/completions", {"model": "ragchips"}, 422, "messages"),
         ("/v1/chat/completions", {"messages": []}, 422, "messages"),
@@ -467,6 +493,16 @@ def test_json_is_read_whatever_the_content_type(client: Any) -> None:
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 200 and len(r.json()["passages"]) == 1
+
+
+def test_json_without_a_content_type_is_read(client: Any) -> None:
+    # requests.post(url, data=json.dumps(body)) sends no Content-Type at all.
+    body = json.dumps({"question": "qui fabrique la puce ?", "k": 1}).encode()
+    r = client.post("/ask", content=body)
+    assert "content-type" not in r.request.headers
+    assert r.status_code == 200, r.text
+    assert len(r.json()["passages"]) == 1
+    assert_error(client.post("/search", content=b'{"question": "puce", "k": 0}'), 422, "k:")
 
 
 def test_unknown_route_and_method_are_json_errors(client: Any) -> None:

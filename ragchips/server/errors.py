@@ -25,6 +25,7 @@ from ..errors import (
     EmbedderMismatchError,
     IndexNotFoundError,
     InvalidQuestionError,
+    NoMatchError,
     RagchipsError,
 )
 
@@ -78,7 +79,7 @@ def _is_llm_error(exc: BaseException) -> bool:
 
 
 def ragchips_status(exc: RagchipsError) -> tuple[int, str]:
-    if isinstance(exc, InvalidQuestionError):
+    if isinstance(exc, InvalidQuestionError | NoMatchError):  # NoMatch: a where nothing meets
         return 400, "invalid_request_error"
     if isinstance(exc, IndexNotFoundError | CorruptIndexError | EmbedderMismatchError):
         return 503, "index_unavailable"
@@ -126,7 +127,12 @@ def install_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         headers = dict(exc.headers) if exc.headers else None
-        return ApiError(exc.status_code, str(exc.detail), type_, headers=headers).response()
+        message = str(exc.detail)  # FastAPI's "There was an error parsing the body": say why
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            message = "the request body is not valid JSON (not UTF-8 text)"
+        elif isinstance(exc.__cause__, RecursionError):
+            message = "the request body is not valid JSON (nested too deeply)"
+        return ApiError(exc.status_code, message, type_, headers=headers).response()
 
 
 class BodyLimit:
@@ -136,7 +142,8 @@ class BodyLimit:
     ``default``. The refused body is still read and dropped, up to :data:`DRAIN_BYTES`:
     closing a connection with unread data makes the kernel reset it, and the client would
     get a "connection reset" instead of the 413. Also reads every POST body as JSON
-    whatever its ``Content-Type`` (``curl -d`` labels JSON as form data).
+    whatever its ``Content-Type`` (``curl -d`` labels JSON as form data), or without one
+    (``requests.post(url, data=json.dumps(body))`` sends none).
     """
 
     def __init__(self, app: Any, default: int, limits: dict[str, int] | None = None) -> None:
@@ -150,7 +157,7 @@ class BodyLimit:
             return
         limit = self.limits.get(scope.get("path", ""), self.default)
         headers = dict(scope.get("headers") or ())
-        if scope.get("method") == "POST" and b"json" not in headers.get(b"content-type", b"json"):
+        if scope.get("method") == "POST" and b"json" not in headers.get(b"content-type", b""):
             headers[b"content-type"] = b"application/json"
             scope = {**scope, "headers": list(headers.items())}
         try:

@@ -9,6 +9,7 @@ atomically, and every worker picks the new generation up on its next request.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import logging
 import sys
@@ -57,6 +58,7 @@ def serve(settings: Settings | None = None) -> None:
     path = Path(settings.index) if settings.index is not None else default_index_path()
     settings = settings.replace(index=path.absolute())
     read_manifest(path)  # a missing or foreign index fails here, in one line
+    _check_address(settings.host, settings.port)  # so do a port in use and an unknown host
     config = uvicorn.Config(
         functools.partial(worker_app, settings),
         factory=True,
@@ -79,6 +81,30 @@ def serve(settings: Settings | None = None) -> None:
 
     IndexHolder(path.absolute()).get()  # an unreadable index fails here too, before uvicorn
     uvicorn.Server(config).run()
+
+
+def _check_address(host: str, port: int) -> None:
+    """Bind ``host:port`` once and let it go: uvicorn would log its start-up first, then
+    the error among INFO lines, and exit with status 3."""
+    import socket
+
+    from ..errors import ConfigurationError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ConfigurationError(f"--host {host}: not an address ({exc.strerror})") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            hint = ""
+            if exc.errno == errno.EADDRINUSE:
+                hint = ": another program listens there; stop it or give another --port"
+            raise ConfigurationError(
+                f"cannot listen on {host}:{port} ({exc.strerror}){hint}"
+            ) from None
 
 
 def _port(text: str) -> int:
