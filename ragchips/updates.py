@@ -359,12 +359,13 @@ def _read_sources(
 
 def _source_list(
     sources: Iterable[str | os.PathLike[str] | Document],
-) -> list[str | os.PathLike[str] | Document]:
-    """The sources as a list; one path or document given alone is a list of one (a string
-    is iterable: "docs" would otherwise be the folders "d", "o", "c" and "s")."""
+) -> Iterable[str | os.PathLike[str] | Document]:
+    """One path or document given alone is a list of one (a string is iterable: "docs"
+    would otherwise be the folders "d", "o", "c" and "s"); anything else is left as given,
+    so a generator of documents is still read one at a time."""
     if isinstance(sources, str | os.PathLike | Document):
         return [sources]
-    return list(sources)
+    return sources
 
 
 def _iter_sources(
