@@ -277,4 +277,3 @@ def test_one_path_or_id_given_as_a_string_is_one_item(
     assert report.kept == 2 and not report.added
     synced.delete("volcan")
     assert sorted(Index.load("idx", embedder=HashEmbedder(64))._doc_hashes()) == ["puce"]
-
