@@ -3,8 +3,7 @@
 The chunker only needs rough cuts; an answer sentence must be whole. A period ends a
 sentence only when the next word starts one (capital, digit, opening quote) and the word
 before it is not an abbreviation (M., Mme, Dr, Co., Ltd., Inc., p. ex., av. J.-C., ...)
-nor a lone initial ("J. K. Rowling"); a dotted acronym ("U.S.", "S.N.C.F.") ends one only
-before a word that starts sentences. Ellipses end a sentence the same way. A sentence
+nor a lone initial ("J. K. Rowling"). Ellipses end a sentence the same way. A sentence
 inside « guillemets » stays with the one that quotes it. Headings (Markdown ``#`` lines,
 short lines without final punctuation standing alone, table of contents entries) and list
 bullets are marked, so answers can skip headings and drop bullet marks; every span is
@@ -45,14 +44,9 @@ _ENDING_ABBREVIATIONS = frozenset(_ENDINGS.split())
 _STARTERS = """
     il elle ils elles on le la les l ce cet cette ces c son sa ses leur leurs un une des
     en au aux dans après avant puis mais selon pendant depuis cependant toutefois ainsi
-    ensuite enfin alors donc lors dès quand lorsque
     he she it they we the this these those its their in after but since however
 """
 _STARTER_WORDS = frozenset(_STARTERS.split())
-# An acronym written with periods ("U.S.", "S.N.C.F.", "U.S.A."; the last period is the
-# mark): like a company form, it ends a sentence only before a word that starts one
-# ("aux U.S.A. Puis il revient"), not before a name ("l'U.S. Milanese").
-_DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
 _NEXT_WORD = re.compile(r"[A-ZÀ-Þa-zß-ÿ]+")
 
 _END = re.compile(r"(\.{3}|…|[.!?]+)((?:[ \u00a0\u202f]?[»”])?[\"’')\]]*)(\s+)")
@@ -94,9 +88,7 @@ def _is_abbreviation(before: str, mark: str) -> bool:
         return True
     # A lone initial: "J. K. Rowling", "George W. Bush" (a capital letter alone).
     token = m.group(1).strip(".")
-    return (len(token) == 1 and token.isalpha() and token.isupper()) or bool(
-        _DOTTED.fullmatch(token)
-    )
+    return len(token) == 1 and token.isalpha() and token.isupper()
 
 
 def _ends_after_abbreviation(before: str, word: str, text: str, nxt: int) -> bool:
@@ -109,7 +101,7 @@ def _ends_after_abbreviation(before: str, word: str, text: str, nxt: int) -> boo
         return True
     following = _NEXT_WORD.match(text, nxt)
     return (
-        (word in _ENDING_ABBREVIATIONS or _DOTTED.fullmatch(word) is not None)
+        word in _ENDING_ABBREVIATIONS
         and following is not None
         and following.group(0).lower() in _STARTER_WORDS
     )

@@ -125,21 +125,6 @@ def test_a_company_form_or_j_c_can_end_a_sentence() -> None:
     ]
 
 
-def test_a_dotted_acronym_ends_a_sentence_only_before_a_word_that_starts_one() -> None:
-    text = (
-        "Le club fusionne avec l'U.S. Pontoise en 1928. La S.N.C.F. Voyages a ouvert. "
-        "Elle a grandi aux U.S.A. Puis elle est rentrée. Il vivait en U.R.S.S. Ensuite il partit."
-    )
-    assert texts(text) == [
-        "Le club fusionne avec l'U.S. Pontoise en 1928.",
-        "La S.N.C.F. Voyages a ouvert.",
-        "Elle a grandi aux U.S.A.",
-        "Puis elle est rentrée.",
-        "Il vivait en U.R.S.S.",
-        "Ensuite il partit.",
-    ]
-
-
 def test_table_of_contents_entries_are_headings() -> None:
     text = (
         "Table des matières\n"
