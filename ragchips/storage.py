@@ -169,7 +169,9 @@ def collect_garbage(directory: Path, manifest: dict[str, Any]) -> None:
     for child in directory.iterdir():
         name = child.name
         try:
-            if name.startswith(("seg-", "state-", "g-")) and name not in keep and child.is_dir():
+            if _written_by_an_index(name) and name.startswith(("seg-", "state-", "g-")) and (
+                name not in keep and child.is_dir()
+            ):
                 if name.startswith("seg-") and _leased(child):
                     continue  # a reader still answers from it: removed at a later write
                 shutil.rmtree(child, ignore_errors=True)
@@ -215,7 +217,13 @@ def _written_by_an_index(name: str) -> bool:
     prefix, _, number = name.partition("-")
     if prefix == "g":  # a format-1 generation (g-<16 hex digits>)
         return len(number) == 16 and all(c in "0123456789abcdef" for c in number)
-    return prefix in ("seg", "state") and number.isdigit()
+    return prefix in ("seg", "state") and len(number) == 6 and number.isdigit()
+
+
+def _left_alone(name: str) -> bool:
+    """A name a writer neither writes nor removes, harmless in an empty folder: hidden
+    files (".DS_Store", ".gitkeep") and a mount point's "lost+found"."""
+    return name == "lost+found" or (name.startswith(".") and not _written_by_an_index(name))
 
 
 def check_out_folder(directory: Path) -> None:
@@ -226,6 +234,8 @@ def check_out_folder(directory: Path) -> None:
     someone's files. A folder is an index's when its manifest says so, or (a first write
     that was interrupted, a manifest damaged) when it holds only names an index writes."""
     if not directory.exists():
+        if directory.is_symlink():
+            raise ConfigurationError(f"{directory} is a link to nothing: give the index a folder")
         return
     if not directory.is_dir():
         raise ConfigurationError(f"{directory} is a file: give the index a folder")
@@ -240,7 +250,11 @@ def check_out_folder(directory: Path) -> None:
             f"{directory} is not a ragchips index ({MANIFEST} is another program's): "
             "give the index a new or empty folder"
         )
-    foreign = sorted(c.name for c in directory.iterdir() if not _written_by_an_index(c.name))
+    foreign = sorted(
+        c.name
+        for c in directory.iterdir()
+        if not _written_by_an_index(c.name) and not _left_alone(c.name)
+    )
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise ConfigurationError(

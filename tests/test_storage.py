@@ -164,3 +164,35 @@ def test_update_manifest_changes_fields_not_data(tmp_path: Path) -> None:
     after = update_manifest(directory, {"calibration": {"threshold": 0.5}})
     assert after["segments"] == before["segments"]
     assert read_manifest(directory)["calibration"] == {"threshold": 0.5}
+
+
+def test_out_folder_with_index_like_names_or_harmless_leftovers(tmp_path: Path) -> None:
+    # An index writes seg-/state- folders of six digits: a user's "seg-2024" is not one and
+    # must survive; hidden files and a mount point's lost+found do not make an empty folder
+    # someone else's; a link to nothing is named as such.
+    from ragchips import Index
+    from ragchips.embedding import HashEmbedder
+    from ragchips.errors import ConfigurationError
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "puce.txt").write_text("La puce est fabriquée par TSMC.", encoding="utf-8")
+    mine = tmp_path / "mine"
+    (mine / "seg-2024").mkdir(parents=True)
+    (mine / "seg-2024" / "notes.txt").write_text("mes notes", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="seg-2024"):
+        Index.build([docs], embedder=HashEmbedder(16), out=mine)
+    assert (mine / "seg-2024" / "notes.txt").read_text(encoding="utf-8") == "mes notes"
+
+    fresh = tmp_path / "mount"
+    (fresh / "lost+found").mkdir(parents=True)
+    (fresh / ".DS_Store").write_bytes(b"\0")
+    (fresh / ".gitkeep").write_text("", encoding="utf-8")
+    built = Index.build([docs], embedder=HashEmbedder(16), out=fresh)
+    assert len(built) == 1
+    assert {".DS_Store", ".gitkeep", "lost+found"} <= {c.name for c in fresh.iterdir()}
+
+    broken = tmp_path / "broken"
+    broken.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ConfigurationError, match="link to nothing"):
+        Index.build([docs], embedder=HashEmbedder(16), out=broken)
