@@ -163,7 +163,7 @@ def upgrade(directory: Path, locked: bool = False) -> dict[str, Any]:
     from .dense import DenseConfig
 
     settings["dense"] = DenseConfig().to_dict()
-    with contextlib.nullcontext() if locked else writer_lock(directory):
+    with contextlib.nullcontext() if locked else writer_lock(directory, wait=10.0):
         manifest = apply_changes(
             directory, None, settings, embedder, embedded=(prepared, vectors[order])
         )

@@ -286,7 +286,10 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptIndexError(f"{path}: unreadable manifest ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CorruptIndexError(f"{path}: not a ragchips index manifest")
+        # Another program's manifest.json (a web app's): not a damaged index, none at all.
+        raise IndexNotFoundError(
+            f"{directory} is not a ragchips index ({MANIFEST} is another program's)"
+        )
     version = manifest.get("version")
     if version == 1:
         raise CorruptIndexError(

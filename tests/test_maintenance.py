@@ -132,8 +132,11 @@ def test_verify_of_a_folder_that_is_no_index_says_so_without_rebuild_advice(
     # of documents, as if it were a damaged index.
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "note.txt").write_text("Une note.", encoding="utf-8")
+    (tmp_path / "app").mkdir()  # another program's manifest.json: no index, not a damaged one
+    (tmp_path / "app" / "manifest.json").write_text('{"name": "webapp", "version": 2}', "utf-8")
     for target, message in [
         (tmp_path / "docs", "is not a ragchips index"),
+        (tmp_path / "app", "is not a ragchips index (manifest.json is another program's)"),
         (tmp_path / "nope", "no index at"),
     ]:
         out = subprocess.run(
@@ -172,3 +175,22 @@ def test_upgrade_of_a_folder_that_is_no_index_says_so(tmp_path: Path) -> None:
         assert out.stderr.startswith(f"ragchips: error: {message}"), out.stderr
         assert len(out.stderr.splitlines()) == 1
     assert {p: p.read_bytes() for p in app.rglob("*") if p.is_file()} == before
+
+
+def test_upgrade_of_a_locked_index_gives_advice_it_can_follow(tmp_path: Path) -> None:
+    # 'ragchips upgrade' has no --wait: it waits 10 s for another writer, like compact.
+    import fcntl
+    import os
+
+    directory = tmp_path / "old"
+    _format1(directory)
+    fd = os.open(directory / "writer.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        out = subprocess.run(
+            [str(BIN / "ragchips"), "upgrade", str(directory)], capture_output=True, text=True
+        )
+    finally:
+        os.close(fd)
+    assert out.returncode == 1 and len(out.stderr.splitlines()) == 1, out.stderr
+    assert "try again" in out.stderr and "--wait" not in out.stderr, out.stderr

@@ -76,7 +76,7 @@ def test_missing_foreign_and_old_manifests(tmp_path: Path) -> None:
     with pytest.raises(CorruptIndexError, match="unreadable manifest"):
         read_manifest(directory)
     (directory / MANIFEST).write_text(json.dumps({"format": "other"}), encoding="utf-8")
-    with pytest.raises(CorruptIndexError, match="not a ragchips index manifest"):
+    with pytest.raises(IndexNotFoundError, match="another program's"):
         read_manifest(directory)
     (directory / MANIFEST).write_text(json.dumps({"format": FORMAT, "version": 1}), "utf-8")
     with pytest.raises(CorruptIndexError, match="ragchips upgrade"):
