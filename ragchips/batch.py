@@ -54,6 +54,14 @@ def read_batch_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 _LINE_START = b'{"id": '  # how every line answer_file writes begins
 
 
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _answered(out: Path) -> set[str]:
     """Ids already answered in ``out``; a half-written last line is cut off. A file that
     answer_file did not write is refused before anything in it is changed."""
@@ -136,7 +144,10 @@ def answer_file(
             except InvalidQuestionError as exc:  # one bad question does not stop the batch
                 record = {"id": q["id"], "question": q["question"], "error": str(exc)}
                 errors += 1
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            line = json.dumps(record, ensure_ascii=False)
+            if not line.isascii() and _unencodable(line):
+                line = json.dumps(record)  # a lone surrogate ("\ud800") written as its escape
+            f.write(line + "\n")
             f.flush()
             bar.update(1)
     return BatchReport(len(todo) - errors, len(items) - len(todo), errors)

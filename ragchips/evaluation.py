@@ -50,23 +50,24 @@ def question_lines(
     p = Path(path)
     if not p.is_file():
         raise RagchipsError(f"{p}: no such questions file")
-    with open(p, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8-sig")  # a BOM (Notepad) is not part of the JSON
-            except UnicodeDecodeError:
-                raise RagchipsError(f"{p}:{n}: not UTF-8 text") from None
-            if not line.strip():
-                continue
-            try:
-                q = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RagchipsError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(q, dict) or not isinstance(q.get("question"), str):
-                raise RagchipsError(f"{p}:{n}: a question line needs a 'question' string")
-            if not blank and not q["question"].strip():
-                raise RagchipsError(f"{p}:{n}: a question line needs a non-empty 'question'")
-            yield n, q
+    # Bytes, split at \n, \r\n or \r (an old Mac file), so that a line that is not UTF-8
+    # is named by its number.
+    for n, raw in enumerate(p.read_bytes().splitlines(), 1):
+        try:
+            line = raw.decode("utf-8-sig")  # a BOM (Notepad) is not part of the JSON
+        except UnicodeDecodeError:
+            raise RagchipsError(f"{p}:{n}: not UTF-8 text") from None
+        if not line.strip():
+            continue
+        try:
+            q = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RagchipsError(f"{p}:{n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(q, dict) or not isinstance(q.get("question"), str):
+            raise RagchipsError(f"{p}:{n}: a question line needs a 'question' string")
+        if not blank and not q["question"].strip():
+            raise RagchipsError(f"{p}:{n}: a question line needs a non-empty 'question'")
+        yield n, q
 
 
 def load_questions(path: str | os.PathLike[str], gold: bool = True) -> list[dict[str, Any]]:

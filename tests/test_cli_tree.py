@@ -151,6 +151,28 @@ def test_batch_out_that_is_not_an_answers_file_is_left_alone(
     assert out.read_bytes() == before
 
 
+def test_batch_question_that_is_no_text_is_an_error_line(
+    seeds_index_path: Path, tmp_path: Path
+) -> None:
+    # A lone surrogate ("\ud800", valid JSON) cannot be written as UTF-8: the error line
+    # that echoes it crashed the batch with a UnicodeEncodeError traceback. The file is
+    # also read with old Mac line ends (\r alone).
+    questions = tmp_path / "q.jsonl"
+    questions.write_bytes(
+        b'{"id": "a", "question": "\\ud800 puce"}\r{"id": "b", "question": "Tigris ?"}\r'
+    )
+    out = tmp_path / "a.jsonl"
+    args = ["--questions", str(questions), "--out", str(out), "--index", str(seeds_index_path)]
+    done = run("ask", *args)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in records] == ["a", "b"]
+    assert "error" in records[0] and records[0]["question"] == "\ud800 puce"
+    assert "error" not in records[1] and records[1]["answer"]
+    again = run("ask", *args)  # resumed: nothing left but the error line, asked again
+    assert again.returncode == 0, again.stderr
+
+
 def test_ls_and_show(seeds_index_path: Path) -> None:
     from ragchips import Index
 

@@ -153,6 +153,7 @@ def test_serve_on_a_port_in_use_or_a_bad_host_fails_in_one_line(server: str) -> 
     for args, message in [
         (["--port", port], f"cannot listen on 127.0.0.1:{port}"),
         (["--host", "no-such-host.invalid", "--port", "0"], "--host no-such-host.invalid"),
+        (["--host", "127.0.0..1", "--port", "0"], "--host 127.0.0..1: not an address"),
     ]:
         cmd = [sys.executable, "-m", "ragchips.server", "--index", index, *args]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)

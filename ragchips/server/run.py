@@ -94,6 +94,8 @@ def _check_address(host: str, port: int) -> None:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
         raise ConfigurationError(f"--host {host}: not an address ({exc.strerror})") from None
+    except (UnicodeError, ValueError):  # "127.0.0..1", a label of 64+ characters
+        raise ConfigurationError(f"--host {host}: not an address (not a valid host name)") from None
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
         try:
