@@ -77,9 +77,27 @@ _TYPES = (
 _WORD = re.compile(r"\w+")
 
 
+# "Qui est Gina Raimondo ?", "Who was Jony Ive?": a question about a name, whose answer is
+# what the text says of it (an apposition, a role), not another name.
+_ABOUT_A_NAME = re.compile(
+    r"^\s*(?i:qui\s+(?:est|était|etait|sont|étaient|fut)|who\s+(?:is|was|are|were))\s+"
+    r"(?P<name>[A-ZÀ-Ý][\w'’.-]*"
+    r"(?:\s+(?:de |du |des |d'|von |van |al |bin )?[A-ZÀ-Ý0-9][\w'’.-]*){0,4})"
+    r"\s*\??\s*$"
+)
+
+
+def asked_about_name(question: str) -> str | None:
+    """The name a "Qui est NAME ?" question asks about, else ``None``."""
+    m = _ABOUT_A_NAME.match(question)
+    return m.group("name") if m else None
+
+
 def answer_type(question: str) -> AnswerType | None:
     """The kind of answer ``question`` asks for, if it is a recognised factoid question."""
     q = question.replace("’", "'")
+    if asked_about_name(question):
+        return None  # "Qui est Jony Ive ?" asks who he is, not for a name
     for kind in _TYPES:
         if kind.question.search(q):
             return kind

@@ -24,6 +24,7 @@ from .answer import (
     READ_PASSAGES,
     extract,
 )
+from .answertype import asked_about_name
 from .calibration import is_english
 from .index import Index, Where, check_k, check_mode, check_question, default_index_path
 from .lexical import EXACT_ANALYZER
@@ -153,12 +154,18 @@ def ask(
     t2 = time.perf_counter()
     confidence = got.confidence if pool else 0.0
     found = bool(pool) and got.found
-    if pool and not found and query.keyword:
+    name = asked_about_name(question) if pool and not found else None
+    if pool and not found and (query.keyword or name):
         # A keyword search ("Tigris") is answered by the passages that hold its words, as
-        # written: stems alone would let "OpenAI" (stem "open") match "open access".
-        found = _holds_all(analyze(pool[0].text), terms) and _holds_all(
-            EXACT_ANALYZER(pool[0].text), EXACT_ANALYZER(question)
-        )
+        # written: stems alone would let "OpenAI" (stem "open") match "open access". So is a
+        # question about a name ("Qui est Gina Raimondo ?"), by a passage naming it: its
+        # few words leave the cosine low even when the passage says who she is.
+        if name:
+            found = _flat(name).casefold() in _flat(pool[0].text).casefold()
+        else:
+            found = _holds_all(analyze(pool[0].text), terms) and _holds_all(
+                EXACT_ANALYZER(pool[0].text), EXACT_ANALYZER(question)
+            )
         if found:  # found is confidence >= 0.5 (Answer): the words are the evidence here
             confidence = max(confidence, 0.5)
     similarity = _similarity(idx, got, query) if pool else None
@@ -257,6 +264,10 @@ def _sources(
             break
         keep.add(i)
     return [dataclasses.replace(pool[i - 1], rank=n) for n, i in enumerate(sorted(keep), 1)]
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _holds_all(passage_terms: list[str], terms: list[str]) -> bool:

@@ -169,8 +169,10 @@ def collect_garbage(directory: Path, manifest: dict[str, Any]) -> None:
     for child in directory.iterdir():
         name = child.name
         try:
-            if _written_by_an_index(name) and name.startswith(("seg-", "state-", "g-")) and (
-                name not in keep and child.is_dir()
+            if (
+                _written_by_an_index(name)
+                and name.startswith(("seg-", "state-", "g-"))
+                and (name not in keep and child.is_dir())
             ):
                 if name.startswith("seg-") and _leased(child):
                     continue  # a reader still answers from it: removed at a later write

@@ -39,3 +39,15 @@ def test_candidates_must_be_new_to_the_question() -> None:
     name = answer_type("Comment s'appelle la puce de Microsoft ?")
     assert name is not None
     assert has_candidate(name, "Comment s'appelle la puce ?", "le « Maia 100 » de Microsoft")
+
+
+def test_a_question_about_a_name_asks_who_they_are_not_for_a_name() -> None:
+    from ragchips.answertype import asked_about_name
+
+    assert asked_about_name("Qui est Gina Raimondo ?") == "Gina Raimondo"
+    assert asked_about_name("qui était Napoléon III?") == "Napoléon III"
+    assert asked_about_name("Who is Jony Ive?") == "Jony Ive"
+    assert answer_type("Qui est Gina Raimondo ?") is None
+    for question in ("Qui est le PDG d'OpenAI ?", "Qui fabrique la puce ?", "Qui est-ce ?"):
+        assert asked_about_name(question) is None, question
+        assert answer_type(question) is not None, question

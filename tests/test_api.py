@@ -306,6 +306,28 @@ def test_a_keyword_search_needs_the_word_as_written(
     assert ask("Rennes", index=idx).found  # a word the passage holds as written
 
 
+def test_a_question_about_a_name_is_answered_by_the_passage_naming_it(
+    tmp_path: Path, native_embedder: object
+) -> None:
+    # "Qui est NAME ?" has few words: its cosine stays low even when a passage says who
+    # the person is. A passage naming them answers it, and the answer marks no other
+    # person's name as if it were the one asked for.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "chantier.txt").write_text(
+        "Le chantier du pont de Saint-Aubin a repris en mars. Le maire Paul Ferrand a reçu "
+        "les habitants avec la cheffe de chantier Lucie Marchand, ingénieure des ponts. "
+        "Les travaux dureront deux ans et coûteront quatre millions d'euros.",
+        encoding="utf-8",
+    )
+    idx = Index.build([docs], embedder=native_embedder, out=tmp_path / "idx")
+    a = ask("Qui est Lucie Marchand ?", index=idx)
+    assert a.found and (a.confidence or 0) >= 0.5
+    assert "Lucie Marchand" in a.claims[0].text and a.claims[0].phrase is None
+    for other in ("Qui est Jeanne Marchand ?", "Who is Lucien Ferrand?"):
+        assert not ask(other, index=idx).found, other
+
+
 def test_other_scripts_are_not_found(seeds_index_path: Path) -> None:
     for question in ("谁是英伟达的创始人？", "من أسس إنفيديا؟", "Кто производит этот чип?"):
         a = ask(question, index=seeds_index_path)
