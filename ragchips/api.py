@@ -22,6 +22,7 @@ from .answer import (
     NO_WORDS_MESSAGE,
     NOT_FOUND_MESSAGE,
     READ_PASSAGES,
+    _flat,
     extract,
 )
 from .answertype import asked_about_name
@@ -264,10 +265,6 @@ def _sources(
             break
         keep.add(i)
     return [dataclasses.replace(pool[i - 1], rank=n) for n, i in enumerate(sorted(keep), 1)]
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _holds_all(passage_terms: list[str], terms: list[str]) -> bool:

@@ -289,19 +289,25 @@ def test_one_word_questions(seeds_index_path: Path) -> None:
         assert not a.found and (a.confidence or 0) < 0.5, word
 
 
+def _index_of(tmp_path: Path, embedder: object, text: str) -> Index:
+    """A real index of one document holding ``text``."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "doc.txt").write_text(text, encoding="utf-8")
+    return Index.build([docs], embedder=embedder, out=tmp_path / "idx")
+
+
 def test_a_keyword_search_needs_the_word_as_written(
     tmp_path: Path, native_embedder: object
 ) -> None:
     # The French stemmer reads "OpenAI" as "open" (as in "parlai"): a passage about open
     # access holds the stem, not the word, and must not answer it.
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "revues.txt").write_text(
+    idx = _index_of(
+        tmp_path,
+        native_embedder,
         "Les revues en open access publient des articles lisibles par tous. Le modèle "
         "économique repose sur des frais payés par les auteurs, à Rennes comme ailleurs.",
-        encoding="utf-8",
     )
-    idx = Index.build([docs], embedder=native_embedder, out=tmp_path / "idx")
     assert not ask("OpenAI", index=idx).found
     assert ask("Rennes", index=idx).found  # a word the passage holds as written
 
@@ -312,15 +318,13 @@ def test_a_question_about_a_name_is_answered_by_the_passage_naming_it(
     # "Qui est NAME ?" has few words: its cosine stays low even when a passage says who
     # the person is. A passage naming them answers it, and the answer marks no other
     # person's name as if it were the one asked for.
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "chantier.txt").write_text(
+    idx = _index_of(
+        tmp_path,
+        native_embedder,
         "Le chantier du pont de Saint-Aubin a repris en mars. Le maire Paul Ferrand a reçu "
         "les habitants avec la cheffe de chantier Lucie Marchand, ingénieure des ponts. "
         "Les travaux dureront deux ans et coûteront quatre millions d'euros.",
-        encoding="utf-8",
     )
-    idx = Index.build([docs], embedder=native_embedder, out=tmp_path / "idx")
     a = ask("Qui est Lucie Marchand ?", index=idx)
     assert a.found and (a.confidence or 0) >= 0.5
     assert "Lucie Marchand" in a.claims[0].text and a.claims[0].phrase is None
