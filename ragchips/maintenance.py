@@ -19,7 +19,14 @@ from .dense import as_float32
 from .errors import CorruptIndexError, IndexNotFoundError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .reader import Document
-from .storage import FORMAT, MANIFEST, check_sizes, read_manifest, writer_lock
+from .storage import (
+    FORMAT,
+    MANIFEST,
+    check_sizes,
+    foreign_manifest,
+    read_manifest,
+    writer_lock,
+)
 
 __all__ = ["VerifyReport", "upgrade", "verify"]
 
@@ -119,9 +126,7 @@ def upgrade(directory: Path, locked: bool = False) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise CorruptIndexError(f"{path}: unreadable manifest ({exc})") from exc
     if not isinstance(old, dict) or old.get("format") != FORMAT:
-        raise IndexNotFoundError(
-            f"{directory} is not a ragchips index ({MANIFEST} is another program's)"
-        )
+        raise foreign_manifest(directory)
     if old.get("version") != 1:
         raise RagchipsError(f"{directory}: not a format-1 index; nothing to upgrade")
     folder = directory / str(old.get("generation", ""))

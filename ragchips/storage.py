@@ -39,6 +39,7 @@ __all__ = [
     "check_out_folder",
     "check_sizes",
     "file_table",
+    "foreign_manifest",
     "load_consistent",
     "read_manifest",
     "replace_manifest",
@@ -274,6 +275,14 @@ def update_manifest(directory: Path, updates: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
+def foreign_manifest(directory: Path) -> IndexNotFoundError:
+    """The error for a folder holding another program's manifest.json (a web app's): not a
+    damaged index, none at all."""
+    return IndexNotFoundError(
+        f"{directory} is not a ragchips index ({MANIFEST} is another program's)"
+    )
+
+
 def read_manifest(directory: Path) -> dict[str, Any]:
     """The manifest of the index at ``directory``, checked for format and version."""
     if not directory.exists():
@@ -288,10 +297,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptIndexError(f"{path}: unreadable manifest ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        # Another program's manifest.json (a web app's): not a damaged index, none at all.
-        raise IndexNotFoundError(
-            f"{directory} is not a ragchips index ({MANIFEST} is another program's)"
-        )
+        raise foreign_manifest(directory)
     version = manifest.get("version")
     if version == 1:
         raise CorruptIndexError(
