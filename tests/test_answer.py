@@ -332,3 +332,25 @@ def test_an_english_question_gets_the_sentence_that_means_it(
     monkeypatch.setenv("RAGCHIPS_SENTENCE_E5", "0")  # turned off for throughput
     ask("What prize did the bakery's sourdough bread win?", k=3, index=index)
     assert calls == []
+
+
+def test_a_sentence_opening_on_a_pronoun_speaks_of_its_documents_subject() -> None:
+    # "Il" is the lake of the title: the depth sentence answers, not the one naming it.
+    text = (
+        "Le lac Léman est partagé entre la Suisse et la France. "
+        "Il atteint 310 mètres de profondeur près de Lutry. "
+        "Les rives du lac Léman sont habitées depuis le Néolithique."
+    )
+    p = Passage(
+        rank=1,
+        score=1.0,
+        text=text,
+        doc_id="d",
+        source="s",
+        title="Lac Léman",
+        start=0,
+        end=len(text),
+    )
+    question = "Quelle est la profondeur du lac Léman ?"
+    out = extract(analyze(question), [p], question=question)
+    assert out.claims[0].text == "Il atteint 310 mètres de profondeur près de Lutry."
