@@ -111,9 +111,11 @@ def _agent_span(
     sentence: str, qterms: frozenset[str], analyzer: Analyzer
 ) -> tuple[int, int] | None:
     """Where a name is the doer of a question word in ``sentence`` ("qui fabrique ?":
-    "fabriquée par TSMC", "TSMC fabriquera"), not merely present in it; ``None`` if none."""
+    "fabriquée par TSMC", "TSMC fabriquera"), not merely present in it; ``None`` if none.
+    The word is the question's verb or noun, never a name it asks about: in "qui a fondé
+    Nvidia ?", "(GPU) NVIDIA" does not make GPU a doer."""
     for m in _TOKEN.finditer(sentence):
-        if m.start() == 0 or not set(analyzer(m.group(0))) & qterms:
+        if m.start() == 0 or m.group(0)[:1].isupper() or not set(analyzer(m.group(0))) & qterms:
             continue
         after = _AGENT_AFTER.match(sentence, m.end())
         if after:

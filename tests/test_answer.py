@@ -354,3 +354,17 @@ def test_a_sentence_opening_on_a_pronoun_speaks_of_its_documents_subject() -> No
     question = "Quelle est la profondeur du lac Léman ?"
     out = extract(analyze(question), [p], question=question)
     assert out.claims[0].text == "Il atteint 310 mètres de profondeur près de Lutry."
+
+
+def test_the_doer_is_of_the_questions_verb_not_of_the_name_it_asks_about() -> None:
+    # "Panasonic" stands before "Tesla", the question's name: it did not found Tesla.
+    ps = [
+        passage(1, "Les cellules Panasonic Tesla équipent la plupart des modèles vendus."),
+        passage(2, "Tesla a été fondée en 2003 par Martin Eberhard et Marc Tarpenning."),
+    ]
+    question = "Qui a fondé Tesla ?"
+    terms = analyze(question)
+    weight = {t: (1.0 if t.startswith("tesl") else 0.2) for t in terms}
+    out = extract(terms, ps, weight, question)
+    assert out.claims[0].passage == 2
+    assert out.claims[0].phrase == "Martin Eberhard"
