@@ -94,13 +94,17 @@ FRAGMENT_PENALTY = 0.1
 _TOKEN = re.compile(r"\w[\w'’-]*")
 # A sentence that opens on a subject pronoun or a possessive ("Elle passe une année...",
 # "Sa construction commença...") speaks of the document's subject, which it does not
-# name: it is matched with its passage's title words too. PIAF half A (tuning) +3 answers,
-# half B +1 (first sentence +2); the seeds, the Debian Reference and the Debian FAQ are
-# unchanged (notes/headline.md).
+# name: when it speaks of the question too (one of its words, or the kind of answer asked
+# for), it is matched with its passage's title words as well. A title that reads as a
+# sentence (a text's first line, taken for want of a title) names no subject. PIAF half A
+# (tuning) +3 answers, half B +1 (first sentence +2); the seeds, the Debian Reference and
+# the Debian FAQ are unchanged (notes/headline.md).
 _SUBJECT_PRONOUN = re.compile(
-    r"(?:Il|Elle|Ils|Elles|Ce dernier|Cette derni[eè]re|Ces derni(?:er|ère)s|Celui-ci|"
-    r"Celle-ci|Ceux-ci|Celles-ci|Son|Sa|Ses|Leur|Leurs|He|She|They|His|Her|Their|Its)\b"
+    r"[«\"“(]?\s*(?:Il|Elle|Ils|Elles|Son|Sa|Ses|Leur|Leurs|He|She|They|His|Her|Their|Its)\b"
 )
+SUBJECT_TITLE_WORDS = 12
+# The question's names ("Nvidia", "eBay"): words with a capital, but the first.
+_QUESTION_NAME = re.compile(r"(?<!^)\b\w*[A-ZÀ-Ý]\w*")
 # "fabriquée par TSMC", "écrit par Victor Hugo": the agent of a passive verb.
 _AGENT_AFTER = re.compile(r"\W*(?:\w+\W+){0,2}?(?:par|by)\s+(?:l[ae]s?\s+|l'|the\s+)?[A-ZÀ-Ý]")
 # "TSMC fabriquera", "Victor Hugo a écrit": a name just before the verb.
@@ -108,14 +112,18 @@ _AGENT_BEFORE = re.compile(r"[A-ZÀ-Ý][\w&.-]*\)?\s+(?:\w+\s+){0,1}$")
 
 
 def _agent_span(
-    sentence: str, qterms: frozenset[str], analyzer: Analyzer
+    sentence: str,
+    qterms: frozenset[str],
+    analyzer: Analyzer,
+    question_names: frozenset[str] = frozenset(),
 ) -> tuple[int, int] | None:
     """Where a name is the doer of a question word in ``sentence`` ("qui fabrique ?":
     "fabriquée par TSMC", "TSMC fabriquera"), not merely present in it; ``None`` if none.
-    The word is the question's verb or noun, never a name it asks about: in "qui a fondé
-    Nvidia ?", "(GPU) NVIDIA" does not make GPU a doer."""
+    The word is the question's verb or noun, never one of its names (``question_names``,
+    their terms): in "qui a fondé Nvidia ?", "(GPU) NVIDIA" does not make GPU a doer."""
     for m in _TOKEN.finditer(sentence):
-        if m.start() == 0 or m.group(0)[:1].isupper() or not set(analyzer(m.group(0))) & qterms:
+        hit = set(analyzer(m.group(0))) & qterms
+        if m.start() == 0 or not hit or hit <= question_names:
             continue
         after = _AGENT_AFTER.match(sentence, m.end())
         if after:
@@ -150,6 +158,13 @@ def _with_what_follows_colons(text: str, sentences: list[Sentence]) -> list[Sent
                 end = nxt.end
         out.append(s if end == s.end else Sentence(s.start, end, text[s.start : end], s.heading))
     return out
+
+
+def _subject_terms(title: str, analyzer: Analyzer) -> frozenset[str]:
+    """The words of a title that names a subject; none for one that reads as a sentence."""
+    if title.rstrip()[-1:] in (".", "!", "?", "…") or len(title.split()) > SUBJECT_TITLE_WORDS:
+        return frozenset()
+    return frozenset(analyzer(title))
 
 
 def _is_fragment(p: Passage, start: int, sentence: str) -> bool:
@@ -239,26 +254,27 @@ def _score(
     else:
         kind = answer_type(question) if question else None
         asked, text = question_words(question), question
+    names = frozenset(analyzer(" ".join(_QUESTION_NAME.findall(text))))
     candidates: list[_Candidate] = []
     for p in passages[:READ_PASSAGES]:
         title = _flat(p.title)
-        title_terms = frozenset(analyzer(title))
+        subject = _subject_terms(title, analyzer)
         for s in _with_what_follows_colons(p.text, split_sentences(p.text)):
             if s.heading or len(s.text) < MIN_SENTENCE_CHARS or _flat(s.text) == title:
                 continue  # a headline repeats the question's topic, it answers nothing
             if s.text.rstrip(' »"”)').endswith("?"):
                 continue  # a question of the text ("Qui a envoyé le paquet ?") answers nothing
             terms = frozenset(analyzer(s.text))
-            if _SUBJECT_PRONOUN.match(s.text):
-                terms |= title_terms
-            overlap = sum(weight.get(t, 1.0) for t in qterms & terms) / mass
+            holds_kind = kind is not None and candidate_span(kind, asked, s.text) is not None
+            matched = terms
+            if subject and (holds_kind or qterms & terms) and _SUBJECT_PRONOUN.match(s.text):
+                matched = terms | subject
+            overlap = sum(weight.get(t, 1.0) for t in qterms & matched) / mass
             # The kind of answer only counts in a sentence that speaks of the question.
-            typed = (
-                overlap > 0 and kind is not None and candidate_span(kind, asked, s.text) is not None
-            )
+            typed = overlap > 0 and holds_kind
             agent = None
             if typed and kind is not None and kind.name == "person-or-organisation":
-                agent = _agent_span(s.text, qterms, analyzer)
+                agent = _agent_span(s.text, qterms, analyzer, names)
             length_penalty = 0.15 * math.log1p(max(0, len(s.text) - 250) / 100)
             match = (
                 overlap

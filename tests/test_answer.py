@@ -341,18 +341,8 @@ def test_a_sentence_opening_on_a_pronoun_speaks_of_its_documents_subject() -> No
         "Il atteint 310 mètres de profondeur près de Lutry. "
         "Les rives du lac Léman sont habitées depuis le Néolithique."
     )
-    p = Passage(
-        rank=1,
-        score=1.0,
-        text=text,
-        doc_id="d",
-        source="s",
-        title="Lac Léman",
-        start=0,
-        end=len(text),
-    )
     question = "Quelle est la profondeur du lac Léman ?"
-    out = extract(analyze(question), [p], question=question)
+    out = extract(analyze(question), [_titled(text, "Lac Léman")], question=question)
     assert out.claims[0].text == "Il atteint 310 mètres de profondeur près de Lutry."
 
 
@@ -368,3 +358,54 @@ def test_the_doer_is_of_the_questions_verb_not_of_the_name_it_asks_about() -> No
     out = extract(terms, ps, weight, question)
     assert out.claims[0].passage == 2
     assert out.claims[0].phrase == "Martin Eberhard"
+
+
+def _titled(text: str, title: str, rank: int = 1) -> Passage:
+    return Passage(
+        rank=rank,
+        score=1.0 / rank,
+        text=text,
+        doc_id=f"d{rank}",
+        source="s",
+        title=title,
+        start=0,
+        end=len(text),
+    )
+
+
+def test_a_pronoun_sentence_does_not_answer_on_its_title_alone() -> None:
+    # "Il est partagé..." holds nothing the question asks but the lake's name, by its title.
+    text = (
+        "La profondeur maximale atteint 310 mètres près de Lutry. "
+        "Il est partagé entre la Suisse et la France."
+    )
+    question = "Quelle est la profondeur du lac Léman ?"
+    out = extract(analyze(question), [_titled(text, "Lac Léman")], question=question)
+    assert [c.text for c in out.claims] == [
+        "La profondeur maximale atteint 310 mètres près de Lutry."
+    ]
+
+
+def test_a_first_line_taken_for_a_title_names_no_subject() -> None:
+    # A text without a title is titled by its first line, here a sentence of its own.
+    first = "Marie Curie reçoit le prix Nobel de physique en 1903 avec Pierre Curie."
+    text = (
+        f"{first} Elle dirige ensuite le laboratoire de la Sorbonne à partir de 1906. "
+        "En 1911, elle obtient un second prix, de chimie cette fois."
+    )
+    question = "Quand Marie Curie a-t-elle obtenu le prix Nobel de chimie ?"
+    out = extract(analyze(question), [_titled(text, first)], question=question)
+    assert out.claims[0].text.startswith("En 1911")
+
+
+def test_a_name_in_lower_case_is_still_the_questions_name_not_its_verb() -> None:
+    ps = [
+        passage(1, "Les paiements PayPal eBay sont devenus la norme des enchères en ligne."),
+        passage(2, "eBay a été fondée en 1995 par Pierre Omidyar en Californie."),
+    ]
+    question = "Qui a fondé eBay ?"
+    terms = analyze(question)
+    weight = {t: (1.0 if t.startswith("ebay") else 0.2) for t in terms}
+    out = extract(terms, ps, weight, question)
+    assert out.claims[0].passage == 2
+    assert out.claims[0].phrase == "Pierre Omidyar"
