@@ -157,3 +157,13 @@ def test_unreadable_jsonl_is_skipped_not_fatal(tmp_path: Path) -> None:
     skipped: list[str] = []
     docs = read_documents([tmp_path], on_skip=lambda p, r: skipped.append(p))
     assert [d.title for d in docs] == ["Titre"] and skipped == [str(tmp_path / "bad.jsonl")]
+
+
+def test_a_link_to_nothing_in_a_folder_is_reported_not_passed_over(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Titre A\n\nUn article.", encoding="utf-8")
+    (tmp_path / "b.txt").symlink_to(tmp_path / "gone.txt")
+    skipped: list[tuple[str, str]] = []
+    docs = read_documents([tmp_path], on_skip=lambda p, r: skipped.append((p, r)))
+    assert [d.title for d in docs] == ["Titre A"]
+    assert [Path(p).name for p, _ in skipped] == ["b.txt"]
+    assert "a link to nothing" in skipped[0][1] and "gone.txt" in skipped[0][1]
