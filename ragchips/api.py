@@ -55,6 +55,11 @@ def open_index(index: str | os.PathLike[str] | Index | None = None) -> Index:
     """The index at ``index`` (default: :func:`default_index_path`), cached per process."""
     if isinstance(index, Index):
         return index
+    if index is not None and not isinstance(index, (str, os.PathLike)):
+        raise TypeError(
+            f"index must be an index folder (a str or Path) or an Index, not "
+            f"{type(index).__name__} {index!r:.40}"
+        )
     directory = Path(index) if index is not None else default_index_path()
     key = str(directory.resolve())
     stamp = _manifest_stamp(directory)
