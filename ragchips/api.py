@@ -27,7 +27,15 @@ from .answer import (
 )
 from .answertype import asked_about_name
 from .calibration import is_english
-from .index import Index, Where, check_k, check_mode, check_question, default_index_path
+from .index import (
+    Index,
+    Where,
+    check_folder,
+    check_k,
+    check_mode,
+    check_question,
+    default_index_path,
+)
 from .lexical import EXACT_ANALYZER
 from .query import Question, Retrieval
 from .results import Answer, AnswerStream, Claim, Passage
@@ -55,12 +63,7 @@ def open_index(index: str | os.PathLike[str] | Index | None = None) -> Index:
     """The index at ``index`` (default: :func:`default_index_path`), cached per process."""
     if isinstance(index, Index):
         return index
-    if index is not None and not isinstance(index, (str, os.PathLike)):
-        raise TypeError(
-            f"index must be an index folder (a str or Path) or an Index, not "
-            f"{type(index).__name__} {index!r:.40}"
-        )
-    directory = Path(index) if index is not None else default_index_path()
+    directory = check_folder(index) if index is not None else default_index_path()
     key = str(directory.resolve())
     stamp = _manifest_stamp(directory)
     with _CACHE_LOCK:

@@ -347,6 +347,11 @@ def get_embedder(spec: str | Embedder | Mapping[str, Any] | None = None) -> Embe
     """
     if isinstance(spec, Embedder):
         return spec
+    if spec is not None and not isinstance(spec, str | Mapping):
+        raise TypeError(
+            f"embedder must be a name such as 'e5-small' or an Embedder, not "
+            f"{type(spec).__name__} {spec!r:.40}"
+        )
     options: dict[str, Any] = {}
     if isinstance(spec, Mapping):
         options = dict(spec)

@@ -87,6 +87,15 @@ def check_k(k: object) -> int:
     return int(k)
 
 
+def check_folder(path: object, what: str = "index") -> Path:
+    """A folder given by a caller, as a Path; anything else is a one-line TypeError."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"{what} must be a folder (a str or Path), not {type(path).__name__} {path!r:.40}"
+        )
+    return Path(path)
+
+
 def check_mode(mode: object) -> str:
     if mode not in MODES:
         raise InvalidQuestionError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
@@ -172,7 +181,7 @@ class Index(HybridSearch, IndexUpdates):
     ) -> Index:
         """Open an index (default: :func:`default_index_path`). Sizes are always checked;
         ``verify=True`` also checks every file's sha256 (see ``ragchips verify``)."""
-        directory = Path(path) if path is not None else default_index_path()
+        directory = check_folder(path) if path is not None else default_index_path()
         if not directory.exists():
             raise IndexNotFoundError(
                 f"no index at {directory}: build one with "

@@ -365,7 +365,12 @@ def _source_list(
     so a generator of documents is still read one at a time."""
     if isinstance(sources, str | os.PathLike | Document):
         return [sources]
+    if not isinstance(sources, Iterable):
+        raise TypeError(_NOT_A_SOURCE.format(type(sources).__name__, sources))
     return sources
+
+
+_NOT_A_SOURCE = "documents must be files, folders or Documents (or a list of them), not {} {!r:.40}"
 
 
 def _iter_sources(
@@ -376,6 +381,9 @@ def _iter_sources(
     are listed now (before the index folder gets its lock file) and read as they are
     asked for; a doc_id seen twice is an error."""
     items = list(sources)
+    for s in items:
+        if not isinstance(s, str | os.PathLike | Document):
+            raise TypeError(_NOT_A_SOURCE.format(type(s).__name__, s))
     paths = [s for s in items if not isinstance(s, Document)]
     docs: Iterable[Document] = [s for s in items if isinstance(s, Document)]
     if paths:

@@ -367,5 +367,5 @@ def test_the_first_passage_confidence_is_the_answer_confidence() -> None:
 
 @pytest.mark.parametrize("index", [5, ["indexes/seeds"], b"indexes/seeds"])
 def test_an_index_of_the_wrong_type_is_named_in_one_line(index: object) -> None:
-    with pytest.raises(TypeError, match=r"^index must be an index folder .* not (int|list|bytes)"):
+    with pytest.raises(TypeError, match=r"^index must be a folder .* not (int|list|bytes)"):
         ask("qui fabrique la puce ?", index=index)  # type: ignore[arg-type]

@@ -187,3 +187,9 @@ def test_first_query_of_a_reopened_index_embeds_once(tmp_path: Path) -> None:
     fresh = CountingEmbedder("a" * 64)
     Index.load(tmp_path / "idx", embedder=fresh).embed_query("un fromage ?")
     assert fresh.calls == 1  # the question only, no probe
+
+
+@pytest.mark.parametrize("spec", [5, ["e5-small"], 1.0])
+def test_an_embedder_of_the_wrong_type_is_named_in_one_line(spec: object) -> None:
+    with pytest.raises(TypeError, match=r"^embedder must be a name such as 'e5-small'"):
+        get_embedder(spec)  # type: ignore[arg-type]

@@ -277,3 +277,19 @@ def test_one_path_or_id_given_as_a_string_is_one_item(
     assert report.kept == 2 and not report.added
     synced.delete("volcan")
     assert sorted(Index.load("idx", embedder=HashEmbedder(64))._doc_hashes()) == ["puce"]
+
+
+@pytest.mark.parametrize("path", [5, ["indexes/seeds"], 2.5])
+def test_a_folder_of_the_wrong_type_is_named_in_one_line(path: object) -> None:
+    with pytest.raises(TypeError, match=r"^index must be a folder \(a str or Path\), not "):
+        Index.load(path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("docs", [5, [5], ["seeds", None]])
+def test_documents_of_the_wrong_type_are_named_before_anything_is_written(
+    docs: object, tmp_path: Path
+) -> None:
+    out = tmp_path / "idx"
+    with pytest.raises(TypeError, match=r"^documents must be files, folders or Documents"):
+        Index.build(docs, out=out, embedder="hash-384")  # type: ignore[arg-type]
+    assert not out.exists() or not any(out.iterdir())
