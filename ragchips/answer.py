@@ -254,7 +254,13 @@ def _score(
     else:
         kind = answer_type(question) if question else None
         asked, text = question_words(question), question
-    names = frozenset(analyzer(" ".join(_QUESTION_NAME.findall(text))))
+    names: frozenset[str] = frozenset()  # only the doer rule reads them
+    if kind is not None and kind.name == "person-or-organisation":
+        names = frozenset(analyzer(" ".join(_QUESTION_NAME.findall(text))))
+
+    def holds_kind(sentence: str) -> bool:
+        return kind is not None and candidate_span(kind, asked, sentence) is not None
+
     candidates: list[_Candidate] = []
     for p in passages[:READ_PASSAGES]:
         title = _flat(p.title)
@@ -265,13 +271,17 @@ def _score(
             if s.text.rstrip(' »"”)').endswith("?"):
                 continue  # a question of the text ("Qui a envoyé le paquet ?") answers nothing
             terms = frozenset(analyzer(s.text))
-            holds_kind = kind is not None and candidate_span(kind, asked, s.text) is not None
             matched = terms
-            if subject and (holds_kind or qterms & terms) and _SUBJECT_PRONOUN.match(s.text):
+            if (
+                subject
+                and _SUBJECT_PRONOUN.match(s.text)
+                and (qterms & terms or holds_kind(s.text))
+            ):
                 matched = terms | subject
             overlap = sum(weight.get(t, 1.0) for t in qterms & matched) / mass
-            # The kind of answer only counts in a sentence that speaks of the question.
-            typed = overlap > 0 and holds_kind
+            # The kind of answer only counts in a sentence that speaks of the question (as
+            # before the pronoun rule, it is looked for only then: it is the costly test).
+            typed = overlap > 0 and holds_kind(s.text)
             agent = None
             if typed and kind is not None and kind.name == "person-or-organisation":
                 agent = _agent_span(s.text, qterms, analyzer, names)

@@ -170,11 +170,13 @@ def discover_files(
             indexes = _index_folders(p)
             for child in sorted(p.rglob("*")):
                 hidden = any(part.startswith(".") for part in child.relative_to(p).parts)
-                if not hidden and on_skip is not None and _links_to_nothing(child):
-                    # Said, not passed over: a document indexed through it leaves the index.
-                    reason = f"{child}: a link to nothing ({os.readlink(child)})"
-                    on_skip(str(child), SkipReason(reason, "unreadable"))
-                if hidden or not child.is_file():
+                if hidden:
+                    continue
+                if not child.is_file():
+                    if on_skip is not None and child.is_symlink() and not child.exists():
+                        # Said, not passed over: a document indexed through it leaves the index.
+                        reason = f"{child}: a link to nothing ({os.readlink(child)})"
+                        on_skip(str(child), SkipReason(reason, "unreadable"))
                     continue
                 if any(parent in indexes for parent in child.parents):
                     continue  # an index inside the folder it indexes is not read back
@@ -190,10 +192,6 @@ def discover_files(
             yield p
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
-
-
-def _links_to_nothing(path: Path) -> bool:
-    return path.is_symlink() and not path.exists()
 
 
 def _reason(exc: UnreadableFileError) -> str:
