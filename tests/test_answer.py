@@ -2,19 +2,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ragchips import Passage
 from ragchips.analysis import analyze
 from ragchips.answer import Extracted, extract, extract_answer, is_keyword_query
 
 
-def passage(rank: int, text: str) -> Passage:
+def passage(rank: int, text: str, title: str = "t") -> Passage:
     return Passage(
         rank=rank,
         score=1.0 / rank,
         text=text,
         doc_id=f"d{rank}",
         source="s",
-        title="t",
+        title=title,
         start=0,
         end=len(text),
     )
@@ -342,35 +344,40 @@ def test_a_sentence_opening_on_a_pronoun_speaks_of_its_documents_subject() -> No
         "Les rives du lac Léman sont habitées depuis le Néolithique."
     )
     question = "Quelle est la profondeur du lac Léman ?"
-    out = extract(analyze(question), [_titled(text, "Lac Léman")], question=question)
+    out = extract(analyze(question), [passage(1, text, "Lac Léman")], question=question)
     assert out.claims[0].text == "Il atteint 310 mètres de profondeur près de Lutry."
 
 
-def test_the_doer_is_of_the_questions_verb_not_of_the_name_it_asks_about() -> None:
-    # "Panasonic" stands before "Tesla", the question's name: it did not found Tesla.
-    ps = [
-        passage(1, "Les cellules Panasonic Tesla équipent la plupart des modèles vendus."),
-        passage(2, "Tesla a été fondée en 2003 par Martin Eberhard et Marc Tarpenning."),
-    ]
-    question = "Qui a fondé Tesla ?"
+@pytest.mark.parametrize(
+    ("name", "mention", "founding", "founder"),
+    [
+        # "Panasonic" stands before "Tesla", the question's name: it did not found Tesla.
+        (
+            "Tesla",
+            "Les cellules Panasonic Tesla équipent la plupart des modèles vendus.",
+            "Tesla a été fondée en 2003 par Martin Eberhard et Marc Tarpenning.",
+            "Martin Eberhard",
+        ),
+        # A name in lower case ("eBay") is still the question's name, not its verb.
+        (
+            "eBay",
+            "Les paiements PayPal eBay sont devenus la norme des enchères en ligne.",
+            "eBay a été fondée en 1995 par Pierre Omidyar en Californie.",
+            "Pierre Omidyar",
+        ),
+    ],
+    ids=["Tesla", "eBay"],
+)
+def test_the_doer_is_of_the_questions_verb_not_of_the_name_it_asks_about(
+    name: str, mention: str, founding: str, founder: str
+) -> None:
+    ps = [passage(1, mention), passage(2, founding)]
+    question = f"Qui a fondé {name} ?"
     terms = analyze(question)
-    weight = {t: (1.0 if t.startswith("tesl") else 0.2) for t in terms}
+    weight = {t: (1.0 if t.startswith(name.lower()[:4]) else 0.2) for t in terms}
     out = extract(terms, ps, weight, question)
     assert out.claims[0].passage == 2
-    assert out.claims[0].phrase == "Martin Eberhard"
-
-
-def _titled(text: str, title: str, rank: int = 1) -> Passage:
-    return Passage(
-        rank=rank,
-        score=1.0 / rank,
-        text=text,
-        doc_id=f"d{rank}",
-        source="s",
-        title=title,
-        start=0,
-        end=len(text),
-    )
+    assert out.claims[0].phrase == founder
 
 
 def test_a_pronoun_sentence_does_not_answer_on_its_title_alone() -> None:
@@ -380,7 +387,7 @@ def test_a_pronoun_sentence_does_not_answer_on_its_title_alone() -> None:
         "Il est partagé entre la Suisse et la France."
     )
     question = "Quelle est la profondeur du lac Léman ?"
-    out = extract(analyze(question), [_titled(text, "Lac Léman")], question=question)
+    out = extract(analyze(question), [passage(1, text, "Lac Léman")], question=question)
     assert [c.text for c in out.claims] == [
         "La profondeur maximale atteint 310 mètres près de Lutry."
     ]
@@ -394,18 +401,5 @@ def test_a_first_line_taken_for_a_title_names_no_subject() -> None:
         "En 1911, elle obtient un second prix, de chimie cette fois."
     )
     question = "Quand Marie Curie a-t-elle obtenu le prix Nobel de chimie ?"
-    out = extract(analyze(question), [_titled(text, first)], question=question)
+    out = extract(analyze(question), [passage(1, text, first)], question=question)
     assert out.claims[0].text.startswith("En 1911")
-
-
-def test_a_name_in_lower_case_is_still_the_questions_name_not_its_verb() -> None:
-    ps = [
-        passage(1, "Les paiements PayPal eBay sont devenus la norme des enchères en ligne."),
-        passage(2, "eBay a été fondée en 1995 par Pierre Omidyar en Californie."),
-    ]
-    question = "Qui a fondé eBay ?"
-    terms = analyze(question)
-    weight = {t: (1.0 if t.startswith("ebay") else 0.2) for t in terms}
-    out = extract(terms, ps, weight, question)
-    assert out.claims[0].passage == 2
-    assert out.claims[0].phrase == "Pierre Omidyar"
