@@ -52,6 +52,10 @@ def read_batch_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 _LINE_START = b'{"id": '  # how every line answer_file writes begins
+_NOT_OURS = (
+    "{}:{}: not an answer line of 'ask --questions'; give --out a new file or one this "
+    "command wrote"
+)
 
 
 def _unencodable(text: str) -> bool:
@@ -81,18 +85,12 @@ def _answered(out: Path) -> set[str]:
         except json.JSONDecodeError:
             record = None
         if not isinstance(record, dict) or "id" not in record:
-            raise RagchipsError(
-                f"{out}:{n}: not an answer line of 'ask --questions'; give --out a new file "
-                "or one this command wrote"
-            )
+            raise RagchipsError(_NOT_OURS.format(out, n))
         if "error" not in record and record["id"] is not None:
             done.add(str(record["id"]))
     if last:
         if not (last.startswith(_LINE_START) or _LINE_START.startswith(last)):
-            raise RagchipsError(
-                f"{out}:{len(lines) + 1}: not an answer line of 'ask --questions'; give --out "
-                "a new file or one this command wrote"
-            )
+            raise RagchipsError(_NOT_OURS.format(out, len(lines) + 1))
         with open(out, "r+b") as f:  # an answer cut by an interruption: written again
             f.truncate(len(data) - len(last))
     return done

@@ -363,13 +363,14 @@ def _source_list(
     """One path or document given alone is a list of one (a string is iterable: "docs"
     would otherwise be the folders "d", "o", "c" and "s"); anything else is left as given,
     so a generator of documents is still read one at a time."""
-    if isinstance(sources, str | os.PathLike | Document):
+    if isinstance(sources, _SOURCE):
         return [sources]
     if not isinstance(sources, Iterable):
         raise TypeError(_NOT_A_SOURCE.format(type(sources).__name__, sources))
     return sources
 
 
+_SOURCE = str | os.PathLike | Document  # one path or document
 _NOT_A_SOURCE = "documents must be files, folders or Documents (or a list of them), not {} {!r:.40}"
 
 
@@ -382,7 +383,7 @@ def _iter_sources(
     asked for; a doc_id seen twice is an error."""
     items = list(sources)
     for s in items:
-        if not isinstance(s, str | os.PathLike | Document):
+        if not isinstance(s, _SOURCE):
             raise TypeError(_NOT_A_SOURCE.format(type(s).__name__, s))
     paths = [s for s in items if not isinstance(s, Document)]
     docs: Iterable[Document] = [s for s in items if isinstance(s, Document)]
