@@ -31,7 +31,7 @@ import numpy as np
 from .cluster_worker import EmbedReplica, doc_from, read_and_cut, recipe
 from .embedding import Embedder
 from .errors import ConfigurationError, NoDocumentsError, RagchipsError
-from .reader import Document, discover_files
+from .reader import discover_files, split_sources
 from .writer import ChangeReport, Prepared, apply_changes
 
 __all__ = ["RayConfig", "ray_config", "sync_on_ray"]
@@ -250,11 +250,8 @@ class _Resolver:
 
 
 def _sources(sources: Iterable[Any], on_skip: Callable[[str, str], None] | None) -> list[dict]:
-    items = list(sources)
-    rows: list[dict[str, Any]] = [
-        {"path": "", "doc": json.dumps(d.to_dict())} for d in items if isinstance(d, Document)
-    ]
-    paths = [s for s in items if not isinstance(s, Document)]
+    docs, paths = split_sources(sources)
+    rows: list[dict[str, Any]] = [{"path": "", "doc": json.dumps(d.to_dict())} for d in docs]
     if paths:
         rows.extend({"path": str(p), "doc": ""} for p in discover_files(paths, on_skip=on_skip))
     for i, row in enumerate(rows):

@@ -30,6 +30,7 @@ __all__ = [
     "read_document",
     "read_documents",
     "read_jsonl",
+    "split_sources",
     "summarise_skips",
     "supported_suffixes",
 ]
@@ -146,6 +147,24 @@ def _index_folders(root: Path) -> set[Path]:
         if '"ragchips-index"' in head:
             found.add(manifest.parent)
     return found
+
+
+SOURCE = str | os.PathLike | Document  # what one item of the documents to index may be
+NOT_A_SOURCE = "documents must be files, folders or Documents (or a list of them), not {} {!r:.40}"
+
+
+def split_sources(
+    sources: Iterable[Any],
+) -> tuple[list[Document], list[str | os.PathLike[str]]]:
+    """The Documents and the paths among ``sources``, each in order; an item that is
+    neither is a one-line TypeError, raised before anything is read or written."""
+    items = list(sources)
+    for s in items:
+        if not isinstance(s, SOURCE):
+            raise TypeError(NOT_A_SOURCE.format(type(s).__name__, s))
+    return [s for s in items if isinstance(s, Document)], [
+        s for s in items if not isinstance(s, Document)
+    ]
 
 
 def supported_suffixes() -> frozenset[str]:

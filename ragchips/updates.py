@@ -25,7 +25,7 @@ from .embedding import Embedder, get_embedder
 from .errors import NoDocumentsError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .maintenance import is_format_1, upgrade
-from .reader import Document, iter_documents
+from .reader import NOT_A_SOURCE, SOURCE, Document, iter_documents, split_sources
 from .storage import check_out_folder, check_sizes, collect_garbage, read_manifest, writer_lock
 from .writer import ChangeReport, Prepared, apply_changes, embed_passages_of
 
@@ -363,15 +363,11 @@ def _source_list(
     """One path or document given alone is a list of one (a string is iterable: "docs"
     would otherwise be the folders "d", "o", "c" and "s"); anything else is left as given,
     so a generator of documents is still read one at a time."""
-    if isinstance(sources, _SOURCE):
+    if isinstance(sources, SOURCE):
         return [sources]
     if not isinstance(sources, Iterable):
-        raise TypeError(_NOT_A_SOURCE.format(type(sources).__name__, sources))
+        raise TypeError(NOT_A_SOURCE.format(type(sources).__name__, sources))
     return sources
-
-
-_SOURCE = str | os.PathLike | Document  # one path or document
-_NOT_A_SOURCE = "documents must be files, folders or Documents (or a list of them), not {} {!r:.40}"
 
 
 def _iter_sources(
@@ -381,12 +377,8 @@ def _iter_sources(
     """The documents given, then those read from the paths given, one at a time: files
     are listed now (before the index folder gets its lock file) and read as they are
     asked for; a doc_id seen twice is an error."""
-    items = list(sources)
-    for s in items:
-        if not isinstance(s, _SOURCE):
-            raise TypeError(_NOT_A_SOURCE.format(type(s).__name__, s))
-    paths = [s for s in items if not isinstance(s, Document)]
-    docs: Iterable[Document] = [s for s in items if isinstance(s, Document)]
+    given, paths = split_sources(sources)
+    docs: Iterable[Document] = given
     if paths:
         docs = itertools.chain(docs, iter_documents(paths, on_skip=on_skip))
     return _unique(docs)

@@ -293,3 +293,6 @@ def test_documents_of_the_wrong_type_are_named_before_anything_is_written(
     with pytest.raises(TypeError, match=r"^documents must be files, folders or Documents"):
         Index.build(docs, out=out, embedder="hash-384")  # type: ignore[arg-type]
     assert not out.exists() or not any(out.iterdir())
+    # The Ray path reads its sources itself, before it connects to any cluster.
+    with pytest.raises(TypeError, match=r"^documents must be files, folders or Documents"):
+        Index.build(docs, out=tmp_path / "ray", embedder="hash-384", ray=True)  # type: ignore[arg-type]
