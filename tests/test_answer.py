@@ -403,3 +403,24 @@ def test_a_first_line_taken_for_a_title_names_no_subject() -> None:
     question = "Quand Marie Curie a-t-elle obtenu le prix Nobel de chimie ?"
     out = extract(analyze(question), [passage(1, text, first)], question=question)
     assert out.claims[0].text.startswith("En 1911")
+
+
+BIKES = [
+    passage(1, "Peu d'entreprises fabriquent des vélos électriques aujourd'hui."),
+    passage(2, "Trois entreprises, Moustache, Gazelle et Riese, fabriquent des vélos chez elles."),
+]
+
+
+def test_a_plural_question_is_answered_by_the_sentence_that_lists_names() -> None:
+    # "Quelles entreprises ... ?" asks for several: the sentence of passage 2 that lists
+    # them follows the first one (it matches fewer words), with the list as its phrase.
+    question = "Quelles entreprises fabriquent des vélos électriques en Europe ?"
+    out = extract(analyze(question), BIKES, question=question)
+    assert [c.passage for c in out.claims] == [1, 2]
+    assert out.claims[1].phrase == "Moustache, Gazelle et Riese"
+
+
+def test_a_singular_question_does_not_ask_for_a_list() -> None:
+    question = "Quelle entreprise fabrique des vélos électriques en Europe ?"
+    out = extract(analyze(question), BIKES, question=question)
+    assert [c.passage for c in out.claims] == [1]
