@@ -36,11 +36,11 @@ __all__ = [
     "rare_evidence",
 ]
 
-# English function words that are not also French words ("a", "on", "est" are left out).
+# English function words that are not also French words ("a", "on", "est", "an" and "or"
+# are left out: "par an", "la Palme d'or" are French).
 _ENGLISH = frozenset(
     (
         "the",
-        "an",
         "of",
         "to",
         "in",
@@ -71,7 +71,6 @@ _ENGLISH = frozenset(
         "why",
         "how",
         "and",
-        "or",
         "its",
         "it",
         "this",
@@ -95,7 +94,7 @@ _ENGLISH = frozenset(
         "should",
     )
 )
-_ASCII_WORD = re.compile(r"[a-z]+")
+_ASCII_WORD = re.compile(r"[A-Za-z]+")
 _ANY_WORD = re.compile(r"[^\W\d_]+|\d+")
 _QUESTION_WORD = re.compile(
     r"\b(qui|que|quoi|quel(le)?s?|quand|où|comment|combien|pourquoi|lequel|laquelle|est-ce|"
@@ -105,11 +104,18 @@ _QUESTION_WORD = re.compile(
 
 
 def english_share(question: str) -> float:
-    """Share of the question's words that are English function words (0 for French)."""
-    words = _ASCII_WORD.findall(question.lower())
+    """Share of the question's words that are English function words (0 for French). A
+    capitalised word past the first is a name ("Pourquoi Will Turner..."), not one; a
+    question in capitals is read as one in lower case."""
+    words = _ASCII_WORD.findall(question)
     if not words:
         return 0.0
-    return sum(1 for w in words if w in _ENGLISH) / len(words)
+    english = sum(
+        1
+        for i, w in enumerate(words)
+        if w.lower() in _ENGLISH and (i == 0 or w[0].islower() or w.isupper())
+    )
+    return english / len(words)
 
 
 def only_function_words(question: Question) -> bool:

@@ -9,6 +9,10 @@ from ragchips.calibration import DEFAULT, Calibration, derive, english_share
 
 def test_english_share_ignores_french_homographs() -> None:
     assert english_share("Qui a fondé Nvidia ? On ne sait pas.") == 0.0
+    assert english_share("Combien d'élèves sont formés par an ?") == 0.0
+    assert english_share("Quel film a remporté la Palme d'or en 2019 ?") == 0.0
+    assert english_share("Pourquoi Will Turner possède un médaillon ?") == 0.0  # a name
+    assert english_share("WHO IS THE CEO OF AMD?") == pytest.approx(4 / 6)
     assert english_share("Who is the CEO of AMD?") == pytest.approx(4 / 6)  # who is the of
     assert english_share("") == 0.0
 
