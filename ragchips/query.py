@@ -94,7 +94,8 @@ _ENGLISH = frozenset(
         "should",
     )
 )
-_ASCII_WORD = re.compile(r"[A-Za-z]+")
+# Words, accented ones whole ("forêt" is not "for"), and where a sentence starts in them.
+_WORD_OR_START = re.compile(r"[^\W\d_]+|^|[:.!?]")
 _ANY_WORD = re.compile(r"[^\W\d_]+|\d+")
 _QUESTION_WORD = re.compile(
     r"\b(qui|que|quoi|quel(le)?s?|quand|où|comment|combien|pourquoi|lequel|laquelle|est-ce|"
@@ -104,16 +105,27 @@ _QUESTION_WORD = re.compile(
 
 
 def english_share(question: str) -> float:
-    """Share of the question's words that are English function words (0 for French). A
-    capitalised word past the first is a name ("Pourquoi Will Turner..."), not one; a
-    question in capitals is read as one in lower case."""
-    words = _ASCII_WORD.findall(question)
+    """Share of the question's words that are English function words (0 for French).
+
+    A capitalised word that does not start a sentence is a name ("Pourquoi Will Turner...",
+    "le budget IT"), not one, unless the question capitalises most of its words ("What Was
+    The Cause...", "WHO IS THE CEO?")."""
+    words: list[tuple[str, bool]] = []  # (word, starts a sentence)
+    start = True
+    for token in _WORD_OR_START.findall(question):
+        if not token or token in ":.!?":
+            start = True
+            continue
+        words.append((token, start))
+        start = False
     if not words:
         return 0.0
+    capitalised = sum(w[0].isupper() for w, _ in words)
+    names = 2 * capitalised <= len(words)  # else a title's or a shout's capitals say nothing
     english = sum(
         1
-        for i, w in enumerate(words)
-        if w.lower() in _ENGLISH and (i == 0 or w[0].islower() or w.isupper())
+        for w, first in words
+        if w.isascii() and w.lower() in _ENGLISH and not (names and not first and w[0].isupper())
     )
     return english / len(words)
 

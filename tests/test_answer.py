@@ -424,3 +424,40 @@ def test_a_singular_question_does_not_ask_for_a_list() -> None:
     question = "Quelle entreprise fabrique des vélos électriques en Europe ?"
     out = extract(analyze(question), BIKES, question=question)
     assert [c.passage for c in out.claims] == [1]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "listed"),
+    [
+        (
+            "Les vélos sont fabriqués par Moustache, Gazelle et Riese.",
+            "Moustache, Gazelle et Riese",
+        ),
+        ("Ils citent J. Smith, A. Martin et P. Durand.", "J. Smith, A. Martin et P. Durand"),
+        (
+            "La U.S. Navy, la Royal Navy et la Marine recrutent.",
+            "U.S. Navy, la Royal Navy et la Marine",
+        ),
+        ("Hier, Decathlon et Gazelle ont présenté des vélos.", None),  # "Hier" is no name
+        ("En France, Decathlon et Gazelle vendent des vélos.", None),  # nor is a place
+        ("Ils se vendent sur eBay, Amazon et Leboncoin.", None),  # not "Bay"
+    ],
+)
+def test_a_list_is_three_names_the_sentence_does_not_open_on(
+    sentence: str, listed: str | None
+) -> None:
+    from ragchips.answer import _listing
+
+    span = _listing(sentence)
+    assert (sentence[span[0] : span[1]] if span else None) == listed
+
+
+def test_which_is_asks_for_one_thing() -> None:
+    # "Which is ..." is no plural question: the sentence naming two more makers stays out.
+    text = (
+        "Moustache is the biggest maker of electric bikes. "
+        "However, Gazelle, Riese and Cube make more."
+    )
+    question = "Which is the biggest maker of electric bikes?"
+    out = extract(analyze(question), [passage(1, text)], question=question)
+    assert [c.text for c in out.claims] == ["Moustache is the biggest maker of electric bikes."]

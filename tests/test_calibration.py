@@ -12,7 +12,15 @@ def test_english_share_ignores_french_homographs() -> None:
     assert english_share("Combien d'élèves sont formés par an ?") == 0.0
     assert english_share("Quel film a remporté la Palme d'or en 2019 ?") == 0.0
     assert english_share("Pourquoi Will Turner possède un médaillon ?") == 0.0  # a name
+    assert english_share("Quel est le budget IT de la SNCF ?") == 0.0  # an acronym
+    assert english_share("Quelle est la superficie de la forêt amazonienne ?") == 0.0  # for
+    assert english_share("Quelle est la température du thé ?") == 0.0  # the
+
+
+def test_english_share_reads_capitals_in_titles_shouts_and_after_a_colon() -> None:
     assert english_share("WHO IS THE CEO OF AMD?") == pytest.approx(4 / 6)
+    assert english_share("What Was The Main Cause Of The Famine?") == pytest.approx(5 / 8)
+    assert english_share("Tell me: Who founded Nvidia?") == pytest.approx(1 / 5)
     assert english_share("Who is the CEO of AMD?") == pytest.approx(4 / 6)  # who is the of
     assert english_share("") == 0.0
 
