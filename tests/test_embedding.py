@@ -33,6 +33,20 @@ def test_prefixes_matter(native_embedder: E5SmallEmbedder) -> None:
     assert 0.8 < float(q @ p) < 0.9999
 
 
+def test_answer_sentences_embedded_side_by_side_are_those_of_one_batch(
+    native_embedder: E5SmallEmbedder,
+) -> None:
+    # The sentences run in threads (one per sentence); the order and the bits must be
+    # those of a single batch call of the engine, in one thread.
+    sentences = [f"Phrase numéro {i} : la puce est fabriquée à Taïwan par TSMC." for i in range(5)]
+    sentences[2] = "Une phrase bien plus longue que les autres, sur un tout autre sujet."
+    batch = native_embedder._native_model().passage(sentences)
+    together = native_embedder.embed_sentences(sentences)
+    assert together.shape == (5, 384)
+    assert np.array_equal(together, batch / np.linalg.norm(batch, axis=1, keepdims=True))
+    assert np.array_equal(native_embedder.embed_sentences(sentences[2:3]), together[2:3])
+
+
 def test_identity_names_the_weights(native_embedder: E5SmallEmbedder) -> None:
     ident = native_embedder.identity()
     assert ident["name"] == "e5-small" and ident["dim"] == 384
