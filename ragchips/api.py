@@ -234,7 +234,7 @@ def _similarity(
 ) -> Callable[[list[str]], list[float]] | None:
     """For an English question, the e5 cosines of answer sentences (French text shares few
     of its words), each sentence embedded once per question; None for other questions, and
-    with ``RAGCHIPS_SENTENCE_E5=0`` (it costs an English question ~150 ms: a server that
+    with ``RAGCHIPS_SENTENCE_E5=0`` (it costs an English question ~115 ms: a server that
     needs throughput more than English answers turns it off)."""
     if got.query_vector is None or not is_english(query):
         return None
