@@ -38,6 +38,7 @@ __all__ = [
     "as_float32",
     "build_ann",
     "moments",
+    "process_threads",
     "query_threads",
     "side_thread",
     "stored_vectors",
@@ -143,8 +144,23 @@ def query_threads() -> Iterator[None]:
             lib.set_num_threads(before)
 
 
-_SIDE: tuple[int, ThreadPoolExecutor] | None = None
-_SIDE_LOCK = threading.Lock()
+_POOLS: dict[str, tuple[int, ThreadPoolExecutor]] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def process_threads(name: str, workers: int) -> ThreadPoolExecutor | None:
+    """This process's pool of ``workers`` threads called ``name``; None on one core.
+
+    One pool per process id: a forked child (a server worker, a Ray task) gets its own,
+    since threads do not survive ``fork``."""
+    if _cores() < 2:
+        return None
+    pid = os.getpid()
+    with _POOLS_LOCK:
+        held = _POOLS.get(name)
+        if held is None or held[0] != pid:
+            held = _POOLS[name] = (pid, ThreadPoolExecutor(workers, thread_name_prefix=name))
+        return held[1]
 
 
 def side_thread() -> ThreadPoolExecutor | None:
@@ -155,17 +171,10 @@ def side_thread() -> ThreadPoolExecutor | None:
     while BM25 scores in the caller's thread. Why not by default: on this project's shared
     2-core machine it saved time only when the second core was idle (search p50 at 10^6
     3.6 to 5.9 ms over six runs; in one thread 4.6 to 5.5 ms over the four that measured
-    both) and cost 0.5-1 ms of CPU a question in hand-overs of the GIL. One pool per
-    process id: a forked child (a server worker, a Ray task) gets its own, since threads do
-    not survive ``fork``."""
-    global _SIDE
-    if os.environ.get("RAGCHIPS_QUERY_PARALLEL", "0") != "1" or _cores() < 2:
+    both) and cost 0.5-1 ms of CPU a question in hand-overs of the GIL."""
+    if os.environ.get("RAGCHIPS_QUERY_PARALLEL", "0") != "1":
         return None
-    pid = os.getpid()
-    with _SIDE_LOCK:
-        if _SIDE is None or _SIDE[0] != pid:
-            _SIDE = (pid, ThreadPoolExecutor(_cores(), thread_name_prefix="ragchips-dense"))
-        return _SIDE[1]
+    return process_threads("ragchips-dense", _cores())
 
 
 def _cores() -> int:

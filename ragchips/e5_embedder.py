@@ -14,7 +14,6 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,32 +35,12 @@ if TYPE_CHECKING:
 
 __all__ = ["E5_ENGINES", "E5SmallEmbedder"]
 
-# Threads for an English question's answer sentences (see _sentence_threads).
+# Threads that embed an English question's answer sentences side by side: e5 reorders its
+# best three (answer.SIMILARITY_SENTENCES), ~40 ms each with the native engine on one
+# thread, which made most of the warm ``ask()`` p95. On this 2-core machine three threads
+# embed them in 66 ms instead of 127 ms (one batch call). A server busy on every core
+# gains nothing, and loses only the hand-overs.
 SENTENCE_THREADS = 3
-_SENTENCES: tuple[int, ThreadPoolExecutor] | None = None
-_SENTENCES_LOCK = threading.Lock()
-
-
-def _sentence_threads() -> ThreadPoolExecutor | None:
-    """This process's threads for embedding a question's few answer sentences at once;
-    None on one core.
-
-    Why: e5 reorders an English question's best three sentences, ~40 ms each with the
-    native engine on one thread, which made most of the warm ``ask()`` p95. On this 2-core
-    machine three threads embed them in 66 ms instead of 127 ms (one batch call). A server
-    busy on every core gains nothing, and loses only the hand-overs. One pool per process
-    id: a forked child (a server worker) gets its own, since threads do not survive
-    ``fork``."""
-    global _SENTENCES
-    from .dense import _cores
-
-    if _cores() < 2:
-        return None
-    pid = os.getpid()
-    with _SENTENCES_LOCK:
-        if _SENTENCES is None or _SENTENCES[0] != pid:
-            _SENTENCES = (pid, ThreadPoolExecutor(SENTENCE_THREADS, "ragchips-sentence"))
-        return _SENTENCES[1]
 
 E5_ENGINES = ("auto", "onnx-int8", "onnx-fp32", "sentence-transformers", "native")
 
@@ -189,11 +168,13 @@ class E5SmallEmbedder(Embedder):
         """A few answer sentences as passages, on the query path: the native engine (no
         ONNX session or torch to load), ~40 ms a sentence here. Each call runs on one
         thread and releases the GIL, so the sentences are embedded side by side
-        (:func:`_sentence_threads`); the vectors are those of one batch call, bit for bit."""
+        (``SENTENCE_THREADS``); the vectors are those of one batch call, bit for bit."""
+        from .dense import process_threads
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._native_model()
-        pool = _sentence_threads() if len(texts) > 1 else None
+        pool = process_threads("ragchips-sentence", SENTENCE_THREADS) if len(texts) > 1 else None
         if pool is None:
             out = model.passage(list(texts))
         else:

@@ -67,7 +67,7 @@ def test_side_thread_is_one_pool_per_process_when_asked_for(
     pool = dense.side_thread()
     assert pool is not None and pool is dense.side_thread()
     assert pool.submit(lambda: 41 + 1).result(timeout=60) == 42
-    monkeypatch.setattr(dense, "_SIDE", (-1, pool))  # as a forked child inherits it
+    monkeypatch.setitem(dense._POOLS, "ragchips-dense", (-1, pool))  # as a forked child has it
     child = dense.side_thread()
     assert child is not None and child is not pool
     assert child.submit(lambda: 7).result(timeout=60) == 7
