@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .answertype import has_candidate
+from .calibration import is_english
 from .dense import query_threads, side_thread
 from .errors import InvalidQuestionError, NoMatchError
 from .filters import BUILTIN_FIELDS, parse_where
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from .calibration import Calibration
     from .segments import Segment
 
-__all__ = ["FUSIONS", "WEIGHTS", "HybridSearch", "Where"]
+__all__ = ["FUSIONS", "WEIGHTS", "HybridSearch", "Where", "weights_for"]
 
 Where = dict[str, Any]
 # Answer-type bonus (in z-score units) and how many top passages it is applied to;
@@ -37,6 +38,31 @@ RERANK_DEPTH = 30
 FUSIONS = ("zscore", "rrf")
 # Weights of the standardised signals in hybrid search (see ragchips.ranking).
 WEIGHTS = {"dense": 1.75, "stems": 0.5, "forms": 0.5}
+# An English question about French text (calibration.is_english): BM25 matches its words
+# to unrelated French ones ("position", "style", "region") and to English titles ("the",
+# "what", "time" are rare in French, so they weigh heavily) far more often than to the
+# names it shares, so its lexical signals weigh a tenth as much. Tuned on English
+# translations of 40 questions of PIAF's even articles and the seeds' even lines
+# (tests/bench/bench_english.py, notes/english-retrieval.md): 0.1 and 0 tie on answers
+# there, 0.1 has the better MRR. The more of the collection is English text, the more
+# BM25 is worth to an English question again: the weight rises with that share.
+ENGLISH_LEXICAL = 0.1
+# English words nearly every English passage of a few lines holds, and French text almost
+# never (only its English titles and quotes): 0.6% of PIAF's passages hold both, 5% of
+# the Debian Reference's French chapters (English paragraphs left untranslated), 81% of
+# eight English licences in /usr/share/common-licenses (notes/english-retrieval.md).
+ENGLISH_MARKERS = ("the", "of")
+
+
+def weights_for(query: Question, english_text: float = 0.0) -> dict[str, float]:
+    """The fusion weights of a question: an English one leans on the multilingual model,
+    the less the more of the collection (``english_text``, 0-1) is English."""
+    if not is_english(query):
+        return WEIGHTS
+    lexical = ENGLISH_LEXICAL + (1.0 - ENGLISH_LEXICAL) * min(1.0, max(0.0, english_text))
+    return {name: w if name == "dense" else w * lexical for name, w in WEIGHTS.items()}
+
+
 # Dense candidates beyond the depth needed: more of them, fewer exact cosines to read.
 DENSE_MARGIN = 40
 # On the approximate path the last of these candidates is the bound fusion trusts for
@@ -208,7 +234,9 @@ class HybridSearch:
         query = question if isinstance(question, Question) else Question.of(question)
         if query_vector is None:
             query_vector = self.embed_query(query.text)
-        cands, hits = self._ranked(query, k, mode, query_vector, WEIGHTS, where, "zscore")
+        cands, hits = self._ranked(
+            query, k, mode, query_vector, self.weights_for(query), where, "zscore"
+        )
         best = float(cands.dense_scores[0]) if len(cands.dense_scores) else -1.0
         # On the approximate path a lexical candidate may be closer than any dense one.
         best = max([best, *(h.dense for h in hits if h.dense is not None)])
@@ -252,7 +280,9 @@ class HybridSearch:
                 f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}"
             )
         query = Question.of(question)
-        return self._ranked(query, k, mode, query_vector, weights or WEIGHTS, where, fusion)[1]
+        return self._ranked(
+            query, k, mode, query_vector, weights or self.weights_for(query), where, fusion
+        )[1]
 
     def _ranked(
         self,
@@ -325,13 +355,30 @@ class HybridSearch:
         n = self._n_live
         out = {}
         for t in terms:
-            df = 0
-            for seg, mask, dead in zip(self._segments, self._alive, self._dead):
-                hit = seg.postings["stems"].postings(t)
-                if hit is not None:
-                    df += live_count(hit[0], mask, dead)
+            df = self._document_frequency(t)
             out[t] = max(0.1, float(np.log1p((n - df + 0.5) / (df + 0.5)))) if df else 0.0
         return out
+
+    def _document_frequency(self, term: str) -> int:
+        df = 0
+        for seg, mask, dead in zip(self._segments, self._alive, self._dead):
+            hit = seg.postings["stems"].postings(term)
+            if hit is not None:
+                df += live_count(hit[0], mask, dead)
+        return df
+
+    def english_text(self) -> float:
+        """About how much of the collection is English text: the share of live passages
+        holding the rarer of ``ENGLISH_MARKERS`` (about 0 for French text, most for English).
+        A few postings lookups, so it is read per question and follows updates."""
+        n = self._n_live
+        if not n:
+            return 0.0
+        return min(self._document_frequency(w) for w in ENGLISH_MARKERS) / n
+
+    def weights_for(self, query: Question) -> dict[str, float]:
+        """This collection's fusion weights for ``query`` (module :func:`weights_for`)."""
+        return weights_for(query, self.english_text()) if is_english(query) else WEIGHTS
 
     def best_dense(self, query_vector: np.ndarray, where: Where | None = None) -> float:
         """The highest cosine between the question and any (allowed) passage."""
