@@ -12,8 +12,10 @@ uses the whole bank for both. A second off-topic set (``tests/data/offtopic_conf
 100 questions written after the rule was tuned) is never used to calibrate: its rejection
 confirms the bank's. Answerable questions: the seeds gold set (43 French, 8
 English), the same 43 French questions translated into English by hand
-(``tests/data/seeds_gold_en.jsonl``: even lines tuned the rule, odd lines confirm), and
-PIAF's dev questions split by article (even article numbers tuned the rule, odd confirm).
+(``tests/data/seeds_gold_en.jsonl``: even lines tuned the rule, odd lines confirm),
+PIAF's dev questions split by article (even article numbers tuned the rule, odd confirm),
+and 80 of them translated into English (``tests/data/piaf_en.jsonl``, written after the
+rule was tuned) beside the same 80 in French.
 "Transfer" applies one collection's calibration to the other. Prints numbers; asserts
 nothing.
 """
@@ -156,6 +158,18 @@ def main() -> None:
             ]
             for h in ("even", "odd")
         }
+        # 80 of them translated into English (tests/data/piaf_en.jsonl), and the same 80
+        # in French: English within 3 points of French is judged on the same questions.
+        english = read(DATA / "piaf_en.jsonl")
+        for h in ("even", "odd"):
+            tuning = " (tuning)" if h == "even" else ""
+            chosen = [q for q in english if q["half"] == h]
+            sets[f"PIAF, 40 of the {h} articles{tuning}, in French"] = [
+                q["translated_from"] for q in chosen
+            ]
+            sets[f"PIAF, the same 40 translated to English{tuning}"] = [
+                q["question"] for q in chosen
+            ]
         cals["piaf"] = collection("piaf", open_index(args.piaf_index), sets)
         print("\n## transfer: one collection's calibration applied to the other")
         for source, target in (("seeds", "piaf"), ("piaf", "seeds")):
