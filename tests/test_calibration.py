@@ -25,6 +25,16 @@ def test_english_share_reads_capitals_in_titles_shouts_and_after_a_colon() -> No
     assert english_share("") == 0.0
 
 
+def test_english_share_counts_english_quantifiers_and_modals() -> None:
+    from ragchips.calibration import is_english
+
+    # It held one word of the shorter list ("how"): read as French before.
+    assert is_english("How many French people consider La République en marche a right-wing party?")
+    assert is_english("Which notices may a redistributed work include?")
+    for french in ("Quel est le must de la saison ?", "Combien de buts a marqué Mbappé ?"):
+        assert not is_english(french)
+
+
 def test_found_rule() -> None:
     cal = Calibration(threshold=0.85, lang_bonus=0.1)
     assert cal.found(0.86, "qui fabrique la puce ?")
