@@ -235,7 +235,7 @@ class HybridSearch:
         if query_vector is None:
             query_vector = self.embed_query(query.text)
         cands, hits = self._ranked(
-            query, k, mode, query_vector, self.weights_for(query), where, "zscore"
+            query, k, mode, query_vector, self.weights_for(query, mode), where, "zscore"
         )
         best = float(cands.dense_scores[0]) if len(cands.dense_scores) else -1.0
         # On the approximate path a lexical candidate may be closer than any dense one.
@@ -281,7 +281,7 @@ class HybridSearch:
             )
         query = Question.of(question)
         return self._ranked(
-            query, k, mode, query_vector, weights or self.weights_for(query), where, fusion
+            query, k, mode, query_vector, weights or self.weights_for(query, mode), where, fusion
         )[1]
 
     def _ranked(
@@ -369,16 +369,22 @@ class HybridSearch:
 
     def english_text(self) -> float:
         """About how much of the collection is English text: the share of live passages
-        holding the rarer of ``ENGLISH_MARKERS`` (about 0 for French text, most for English).
-        A few postings lookups, so it is read per question and follows updates."""
+        holding the rarer of ``ENGLISH_MARKERS`` (most for English text; for French text,
+        the share of passages quoting English, 0.6% on PIAF, a quarter on a collection of
+        album pages). Two postings lookups per English question, so it follows updates:
+        0.1 ms on PIAF, ~2 ms on a 10^6-passage index with many deletions."""
         n = self._n_live
         if not n:
             return 0.0
         return min(self._document_frequency(w) for w in ENGLISH_MARKERS) / n
 
-    def weights_for(self, query: Question) -> dict[str, float]:
-        """This collection's fusion weights for ``query`` (module :func:`weights_for`)."""
-        return weights_for(query, self.english_text()) if is_english(query) else WEIGHTS
+    def weights_for(self, query: Question, mode: str = "hybrid") -> dict[str, float]:
+        """This collection's fusion weights for ``query`` (module :func:`weights_for`). Only
+        hybrid fusion weighs one signal against another: a dense or lexical ranking's
+        scores keep their scale, whatever the question's language."""
+        if mode != "hybrid" or not is_english(query):
+            return WEIGHTS
+        return weights_for(query, self.english_text())
 
     def best_dense(self, query_vector: np.ndarray, where: Where | None = None) -> float:
         """The highest cosine between the question and any (allowed) passage."""

@@ -131,6 +131,87 @@ _ENGLISH = frozenset(
         "then",
     )
 )
+# French function words that are not English words: a question holding at least as many of
+# them as English ones is French, whatever English title, command or phrase it quotes
+# ("Combien d'épisodes compte Game of Thrones ?", "Que fait la commande which ?").
+_FRENCH = frozenset(
+    [
+        "le",
+        "la",
+        "les",
+        "un",
+        "une",
+        "des",
+        "du",
+        "de",
+        "d",
+        "l",
+        "qui",
+        "que",
+        "qu",
+        "quoi",
+        "quel",
+        "quelle",
+        "quels",
+        "quelles",
+        "quand",
+        "où",
+        "comment",
+        "combien",
+        "pourquoi",
+        "lequel",
+        "laquelle",
+        "lesquels",
+        "lesquelles",
+        "est",
+        "sont",
+        "ont",
+        "été",
+        "était",
+        "dans",
+        "pour",
+        "par",
+        "sur",
+        "sous",
+        "avec",
+        "sans",
+        "entre",
+        "chez",
+        "vers",
+        "après",
+        "avant",
+        "depuis",
+        "pendant",
+        "et",
+        "ou",
+        "mais",
+        "donc",
+        "ce",
+        "cet",
+        "cette",
+        "ces",
+        "il",
+        "elle",
+        "ils",
+        "elles",
+        "je",
+        "j",
+        "nous",
+        "vous",
+        "son",
+        "sa",
+        "ses",
+        "leur",
+        "leurs",
+        "au",
+        "aux",
+        "en",
+        "ne",
+        "pas",
+        "se",
+        "y",
+    ]  # not "s": "Altman's"
+)
 # Words, accented ones whole ("forêt" is not "for"), and where a sentence starts in them.
 _WORD_OR_START = re.compile(r"[^\W\d_]+|^|[:.!?]")
 _ANY_WORD = re.compile(r"[^\W\d_]+|\d+")
@@ -142,7 +223,8 @@ _QUESTION_WORD = re.compile(
 
 
 def english_share(question: str) -> float:
-    """Share of the question's words that are English function words (0 for French).
+    """Share of the question's words that are English function words (0 for French, and
+    for a question holding at least as many French function words as English ones).
 
     A capitalised word that does not start a sentence is a name ("Pourquoi Will Turner...",
     "le budget IT"), not one, unless the question capitalises most of its words ("What Was
@@ -159,11 +241,14 @@ def english_share(question: str) -> float:
         return 0.0
     capitalised = sum(w[0].isupper() for w, _ in words)
     names = 2 * capitalised <= len(words)  # else a title's or a shout's capitals say nothing
-    english = sum(
-        1
-        for w, first in words
-        if w.isascii() and w.lower() in _ENGLISH and not (names and not first and w[0].isupper())
-    )
+
+    def counts(w: str, first: bool) -> bool:
+        return not (names and not first and w[0].isupper())
+
+    english = sum(1 for w, f in words if w.isascii() and w.lower() in _ENGLISH and counts(w, f))
+    french = sum(1 for w, f in words if w.lower() in _FRENCH and counts(w, f))
+    if french >= english:
+        return 0.0  # French, quoting English ("Game of Thrones", "la commande which")
     return english / len(words)
 
 

@@ -35,6 +35,25 @@ def test_english_share_counts_english_quantifiers_and_modals() -> None:
         assert not is_english(french)
 
 
+def test_a_french_question_quoting_english_is_french() -> None:
+    from ragchips.calibration import is_english
+
+    for french in (
+        "Qui a chanté The Wall ?",
+        "Combien d'épisodes compte Game of Thrones ?",
+        "Que fait la commande which ?",
+        "Quel est le slogan Just do it de Nike ?",
+        "date de sortie de the last of us",
+    ):
+        assert not is_english(french), french
+    for english in (
+        "What is the Pont du Gard made of?",
+        "Who leads the Compagnie des Indes?",
+        "codename of altman's chip factory project",  # "s" is no French word
+    ):
+        assert is_english(english), english
+
+
 def test_found_rule() -> None:
     cal = Calibration(threshold=0.85, lang_bonus=0.1)
     assert cal.found(0.86, "qui fabrique la puce ?")

@@ -74,6 +74,8 @@ ENGLISH_TRAP = {
     "une position particulière : placé derrière la défense, il couvre ses coéquipiers.\n",
     "radio.md": "# La maison de la radio\n\nLe bâtiment de la radio nationale, inauguré en 1963, "
     "est moderne ; sa tour domine le quartier.\n",
+    "the.md": "# Le thé vert\n\nLe thé vert se boit sans sucre, dans de petites tasses, "
+    "surtout au Japon et en Chine.\n",
     "gaudi.md": "# La Sagrada Família\n\nLa basilique de la Sagrada Família, à Barcelone, est "
     "l'œuvre d'Antoni Gaudí ; les travaux, commencés en 1882, ne sont pas achevés.\n",
 }
@@ -93,7 +95,10 @@ def test_an_english_question_leans_on_the_multilingual_model(english_trap: Index
     from ragchips import ask
 
     answer = ask(TRAP_QUESTION, k=2, index=english_trap)
-    assert [p.doc_id for p in answer.passages] == ["pape", "rock"]
+    assert answer.passages[0].doc_id == "pape"
+    # search_rows without weights (Index.search, the service's /search) gets them too.
+    rows = english_trap.search_rows(TRAP_QUESTION, 2)
+    assert english_trap.passage(rows[0].row, rank=1, score=0.0).doc_id == "pape"
     # The same question ranked with the French weights falls into the song title.
     rows = english_trap.search_rows(TRAP_QUESTION, 2, weights=hybrid.WEIGHTS)
     assert english_trap.passage(rows[0].row, rank=1, score=0.0).doc_id == "rock"
@@ -124,7 +129,8 @@ def test_an_english_collection_keeps_bm25_for_english_questions(
 ) -> None:
     from ragchips.query import Question
 
-    assert english_trap.english_text() == pytest.approx(1 / 6)  # one passage of six
+    # The song title holds "the" and "of"; the tea passage only "the" (the stem of "thé").
+    assert english_trap.english_text() == pytest.approx(1 / 7)
     docs = tmp_path / "docs"
     docs.mkdir()
     for name, text in ENGLISH_DOCS.items():
@@ -135,3 +141,27 @@ def test_an_english_collection_keeps_bm25_for_english_questions(
     assert (
         english_trap.weights_for(Question.of(TRAP_QUESTION))["stems"] < hybrid.WEIGHTS["stems"] / 2
     )
+
+
+def test_english_text_counts_live_passages_only(tmp_path: Path, native_embedder: object) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in {**ENGLISH_DOCS, "banque.md": ENGLISH_TRAP["banque.md"]}.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    idx = Index.build([docs], embedder=native_embedder, out=tmp_path / "i")  # type: ignore[arg-type]
+    assert idx.english_text() == pytest.approx(2 / 3)
+    idx.delete(["pope"])
+    assert Index.load(tmp_path / "i").english_text() == pytest.approx(1 / 2)
+
+
+def test_a_single_signal_ranking_keeps_its_scale_for_english_questions(
+    english_trap: Index,
+) -> None:
+    from ragchips.query import Question
+
+    question = Question.of(TRAP_QUESTION)
+    assert english_trap.weights_for(question, "lexical") is hybrid.WEIGHTS
+    assert english_trap.weights_for(question, "dense") is hybrid.WEIGHTS
+    lexical = english_trap.search_rows(TRAP_QUESTION, 1, mode="lexical")
+    forced = english_trap.search_rows(TRAP_QUESTION, 1, mode="lexical", weights=hybrid.WEIGHTS)
+    assert lexical[0].score == pytest.approx(forced[0].score)
