@@ -11,7 +11,9 @@ text (the "English" rows), against the French questions' weights (``ENGLISH_LEXI
 This prints both columns in one run, on the same questions: 80 PIAF dev questions
 translated into English by hand (``tests/data/piaf_en.jsonl``: 40 of the even articles,
 which tuned the weight, and 40 of the odd ones), the seeds' 43 translations (even lines
-tuned, odd lines confirm) and, when its index is there (``bench_transfer.py`` builds it),
+tuned, odd lines confirm) and, when Debian's ``debian-reference-fr`` is installed
+(``.ci/install-debian-reference``; its index is built as ``bench_transfer.py`` does, unless
+``--transfer-index`` already holds one),
 the Debian Reference's 30 English questions; then an English collection, eight licences of
 ``/usr/share/common-licenses`` (Debian's ``base-files``) with 22 English questions written
 from them (``tests/data/licenses_en.jsonl``), where BM25 must keep its weight ("flat" shows
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import ROOT, index_with_cli  # tests/bench is sys.path[0] for a script
+from bench_transfer import CHAPTERS, SOURCE
 
 from ragchips import ask, hybrid, open_index
 from ragchips.evaluation import evaluate
@@ -110,9 +113,17 @@ def main() -> int:
     seeds_index = open_index(None)
     measure("seeds, even lines (tuning)", seeds[0::2], seeds_index, both)
     measure("seeds, odd lines", seeds[1::2], seeds_index, both)
-    if (Path(args.transfer_index) / "manifest.json").is_file():
+    transfer = Path(args.transfer_index)
+    if not (transfer / "manifest.json").is_file() and (SOURCE / "ch01.fr.html").is_file():
+        corpus = transfer.parent / "corpus"
+        shutil.rmtree(corpus, ignore_errors=True)
+        corpus.mkdir(parents=True)
+        for name in CHAPTERS:  # doc id = file stem, as the questions name them
+            shutil.copy(SOURCE / f"{name}.fr.html", corpus / f"{name}.html")
+        index_with_cli(corpus, transfer)
+    if (transfer / "manifest.json").is_file():
         questions = read(DATA / "transfer" / "questions_en.jsonl")
-        measure("Debian Reference", questions, open_index(args.transfer_index), both)
+        measure("Debian Reference", questions, open_index(transfer), both)
     if all((LICENSES / name).is_file() for name in LICENSE_FILES):
         with tempfile.TemporaryDirectory() as tmp:
             index = licenses_index(Path(tmp))
