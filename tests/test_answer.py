@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -298,6 +299,32 @@ def test_similarity_reorders_the_best_three_sentences_only() -> None:
     assert got.claims[0].text == "Le musée ouvre à neuf heures."
     # No cosines (an embedder that cannot embed sentences on the query path): unchanged.
     assert extract(analyze(q), ps, question=q, similarity=lambda texts: []).text == plain.text
+
+
+def test_an_english_questions_second_sentence_is_as_close_by_meaning() -> None:
+    ps = [
+        passage(
+            1,
+            "La côte des Blancs est une cuesta de l'est du bassin parisien. La craie y "
+            "affleure partout. Le vignoble couvre ses pentes.",
+        )
+    ]
+    q = "Is there a lot of chalk on the Blanc coast?"
+
+    def cosines(second: float) -> Callable[[list[str]], list[float]]:
+        return lambda texts: [
+            0.90 if "cuesta" in t else second if "craie" in t else 0.5 for t in texts
+        ]
+
+    near = extract(analyze(q), ps, question=q, similarity=cosines(0.89))
+    assert [c.text for c in near.claims] == [
+        "La côte des Blancs est une cuesta de l'est du bassin parisien.",
+        "La craie y affleure partout.",
+    ]
+    far = extract(analyze(q), ps, question=q, similarity=cosines(0.80))
+    assert len(far.claims) == 1
+    # No cosines (the embedder cannot embed sentences on the query path): nothing added.
+    assert len(extract(analyze(q), ps, question=q, similarity=lambda texts: []).claims) == 1
 
 
 def test_an_english_question_gets_the_sentence_that_means_it(

@@ -8,9 +8,10 @@ there, so they weigh heavily and land on English song titles, while "style", "po
 or "region" land on unrelated French sentences. An English question therefore gets
 ``hybrid.weights_for``: its lexical signals at ``ENGLISH_LEXICAL`` of their weight on French
 text (the "English" rows), against the French questions' weights (``ENGLISH_LEXICAL`` = 1).
-This prints both columns in one run, on the same questions: 80 PIAF dev questions
-translated into English by hand (``tests/data/piaf_en.jsonl``: 40 of the even articles,
-which tuned the weight, and 40 of the odd ones), the seeds' 43 translations (even lines
+This prints both columns in one run, on the same questions: 124 PIAF dev questions
+translated into English by hand (``tests/data/piaf_en.jsonl``: 84 of the even articles,
+whose first 40 tuned the weight and the other 44 the second sentence by meaning
+(``answer.SIMILAR_SECOND``), and 40 of the odd ones), the seeds' 43 translations (even lines
 tuned, odd lines confirm) and, when Debian's ``debian-reference-fr`` is installed
 (``.ci/install-debian-reference``; its index is built as ``bench_transfer.py`` does, unless
 ``--transfer-index`` already holds one),

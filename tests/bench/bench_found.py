@@ -14,8 +14,8 @@ confirms the bank's. Answerable questions: the seeds gold set (43 French, 8
 English), the same 43 French questions translated into English by hand
 (``tests/data/seeds_gold_en.jsonl``: even lines tuned the rule, odd lines confirm),
 PIAF's dev questions split by article (even article numbers tuned the rule, odd confirm),
-and 80 of them translated into English (``tests/data/piaf_en.jsonl``, written after the
-rule was tuned) beside the same 80 in French.
+and 124 of them translated into English (``tests/data/piaf_en.jsonl``, written after the
+rule was tuned) beside the same 124 in French.
 "Transfer" applies one collection's calibration to the other. Prints numbers; asserts
 nothing.
 """
@@ -158,16 +158,17 @@ def main() -> None:
             ]
             for h in ("even", "odd")
         }
-        # 80 of them translated into English (tests/data/piaf_en.jsonl), and the same 80
-        # in French: English within 3 points of French is judged on the same questions.
+        # 124 of them translated into English (tests/data/piaf_en.jsonl), and the same
+        # 124 in French: English within 3 points of French is judged on the same questions.
         english = read(DATA / "piaf_en.jsonl")
         for h in ("even", "odd"):
             tuning = " (tuning)" if h == "even" else ""
             chosen = [q for q in english if q["half"] == h]
-            sets[f"PIAF, 40 of the {h} articles{tuning}, in French"] = [
+            n = len(chosen)
+            sets[f"PIAF, {n} of the {h} articles{tuning}, in French"] = [
                 q["translated_from"] for q in chosen
             ]
-            sets[f"PIAF, the same 40 translated to English{tuning}"] = [
+            sets[f"PIAF, the same {n} translated to English{tuning}"] = [
                 q["question"] for q in chosen
             ]
         cals["piaf"] = collection("piaf", open_index(args.piaf_index), sets)
