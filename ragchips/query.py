@@ -93,7 +93,7 @@ _ENGLISH = frozenset(
         "could",
         "should",
         # Round 21: an English question of PIAF's translations held only one of the words
-        # above ("How many..."); these changed no other question of the 1,096 the benches
+        # above ("How many..."); these changed no other question of the 1,140 the benches
         # ask, French ones included ("must" is left out: "le must" is French).
         "many",
         "much",
@@ -210,8 +210,26 @@ _FRENCH = frozenset(
         "pas",
         "se",
         "y",
+        "à",
     ]  # not "s": "Altman's"
 )
+# A question that opens on a question word or an auxiliary of one language is of that
+# language, whatever titles it quotes: "Who founded Le Monde?", "Who wrote Les
+# Misérables?" are English, "Qui a réalisé The Lord of the Rings ?" French. Only a question
+# opening otherwise ("date de sortie de the last of us") is weighed word by word.
+_ENGLISH_OPENING = frozenset(
+    {
+        "who", "whom", "whose", "what", "when", "where", "which", "why", "how", "is", "are",
+        "was", "were", "do", "does", "did", "can", "could", "will", "would", "should", "has",
+        "have", "had",
+    }
+)  # fmt: skip
+_FRENCH_OPENING = frozenset(
+    {
+        "qui", "que", "qu", "quoi", "quel", "quelle", "quels", "quelles", "quand", "où",
+        "comment", "combien", "pourquoi", "lequel", "laquelle", "lesquels", "lesquelles",
+    }
+)  # fmt: skip
 # Words, accented ones whole ("forêt" is not "for"), and where a sentence starts in them.
 _WORD_OR_START = re.compile(r"[^\W\d_]+|^|[:.!?]")
 _ANY_WORD = re.compile(r"[^\W\d_]+|\d+")
@@ -223,8 +241,9 @@ _QUESTION_WORD = re.compile(
 
 
 def english_share(question: str) -> float:
-    """Share of the question's words that are English function words (0 for French, and
-    for a question holding at least as many French function words as English ones).
+    """Share of the question's words that are English function words (0 for French: a
+    question opening on a French question word, or opening on no question word of either
+    language and holding at least as many French function words as English ones).
 
     A capitalised word that does not start a sentence is a name ("Pourquoi Will Turner...",
     "le budget IT"), not one, unless the question capitalises most of its words ("What Was
@@ -245,10 +264,14 @@ def english_share(question: str) -> float:
     def counts(w: str, first: bool) -> bool:
         return not (names and not first and w[0].isupper())
 
+    opening = words[0][0].lower()
+    if opening in _FRENCH_OPENING:
+        return 0.0  # French, quoting English ("Qui a chanté The Wall ?")
     english = sum(1 for w, f in words if w.isascii() and w.lower() in _ENGLISH and counts(w, f))
-    french = sum(1 for w, f in words if w.lower() in _FRENCH and counts(w, f))
-    if french >= english:
-        return 0.0  # French, quoting English ("Game of Thrones", "la commande which")
+    if opening not in _ENGLISH_OPENING:
+        french = sum(1 for w, f in words if w.lower() in _FRENCH and counts(w, f))
+        if french >= english:
+            return 0.0  # French, quoting English ("date de sortie de the last of us")
     return english / len(words)
 
 

@@ -44,11 +44,15 @@ def test_a_french_question_quoting_english_is_french() -> None:
         "Que fait la commande which ?",
         "Quel est le slogan Just do it de Nike ?",
         "date de sortie de the last of us",
+        "Qui a réalisé The Lord of the Rings ?",  # more English than French words
     ):
         assert not is_english(french), french
     for english in (
         "What is the Pont du Gard made of?",
         "Who leads the Compagnie des Indes?",
+        "Who wrote Les Misérables?",  # a title in capitals: most words capitalised
+        "Who is Jean de la Fontaine?",
+        "Who founded La République en marche?",
         "codename of altman's chip factory project",  # "s" is no French word
     ):
         assert is_english(english), english

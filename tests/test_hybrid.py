@@ -165,3 +165,6 @@ def test_a_single_signal_ranking_keeps_its_scale_for_english_questions(
     lexical = english_trap.search_rows(TRAP_QUESTION, 1, mode="lexical")
     forced = english_trap.search_rows(TRAP_QUESTION, 1, mode="lexical", weights=hybrid.WEIGHTS)
     assert lexical[0].score == pytest.approx(forced[0].score)
+    # ask()'s path (Index.retrieve) too.
+    got = english_trap.retrieve(TRAP_QUESTION, 1, "lexical")
+    assert got.hits[0].score == pytest.approx(forced[0].score)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -116,13 +117,13 @@ def main() -> int:
     measure("seeds, odd lines", seeds[1::2], seeds_index, both)
     transfer = Path(args.transfer_index)
     if not (transfer / "manifest.json").is_file() and (SOURCE / "ch01.fr.html").is_file():
-        corpus = transfer.parent / "corpus"
-        shutil.rmtree(corpus, ignore_errors=True)
-        corpus.mkdir(parents=True)
-        for name in CHAPTERS:  # doc id = file stem, as the questions name them
-            shutil.copy(SOURCE / f"{name}.fr.html", corpus / f"{name}.html")
-        index_with_cli(corpus, transfer)
-    if (transfer / "manifest.json").is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in CHAPTERS:  # doc id = file stem, as the questions name them
+                shutil.copy(SOURCE / f"{name}.fr.html", Path(tmp) / f"{name}.html")
+            index_with_cli(Path(tmp), transfer)
+    if not (transfer / "manifest.json").is_file():
+        print(f"no Debian Reference row: {SOURCE} has no French chapters", file=sys.stderr)
+    else:
         questions = read(DATA / "transfer" / "questions_en.jsonl")
         measure("Debian Reference", questions, open_index(transfer), both)
     if all((LICENSES / name).is_file() for name in LICENSE_FILES):
