@@ -57,8 +57,10 @@ ENGLISH_MARKERS = ("the", "of")
 def weights_for(query: Question, english_text: float = 0.0) -> dict[str, float]:
     """The fusion weights of a question: an English one leans on the multilingual model,
     the less the more of the collection (``english_text``, 0-1) is English."""
-    if not is_english(query):
-        return WEIGHTS
+    return _english_weights(english_text) if is_english(query) else WEIGHTS
+
+
+def _english_weights(english_text: float) -> dict[str, float]:
     lexical = ENGLISH_LEXICAL + (1.0 - ENGLISH_LEXICAL) * min(1.0, max(0.0, english_text))
     return {name: w if name == "dense" else w * lexical for name, w in WEIGHTS.items()}
 
@@ -384,7 +386,7 @@ class HybridSearch:
         scores keep their scale, whatever the question's language."""
         if mode != "hybrid" or not is_english(query):
             return WEIGHTS
-        return weights_for(query, self.english_text())
+        return _english_weights(self.english_text())
 
     def best_dense(self, query_vector: np.ndarray, where: Where | None = None) -> float:
         """The highest cosine between the question and any (allowed) passage."""

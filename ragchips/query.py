@@ -131,9 +131,9 @@ _ENGLISH = frozenset(
         "then",
     )
 )
-# French function words that are not English words: a question holding at least as many of
-# them as English ones is French, whatever English title, command or phrase it quotes
-# ("Combien d'épisodes compte Game of Thrones ?", "Que fait la commande which ?").
+# French function words that are not English words: a question opening on no question word
+# (below) that holds at least as many of them as English ones is French, whatever English
+# title, command or phrase it quotes ("date de sortie de the last of us").
 _FRENCH = frozenset(
     [
         "le",
