@@ -201,9 +201,15 @@ def _with_what_follows_colons(text: str, sentences: list[Sentence]) -> list[Sent
     return out
 
 
+def _ends_as_sentence(title: str) -> bool:
+    """Whether a title ends as a sentence does: a .txt file's title is its first line, which
+    may be the first fact the file states rather than a headline."""
+    return title.rstrip()[-1:] in (".", "!", "?", "…")
+
+
 def _subject_terms(title: str, analyzer: Analyzer) -> frozenset[str]:
     """The words of a title that names a subject; none for one that reads as a sentence."""
-    if title.rstrip()[-1:] in (".", "!", "?", "…") or len(title.split()) > SUBJECT_TITLE_WORDS:
+    if _ends_as_sentence(title) or len(title.split()) > SUBJECT_TITLE_WORDS:
         return frozenset()
     return frozenset(analyzer(title))
 
@@ -314,7 +320,9 @@ def _score(
         title = _flat(p.title)
         subject = _subject_terms(title, analyzer)
         for s in _with_what_follows_colons(p.text, split_sentences(p.text)):
-            if s.heading or len(s.text) < MIN_SENTENCE_CHARS or _flat(s.text) == title:
+            if s.heading or len(s.text) < MIN_SENTENCE_CHARS:
+                continue
+            if _flat(s.text) == title and not _ends_as_sentence(title):
                 continue  # a headline repeats the question's topic, it answers nothing
             if s.text.rstrip(' »"”)').endswith("?"):
                 continue  # a question of the text ("Qui a envoyé le paquet ?") answers nothing

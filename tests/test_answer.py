@@ -421,15 +421,42 @@ def test_a_pronoun_sentence_does_not_answer_on_its_title_alone() -> None:
 
 
 def test_a_first_line_taken_for_a_title_names_no_subject() -> None:
-    # A text without a title is titled by its first line, here a sentence of its own.
-    first = "Marie Curie reçoit le prix Nobel de physique en 1903 avec Pierre Curie."
+    # A text without a title is titled by its first line, here a sentence of its own; this
+    # passage is the text's next chunk.
+    first = "Marie Curie reçoit le prix Nobel de physique en 1903."
     text = (
-        f"{first} Elle dirige ensuite le laboratoire de la Sorbonne à partir de 1906. "
+        "Elle prend ensuite la direction du laboratoire de chimie de la Sorbonne en 1906. "
         "En 1911, elle obtient un second prix, de chimie cette fois."
     )
     question = "Quand Marie Curie a-t-elle obtenu le prix Nobel de chimie ?"
     out = extract(analyze(question), [passage(1, text, first)], question=question)
     assert out.claims[0].text.startswith("En 1911")
+
+
+def test_a_first_line_taken_for_a_title_can_still_answer(tmp_path: Path, native_embedder) -> None:
+    """A .txt file is titled by its first line; when that line states a fact it is a
+    sentence of the text, not a headline, so it can answer (it was skipped as one, and
+    another file's sentence answered with found=True)."""
+    from ragchips import Index, ask
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "phare.txt").write_text(
+        "Le phare de Kermorvan a été allumé le 3 mars 1849 par l'ingénieur Léonce Reynaud."
+        "\n\nSa lanterne porte à 22 milles nautiques.\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "docs" / "moulin.txt").write_text(
+        "Le moulin de Pen Enez broie le blé des fermes voisines depuis 1702.\n", encoding="utf-8"
+    )
+    index = Index.build([tmp_path / "docs"], embedder=native_embedder, out=tmp_path / "i")
+    a = ask("Quand le phare de Kermorvan a-t-il été allumé ?", k=2, index=index)
+    assert "3 mars 1849" in a.claims[0].text, a.answer
+    b = ask("Depuis quand le moulin de Pen Enez broie-t-il le blé ?", k=2, index=index)
+    assert b.claims[0].doc_id == "moulin" and "1702" in b.claims[0].text, b.answer
+    # A headline (no final stop) that a sentence repeats still answers nothing.
+    headline = "Le phare de Kermorvan"
+    out = extract(analyze(headline), [passage(1, headline, headline)], question=headline)
+    assert out.claims == []
 
 
 BIKES = [

@@ -21,7 +21,7 @@ httpx = pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from ragchips import Index, default_index_path  # noqa: E402
+from ragchips import Index, ask, default_index_path  # noqa: E402
 from ragchips.conversation import question_for, trim_history  # noqa: E402
 from ragchips.embedding import HashEmbedder  # noqa: E402
 from ragchips.server import create_app  # noqa: E402
@@ -252,6 +252,12 @@ def test_openapi_schemas_are_what_routes_send() -> None:
             assert ok["schema"]["$ref"].endswith("/" + ref)
         answer = c.post("/ask", json={"question": QUESTION}).json()
         assert set(answer) == set(schemas["AnswerOut"]["properties"])
+        # What `ask --json` prints and the README promises: claims and confidence too.
+        assert set(answer) == set(ask(QUESTION).to_dict())
+        assert answer["claims"] and 0.5 <= answer["confidence"] <= 1
+        for claim in answer["claims"]:
+            doc = c.get(f"/documents/{claim['doc_id']}").json()
+            assert doc["text"][claim["start"] : claim["end"]] == claim["text"]
         assert set(answer["passages"][0]) == set(schemas["Passage"]["properties"])
         chat = c.post(
             "/v1/chat/completions", json={"messages": [{"role": "user", "content": QUESTION}]}

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..index import MAX_K, MAX_QUESTION_CHARS
-from ..results import Passage
+from ..results import Claim, Passage
 from ..settings import EXTRACTIVE_MODELS
 
 __all__ = [
@@ -65,7 +65,14 @@ class AnswerOut(BaseModel):
     question: str
     answer: str
     found: bool = Field(..., description="false when no passage answers the question")
+    confidence: float | None = Field(
+        None, description="calibrated belief in [0, 1] that the collection answers it"
+    )
     mode: str
+    claims: list[Claim] = Field(
+        default_factory=list,
+        description="the answer's sentences, each with its exact span in its document",
+    )
     passages: list[Passage]
     warnings: list[str]
     timings: dict[str, float]
