@@ -54,8 +54,9 @@ _STARTER = re.compile(r"[«“\"'(\[]?\s*[A-ZÀ-ÖØ-Þ0-9¿¡]")
 _WORD_BEFORE = re.compile(r"([\w°.-]+)$")
 _BULLET = re.compile(r"^[ \t]*(?:[-*•–—·▪◦]|\d{1,3}[.)]|[a-z][.)])[ \t]+")
 _HEADING_MD = re.compile(r"^[ \t]*#{1,6}[ \t]+")
-# A line is a block of its own (heading, list item) when it is separated by a newline.
-_LINE = re.compile(r"[^\n]+")
+# A line is a block of its own (heading, list item) when it is separated by a newline
+# (Windows files end their lines with "\r\n": the "\r" is no part of the line).
+_LINE = re.compile(r"[^\r\n]+")
 # Markdown markup lines: a code fence ("```bash") or a table's rule row ("|---|:--:|").
 _MARKUP_LINE = re.compile(r"^[ \t]*(?:```|~~~)|^(?=[^\n]*\|)(?=[^\n]*-)[|:\- \t]+$")
 # A table of contents entry: a dot (or ellipsis, middle dot) leader then a page number.
@@ -203,7 +204,7 @@ def _blank_before(text: str, lines: list[re.Match[str]]) -> list[bool]:
     """For each line, whether a blank line (or the start) comes before it: where blocks
     start."""
     return [
-        not i or "\n\n" in text[lines[i - 1].end() : line.start()].replace(" ", "")
+        not i or "\n\n" in re.sub(r"[ \t\r]", "", text[lines[i - 1].end() : line.start()])
         for i, line in enumerate(lines)
     ]
 

@@ -189,3 +189,18 @@ def test_a_long_title_stays_a_title_and_a_table_row_is_content() -> None:
     # A table row read from HTML ("cell | cell"), alone between blank lines, is an answer.
     rows = split_sentences("Priorité | Effet\n\n1001 | installer même un retour en arrière\n\n")
     assert not any(s.heading for s in rows)
+
+
+def test_windows_line_endings_split_as_unix_ones() -> None:
+    # "\r\n\r\n" is a blank line too: the heading stays a heading, not glued to the
+    # sentence below it, and spans still point into the text as given.
+    text = (
+        "Le marché de Noël\n\nLe marché de Strasbourg existe depuis 1570. Il attire deux "
+        "millions de visiteurs.\n- un chalet\n- une crèche\n"
+    )
+    crlf = text.replace("\n", "\r\n")
+    unix = [(s.text, s.heading, s.bullet) for s in split_sentences(text)]
+    windows = split_sentences(crlf)
+    assert [(s.text, s.heading, s.bullet) for s in windows] == unix
+    assert unix[0] == ("Le marché de Noël", True, False)
+    assert all(crlf[s.start : s.end] == s.text for s in windows)
