@@ -113,6 +113,34 @@ def test_index_command_builds_and_warns(tmp_path: Path) -> None:
     assert json.loads(ans.stdout)["passages"][0]["title"] == "Le Piton de la Fournaise"
 
 
+def test_indexing_one_file_into_a_collection_does_not_drop_the_others(tmp_path: Path) -> None:
+    # `ragchips index new.txt --out idx` on an existing index would have removed every
+    # document whose file still exists elsewhere; it is refused, and nothing is touched.
+    docs, idx = tmp_path / "docs", str(tmp_path / "idx")
+    docs.mkdir()
+    (docs / "comte.txt").write_text("Le comté est affiné dix-huit mois.", encoding="utf-8")
+    (docs / "brie.txt").write_text("Le brie de Meaux est un fromage.", encoding="utf-8")
+    (tmp_path / "roquefort.txt").write_text("Le roquefort mûrit en cave.", encoding="utf-8")
+    env = {"RAGCHIPS_E5_ENGINE": "native"}
+    assert run("ragchips", "index", str(docs), "--out", idx, env=env).returncode == 0
+    manifest = (tmp_path / "idx" / "manifest.json").read_bytes()
+    out = run("ragchips", "index", str(tmp_path / "roquefort.txt"), "--out", idx, env=env)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "2 documents" in out.stderr and "--prune" in out.stderr
+    assert (tmp_path / "idx" / "manifest.json").read_bytes() == manifest
+    # Every path of the collection: the new file is added, nothing removed.
+    both = run("ragchips", "index", str(docs), str(tmp_path / "roquefort.txt"), "--out", idx)
+    assert both.returncode == 0 and "added 1, updated 0, removed 0, kept 2" in both.stdout
+    # A file that is gone is removed without --prune, as before.
+    (docs / "brie.txt").unlink()
+    gone = run("ragchips", "index", str(docs), str(tmp_path / "roquefort.txt"), "--out", idx)
+    assert gone.returncode == 0 and "removed 1, kept 2" in gone.stdout
+    # --prune: the index becomes exactly the paths given.
+    pruned = run("ragchips", "index", str(tmp_path / "roquefort.txt"), "--out", idx, "--prune")
+    assert pruned.returncode == 0 and "indexed 1 documents" in pruned.stdout, pruned.stderr
+
+
 def test_index_command_with_nothing_readable(tmp_path: Path) -> None:
     (tmp_path / "empty.txt").write_text("")
     out = run("ragchips", "index", str(tmp_path), "--out", str(tmp_path / "idx"))
