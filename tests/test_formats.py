@@ -304,3 +304,36 @@ def test_pdf_hyphenation_points_join_the_word_and_keep_written_hyphens() -> None
     # The document's own words decide first: "week-end" is written so on another page.
     pages = ["Il part les week-ends.", "les week\ufffe\r\nends sont"]
     assert normalise_page_text(pages[1], document_words(pages)) == "les week-ends sont"
+
+
+def test_spans_point_into_the_text_read_document_gives_back(
+    tmp_path: Path, native_embedder
+) -> None:
+    """A BOM, cp1252 and Windows line endings: every passage and claim span is exact in
+    ``read_document(source).text``, the text as ragchips read it (README, "In Python")."""
+    from ragchips import ask
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "fondue.txt").write_text(
+        "La fondue savoyarde se prépare avec trois fromages : beaufort, comté et emmental.",
+        encoding="utf-8-sig",
+    )
+    cidre = "Le cidre de Cornouaille est élaboré avec des pommes récoltées à la main."
+    (docs / "cidre.txt").write_bytes(cidre.encode("cp1252"))
+    (docs / "galette.txt").write_bytes(
+        b"La galette\r\n\r\nLa galette de sarrasin est la sp\xc3\xa9cialit\xc3\xa9 de Rennes.\r\n"
+    )
+    index = Index.build([docs], embedder=native_embedder, out=tmp_path / "idx")
+    for question in (
+        "Quels fromages pour la fondue ?",
+        "Comment est récolté le cidre ?",
+        "De quelle ville la galette de sarrasin est-elle la spécialité ?",
+    ):
+        a = ask(question, k=3, index=index)
+        for p in a.passages:
+            assert read_document(p.source).text[p.start : p.end] == p.text
+        for c in a.claims:
+            doc = index.document(c.doc_id)
+            assert read_document(doc.source).text[c.start : c.end] == c.text
+    assert "\r" not in ask("spécialité de Rennes", k=1, index=index).claims[0].text
