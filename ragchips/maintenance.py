@@ -60,6 +60,14 @@ def verify(directory: Path) -> VerifyReport:
     report.segments = len(index.segments)
     ids_seen: set[int] = set()
     doc_ids: set[str] = set()
+    for listed in manifest["segments"]:
+        seg = next((s for s in index.segments if s.name == listed["name"]), None)
+        said = (listed.get("rows"), listed.get("docs"))
+        if seg is not None and said != (seg.n_rows, seg.n_docs):
+            report.problems.append(
+                f"{seg.name}: the manifest says {said[0]} passages and {said[1]} documents, "
+                f"the segment holds {seg.n_rows} and {seg.n_docs}"
+            )
     for seg, alive in zip(index.segments, index._alive):
         n = seg.n_rows
         ids = np.asarray(seg.ids)

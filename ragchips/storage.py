@@ -314,7 +314,26 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             raise CorruptIndexError(f"{path}: manifest has no {key!r}")
     if not isinstance(manifest["segments"], list):
         raise CorruptIndexError(f"{path}: manifest's segments are malformed")
+    for i, seg in enumerate(manifest["segments"]):
+        if not (
+            _names_files(seg)
+            and all(type(seg[k]) is int and seg[k] >= 0 for k in ("docs", "rows") if k in seg)
+        ):
+            raise CorruptIndexError(
+                f"{path}: manifest's segment {i} is malformed; rebuild the index"
+            )
+    if manifest.get("state") is not None and not _names_files(manifest["state"]):
+        raise CorruptIndexError(f"{path}: manifest's state is malformed; rebuild the index")
     return manifest
+
+
+def _names_files(entry: Any) -> bool:
+    """Whether a manifest entry has a folder ``name`` and its ``files``."""
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("name"), str)
+        and isinstance(entry.get("files"), dict)
+    )
 
 
 def _folders(manifest: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -258,6 +258,20 @@ def test_malformed_manifest_fields_are_corruption(index_copy: Path) -> None:
         path.write_text(json.dumps({**good, field: value}))
         with pytest.raises(CorruptIndexError):
             Index.load(index_copy)
+    # A segment or the state without its files, names or counts: one line, no KeyError.
+    seg = good["segments"][0]
+    for key in ("files", "name"):
+        broken = {**good, "segments": [{k: v for k, v in seg.items() if k != key}]}
+        path.write_text(json.dumps(broken))
+        with pytest.raises(CorruptIndexError, match="segment 0 is malformed"):
+            Index.load(index_copy)
+    for segments in ([None], [{**seg, "rows": "59"}], [{**seg, "files": ["vectors.npy"]}]):
+        path.write_text(json.dumps({**good, "segments": segments}))
+        with pytest.raises(CorruptIndexError, match="segment 0 is malformed"):
+            Index.load(index_copy)
+    path.write_text(json.dumps({**good, "state": {"name": good["state"]["name"]}}))
+    with pytest.raises(CorruptIndexError, match="state is malformed"):
+        Index.load(index_copy)
 
 
 def test_one_path_or_id_given_as_a_string_is_one_item(

@@ -48,6 +48,16 @@ def test_verify_passes_on_a_sound_index_and_names_a_modified_file(tmp_path: Path
     assert out.returncode == 1 and "--full" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_verify_names_a_segment_count_the_manifest_gets_wrong(tmp_path: Path) -> None:
+    Index.build(docs(), embedder=HashEmbedder(16), out=tmp_path / "i")
+    path = tmp_path / "i" / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["segments"][0]["rows"] += 3
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    report = verify(tmp_path / "i")
+    assert not report.ok and "the manifest says" in report.problems[0]
+
+
 def _format1(directory: Path) -> None:
     """A format-1 index as ragchips 0.1 wrote it (one generation folder, flat FAISS)."""
     import faiss
