@@ -52,32 +52,6 @@ def _one_line_warning(message: Any, *_: Any, **__: Any) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _unlisted(out: str, paths: list[str], embedder: str | None = None) -> list[str]:
-    """Sources of ``out``'s documents whose files still exist but lie under none of
-    ``paths``: an update with these paths alone would remove them (``--prune``)."""
-    from .index import Index
-    from .storage import read_manifest
-
-    if not (Path(out) / "manifest.json").is_file():
-        return []
-    try:
-        read_manifest(Path(out))
-        index = Index.load(out, embedder=embedder, verify=False)
-    except Exception:  # an unreadable index is rebuilt or refused by Index.sync itself
-        return []
-    roots = [Path(p).resolve() for p in paths]
-    try:
-        sources = {index._source(seg.doc(i)) for seg, i in index._live_docs()}
-    finally:
-        index.close()
-    out_paths = []
-    for source in sorted(sources):
-        path = Path(source).resolve()
-        if path.is_file() and not any(r == path or r in path.parents for r in roots):
-            out_paths.append(source)
-    return out_paths
-
-
 def _run_index(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -93,19 +67,6 @@ def _run_index(args: argparse.Namespace) -> int:
         if getattr(reason, "kind", "") != "unsupported":  # those are listed once, below
             print(f"warning: skipped {reason}", file=sys.stderr)
 
-    if not args.full and not args.prune:
-        unlisted = _unlisted(args.out, args.paths, args.embedder)
-        if unlisted:
-            from .errors import RagchipsError
-
-            n = len(unlisted)
-            raise RagchipsError(
-                f"{n} document{'s' if n > 1 else ''} of {args.out} come{'' if n > 1 else 's'} "
-                "from files under none of the "
-                f"paths given ({unlisted[0]}{', ...' if len(unlisted) > 1 else ''}), and the "
-                "update would remove them: give every file or folder of the collection, or "
-                "--prune to remove them from the index"
-            )
     progress, close = _progress(args)
     chunker = None  # the index keeps its own (kept_chunker), or a new one gets the defaults
     if args.chunk_size is not None or args.chunk_overlap is not None:
@@ -130,6 +91,7 @@ def _run_index(args: argparse.Namespace) -> int:
             full=args.full,
             wait=args.wait,
             ray=_ray(args),
+            prune=args.prune,
         )
     finally:
         close()

@@ -93,13 +93,27 @@ def parse_where(where: Any) -> list[Condition]:
                     and not isinstance(bound, bool)
                 ):
                     ranges.append((op, bound))
+                elif op in RANGE_OPS:
+                    raise InvalidQuestionError(
+                        f"where: {op!r} on {name!r} needs a number or text, not {bound!r}"
+                    )
+                elif op == "in":
+                    raise InvalidQuestionError(
+                        f"where: 'in' on {name!r} needs a list of values, not {bound!r}"
+                    )
                 else:
                     raise InvalidQuestionError(
                         f"where: unknown test {op!r} on {name!r}: use eq, in, gt, gte, lt, lte "
                         "with a number or text"
                     )
+                if op == "in" and not keys:
+                    raise InvalidQuestionError(f"where: 'in' on {name!r} lists no value")
             out.append(Condition(name, keys, tuple(ranges)))
         elif isinstance(wanted, list | tuple | set | frozenset):
+            if not wanted:
+                # "any of no value" matches no document; reading it as "any value" would
+                # quietly drop the filter.
+                raise InvalidQuestionError(f"where: {name!r} lists no value")
             out.append(Condition(name, tuple(value_key(v) for v in wanted)))
         else:
             out.append(Condition(name, (value_key(wanted),)))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .analysis import analyze_query
 from .calibration import Calibration
 from .dense import DenseConfig
 from .embedding import Embedder, check_embedder, get_embedder
@@ -261,6 +262,9 @@ class Index(HybridSearch, IndexUpdates):
     def _doc_hashes(self) -> dict[str, str]:
         return {(rec := seg.doc(i))["doc_id"]: rec["sha256"] for seg, i in self._live_docs()}
 
+    def _doc_sources(self) -> dict[str, str]:
+        return {(rec := seg.doc(i))["doc_id"]: self._source(rec) for seg, i in self._live_docs()}
+
     def iter_documents(self) -> Iterator[Document]:
         """Every document with its stored text, read one at a time."""
         for seg, i in self._live_docs():
@@ -366,10 +370,14 @@ class Index(HybridSearch, IndexUpdates):
     def search(
         self, question: str, k: int = 5, mode: str = "hybrid", where: Where | None = None
     ) -> list[Passage]:
-        """The ``k`` best passages for ``question``, best first."""
+        """The ``k`` best passages for ``question``, best first; none for a question with no
+        word to search ("de la", "???"), as :func:`ragchips.ask` (its nearest passages by
+        meaning would be noise)."""
         question = check_question(question)
         k = check_k(k)
         mode = check_mode(mode)
+        if not analyze_query(question):
+            return []
         hits = self.search_rows(question, k, mode, where=where)
         return [self.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits)]
 

@@ -54,6 +54,7 @@ class IndexUpdates:
         ) -> None: ...
         def _locate(self, doc_id: str) -> tuple[int, int] | None: ...
         def _doc_hashes(self) -> dict[str, str]: ...
+        def _doc_sources(self) -> dict[str, str]: ...
         @classmethod
         def load(
             cls: type[T],
@@ -92,7 +93,9 @@ class IndexUpdates:
         with writer_lock(directory, wait):
             if docs is None:
                 settings = _settings(emb, chunker, dense, calibration)
-                _on_ray(ray, directory, None, settings, emb, sources, {}, on_skip, progress)
+                _on_ray(
+                    ray, directory, None, settings, emb, sources, {}, on_skip, progress, check=None
+                )
             else:
                 # Files are read on a second thread while the first passages are embedded.
                 embedded = _embed_new(docs, chunker, emb, progress)
@@ -117,15 +120,21 @@ class IndexUpdates:
         full: bool = False,
         wait: float = 0.0,
         ray: str | bool | RayConfig | None = None,
+        prune: bool = True,
     ) -> tuple[T, ChangeReport]:
         """Make the index at ``out`` hold exactly these sources, embedding only new or
         changed documents (by content hash); unchanged ones are left untouched. Without
         ``chunker`` the index keeps its own (:func:`kept_chunker`). ``ray``: read and embed
-        them on a Ray cluster, as in :meth:`build`."""
+        them on a Ray cluster, as in :meth:`build`. ``prune=False`` (what ``ragchips
+        index`` does without ``--prune``) refuses, before anything is written, to remove
+        documents whose files still exist but lie under none of the paths given: a user
+        who names one new file means to add it, not to drop the rest."""
         directory = Path(out)
         check_out_folder(directory)
         emb = get_embedder(embedder)
         sources = _source_list(sources)
+        if not prune:
+            sources = list(sources)  # read twice: the documents, then the paths they lie under
         docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         report = ChangeReport()
         with writer_lock(directory, wait):
@@ -138,15 +147,18 @@ class IndexUpdates:
             current = None if full else _current_manifest(directory)
             reusable = current is not None and _compatible(current, emb, chunker)
             known: dict[str, str] = {}
+            check: Callable[[list[str], list[str]], None] | None = None
             if reusable:
                 old = cls.load(directory, embedder=emb, verify=False)
                 known = old._doc_hashes()
+                if not prune:
+                    check = _unlisted_check(directory, old._doc_sources(), sources)
                 old.close()
             if docs is None:
                 settings = _sync_settings(emb, chunker, dense, current if reusable else None)
                 base = current if reusable else None
                 args = (directory, base, settings, emb, sources, known, on_skip, progress)
-                report = _on_ray(ray, *args)
+                report = _on_ray(ray, *args, check=check)
                 index = cls.load(directory, embedder=emb, verify=False)
                 index._probe_checked = True
                 return index, report
@@ -168,6 +180,8 @@ class IndexUpdates:
             embedded = _embed_new(todo, chunker, emb, progress, allow_empty=reusable)
             wanted = set(seen)
             report.removed = [i for i in known if i not in wanted]
+            if check is not None:
+                check(report.removed, [i for i in known if i in wanted])
             report.kept = len(seen) - len(report.added) - len(report.updated)
             settings = _sync_settings(emb, chunker, dense, current if reusable else None)
             if not reusable:
@@ -314,13 +328,53 @@ def _uses(ray: str | bool | RayConfig | None) -> bool:
     return ray is not None and ray is not False
 
 
-def _on_ray(ray: str | bool | RayConfig | None, *args: Any) -> ChangeReport:
+def _on_ray(
+    ray: str | bool | RayConfig | None,
+    *args: Any,
+    check: Callable[[list[str], list[str]], None] | None,
+) -> ChangeReport:
     """Read, chunk and embed on a Ray cluster (ray is imported only here)."""
     from .cluster import ray_config, sync_on_ray
 
     report = ChangeReport()
-    sync_on_ray(*args, config=ray_config(ray), report=report)
+    sync_on_ray(*args, config=ray_config(ray), report=report, check=check)
     return report
+
+
+def _unlisted_check(
+    directory: Path, known_sources: dict[str, str], sources: Iterable[Any]
+) -> Callable[[list[str], list[str]], None]:
+    """What ``sync(prune=False)`` runs on the doc_ids it would remove: a one-line error if
+    any of them comes from a file that still exists under none of the paths given."""
+    _, paths = split_sources(sources)
+    roots = [Path(p).resolve() for p in paths]
+
+    def check(removed: list[str], matched: list[str]) -> None:
+        """``matched``: the indexed doc_ids read again from the paths given. When one of
+        them was indexed from elsewhere, the collection moved (or was copied) there, and
+        what it no longer holds goes, wherever an old copy of the file still lies."""
+        if any(not _under(Path(known_sources.get(i, "")).resolve(), roots) for i in matched):
+            return
+        unlisted = []
+        for doc_id in removed:
+            path = Path(known_sources.get(doc_id, "")).resolve()
+            if path.is_file() and not _under(path, roots):
+                unlisted.append(str(path))
+        if unlisted:
+            n = len(unlisted)
+            raise RagchipsError(
+                f"{n} document{'s' if n > 1 else ''} of {directory} come{'' if n > 1 else 's'} "
+                f"from files under none of the paths given ({unlisted[0]}"
+                f"{', ...' if n > 1 else ''}), and the update would remove "
+                f"{'them' if n > 1 else 'it'}: give every file or folder of the collection, or "
+                "--prune to remove them from the index"
+            )
+
+    return check
+
+
+def _under(path: Path, roots: list[Path]) -> bool:
+    return any(r == path or r in path.parents for r in roots)
 
 
 def _current_manifest(directory: Path) -> dict[str, Any] | None:

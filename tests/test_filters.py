@@ -77,7 +77,11 @@ def test_no_match_and_unknown_fields_are_said(index: Index) -> None:
     [
         ("year=2020", "must be a mapping"),
         ({"year": {"between": [1, 2]}}, "unknown test 'between'"),
-        ({"year": {"gte": [2020]}}, "unknown test 'gte'"),
+        ({"year": {"gte": [2020]}}, "'gte' on 'year' needs a number or text, not \\[2020\\]"),
+        ({"year": {"in": 2020}}, "'in' on 'year' needs a list of values"),
+        ({"year": {"in": []}}, "'in' on 'year' lists no value"),
+        ({"year": []}, "'year' lists no value"),
+        ({"doc_id": ()}, "'doc_id' lists no value"),
         ({"": 1}, "non-empty"),
     ],
 )

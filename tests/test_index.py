@@ -197,6 +197,21 @@ def test_question_with_lone_surrogate_is_refused(seeds_index_path: Path) -> None
         idx.search("puce \ud800")
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_a_question_with_no_word_to_search_finds_no_passage(
+    seeds_index_path: Path, mode: str
+) -> None:
+    # As ask() says "aucun mot qui permette de chercher" and shows no passage, search (and
+    # so POST /search) returns none: the nearest passages to "de la" by meaning are noise.
+    from ragchips import ask
+
+    idx = Index.load(seeds_index_path)
+    for question in ("de la", "???", "le la les"):
+        assert idx.search(question, k=3, mode=mode) == []
+        assert ask(question, k=3, index=idx, mode=mode).passages == []
+    assert idx.search("Tigris", k=3, mode=mode)
+
+
 def test_rrf_fusion_is_available_for_comparison(seeds_index_path: Path) -> None:
     idx = Index.load(seeds_index_path)
     z = idx.search_rows("Tigris G42", 5)
@@ -291,6 +306,30 @@ def test_one_path_or_id_given_as_a_string_is_one_item(
     assert report.kept == 2 and not report.added
     synced.delete("volcan")
     assert sorted(Index.load("idx", embedder=HashEmbedder(64))._doc_hashes()) == ["puce"]
+
+
+def test_sync_without_prune_keeps_what_still_exists_elsewhere(tmp_path: Path) -> None:
+    from ragchips.embedding import HashEmbedder
+    from ragchips.errors import RagchipsError
+
+    emb = HashEmbedder(64)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in (("volcan", "Le Piton de la Fournaise."), ("puce", "La puce de TSMC.")):
+        (docs / f"{name}.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "lac.txt").write_text("Le lac Léman est profond.", encoding="utf-8")
+    Index.build([docs], embedder=emb, out=tmp_path / "idx")
+    with pytest.raises(RagchipsError, match=r"^2 documents of .* --prune"):
+        Index.sync([tmp_path / "lac.txt"], tmp_path / "idx", embedder=emb, prune=False)
+    assert sorted(Index.load(tmp_path / "idx", embedder=emb)._doc_hashes()) == ["puce", "volcan"]
+    # The collection copied elsewhere, one file gone from the copy: it moved, so it goes.
+    shutil.copytree(docs, tmp_path / "moved")
+    (tmp_path / "moved" / "volcan.txt").unlink()
+    _, report = Index.sync([tmp_path / "moved"], tmp_path / "idx", embedder=emb, prune=False)
+    assert report.removed == ["volcan"] and report.kept == 1
+    # The library's default (prune=True) is the index made exactly of the sources given.
+    _, report = Index.sync([tmp_path / "lac.txt"], tmp_path / "idx", embedder=emb)
+    assert report.removed == ["puce"] and report.added == ["lac"]
 
 
 @pytest.mark.parametrize("path", [5, ["indexes/seeds"], 2.5])

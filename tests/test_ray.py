@@ -158,6 +158,25 @@ def test_incremental_update_through_the_cli(
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def test_an_update_naming_one_new_file_is_refused_on_ray_too(
+    cluster: Any, corpus: Path, built: dict[str, Any], tmp_path: Path
+) -> None:
+    """Without --prune, the documents whose files still exist elsewhere are not removed:
+    the Ray path refuses before the manifest is replaced, as the local one does."""
+    out = tmp_path / "index"
+    shutil.copytree(built["ray"].path, out)
+    manifest = (out / "manifest.json").read_bytes()
+    (tmp_path / "new.md").write_text("# Nouveau\n\nOpenAI teste sa puce en 2026.\n", "utf-8")
+    cmd = [sys.executable, "-m", "ragchips.cli", "index", str(tmp_path / "new.md")]
+    cmd += ["--out", str(out), "--embedder", HASH, "--ray", "auto", "--no-progress"]
+    env = {**os.environ, "RAY_ADDRESS": cluster.address}
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "--prune" in run.stderr.strip().splitlines()[-1]
+    assert (out / "manifest.json").read_bytes() == manifest
+    assert len(Index.load(out)._doc_hashes()) == len(built["ray"]._doc_hashes())
+
+
 def _replicas() -> list[int]:
     """Process ids of the embedder replicas (Ray names its worker processes by their actor)."""
     import psutil

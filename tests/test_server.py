@@ -438,7 +438,7 @@ LONG = "a" * (MAX_QUESTION_CHARS + 1)
         ("/search", {"question": "puce", "k": 1000}, 422, "k:"),
         ("/search", {"question": "puce", "where": {"lang": "fr"}}, 400, "no document has a field"),
         ("/ask", {"question": "puce", "where": {"doc_id": "nosuch"}}, 400, "no document matches"),
-        ("/search", {"question": "puce", "where": {"doc_id": []}}, 400, "no document matches"),
+        ("/search", {"question": "puce", "where": {"doc_id": []}}, 400, "lists no value"),
         (
             "/v1/chat/completions",
             {"messages": chat("puce"), "where": {"doc_id": {"gte": "zzz"}}},
