@@ -239,6 +239,7 @@ class _Candidate:
     typed: bool
     agent: tuple[int, int] | None = None  # the doer's name, in sentence coordinates
     match: float = 0.0  # the score without the passage's rank: how well it matches alone
+    matched: frozenset[str] = frozenset()  # its terms, with its subject's for a pronoun
 
     @property
     def text(self) -> str:
@@ -350,7 +351,9 @@ def _score(
                 - FRAGMENT_PENALTY * _is_fragment(p, s.start, s.text)
             )
             score = match + RANK_WEIGHT / max(p.rank, 1)
-            candidates.append(_Candidate(score, p, s.start, s.end, terms, typed, agent, match))
+            candidates.append(
+                _Candidate(score, p, s.start, s.end, terms, typed, agent, match, matched)
+            )
     candidates.sort(key=lambda c: (-c.score, c.passage.rank, c.start))
     return _Scored(candidates, qterms, weight, mass, kind, asked, text, analyzer, listing)
 
@@ -420,7 +423,9 @@ def extract(
             break
         if _flat(c.text) == _flat(best.text):
             continue
-        new_weight = sum(weight.get(t, 1.0) for t in (qterms & c.terms) - best.terms)
+        # What the first sentence already covers includes its subject ("Elle meurt à
+        # Passy" speaks of Marie Curie): a sentence that only names her adds nothing.
+        new_weight = sum(weight.get(t, 1.0) for t in (qterms & c.terms) - best.matched)
         adds_term = new_weight >= NEW_TERM_SHARE * mass
         adds_kind = (kind is not None or scored.listing) and c.typed and not best.typed
         # An English question's words seldom match French text, so for it a sentence about

@@ -407,6 +407,20 @@ def test_the_doer_is_of_the_questions_verb_not_of_the_name_it_asks_about(
     assert out.claims[0].phrase == founder
 
 
+def test_a_sentence_that_only_names_the_first_ones_subject_adds_nothing() -> None:
+    # "Elle ..." speaks of Marie Curie (the title): the sentence that merely names her
+    # brings no word of the question the answer lacks, so it is not shown after it.
+    text = (
+        "Marie Curie est née à Varsovie en 1867 et fut naturalisée française. "
+        "Elle est morte en 1934 à Passy, en Haute-Savoie, d'une leucémie."
+    )
+    question = "Où est morte Marie Curie ?"
+    out = extract(analyze(question), [passage(1, text, "Marie Curie")], question=question)
+    assert [c.text for c in out.claims] == [
+        "Elle est morte en 1934 à Passy, en Haute-Savoie, d'une leucémie."
+    ], out.text
+
+
 def test_a_pronoun_sentence_does_not_answer_on_its_title_alone() -> None:
     # "Il est partagé..." holds nothing the question asks but the lake's name, by its title.
     text = (
