@@ -46,9 +46,12 @@ _TYPES = (
     AnswerType(
         "number",
         re.compile(
-            r"\b(combien|quel(le)?s? (est|sont) (le|la|les) (nombre|montant|prix|coût|taux|"
-            r"pourcentage|part|taille|durée|population|superficie)|quel(le)? (nombre|montant|"
-            r"prix|pourcentage|part)|how (many|much))\b",
+            r"\b(combien|quel(le)?s? (est|sont|était|étaient|fut) (le |la |les |l')(nombre|"
+            r"montant|prix|coût|taux|pourcentage|part|taille|durée|population|superficie|"
+            r"hauteur|altitude|longueur|largeur|profondeur|surface|poids|masse|vitesse|distance|"
+            r"température|capacité|budget|salaire|âge|score|rendement|chiffre d'affaires|"
+            r"diamètre|densité|effectif)|quel(le)? (nombre|montant|prix|pourcentage|part)|"
+            r"how (many|much))\b",
             re.I,
         ),
         re.compile(r"\d"),

@@ -74,6 +74,19 @@ _ASKS_YEAR = re.compile(r"\b(année|an|years?|siècle|century)\b", re.I)
 # "combien de personnes", "how many people": the noun the number counts.
 _COUNTED = re.compile(r"\b(?:combien\s+(?:de|d'|d’)\s*|how\s+many\s+)(\w+)", re.I)
 _PURE_YEAR = re.compile(rf"^{YEAR}$")
+# "Quelle est la hauteur de … ?": a measure, which a text gives as a number and its unit
+# ("245 mètres", "1 465 m", "12,30 euros" is _SCALE's); the unit is part of the answer.
+_ASKS_MEASURE = re.compile(
+    r"\b(?:hauteur|altitude|longueur|largeur|profondeur|superficie|surface|poids|masse|"
+    r"vitesse|distance|température|capacité|diamètre|taille|durée|âge|portée)\b",
+    re.I,
+)
+_UNIT = re.compile(
+    r"(?:mètres?|m|km|cm|mm|kilomètres?|centimètres?|millimètres?|m2|m²|km2|km²|hectares?|ha|"
+    r"kilogrammes?|kg|grammes?|g|tonnes?|t|litres?|l|degrés?|°c?|°|km/h|nœuds?|milles?|"
+    r"pieds?|ans|années?|mois|semaines?|jours?|heures?|h|minutes?|min|secondes?|s|siècles?)",
+    re.I,
+)
 _FUNCTION = FRENCH_STOP_WORDS | {"the", "a", "an", "in", "on", "of", "selon", "après", "avant"}
 
 
@@ -134,16 +147,22 @@ def _candidates(kind: AnswerType, question: str, text: str) -> list[tuple[int, i
     if kind.name == "number":
         counted = _COUNTED.search(question)
         noun = counted.group(1).lower()[:5] if counted else None
+        measure = _ASKS_MEASURE.search(question) is not None
         out = []
         for m in _NUMBER.finditer(text):
             year = bool(_PURE_YEAR.match(m.group(0).strip()))
             bonus = 0.0
             end = shown = m.start() + len(m.group(0).rstrip())
-            for w in list(_TOKEN.finditer(text, end, min(len(text), end + 40)))[:3]:
+            words = list(_TOKEN.finditer(text, end, min(len(text), end + 40)))[:3]
+            for w in words:
                 word = re.sub(r"^(?:d|l)['’]", "", w.group(0).lower())
                 if noun and word.startswith(noun):
                     bonus, shown = bonus + 6.0, w.end()  # "80 personnes", not "80"
                     break
+            unit = _UNIT.fullmatch(text[end : words[0].end()].strip()) if words else None
+            if shown == end and unit is not None and not text[end : words[0].start()].strip():
+                shown = words[0].end()  # "245 mètres": the unit belongs to the answer
+                bonus += 3.0 if measure else 0.0
             if year and shown == end:
                 continue  # "en 1947" dates the fact, it does not count anything
             out.append((m.start(), end, bonus, shown))

@@ -51,3 +51,24 @@ def test_a_question_about_a_name_asks_who_they_are_not_for_a_name() -> None:
     for question in ("Qui est le PDG d'OpenAI ?", "Qui fabrique la puce ?", "Qui est-ce ?"):
         assert asked_about_name(question) is None, question
         assert answer_type(question) is not None, question
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Quelle est l'altitude du puy de Dôme ?",
+        "Quelle est l’altitude du puy de Dôme ?",
+        "Quelle est la hauteur de la tour ?",
+        "Quel était le salaire final de Leavitt ?",
+        "Quel est le chiffre d'affaires de Lumetra ?",
+    ],
+)
+def test_a_measure_asks_for_a_number(question: str) -> None:
+    kind = answer_type(question)
+    assert kind is not None and kind.name == "number"
+
+
+def test_english_measures_keep_no_kind() -> None:
+    # "How long must the offer be valid?" is answered by "at least three years": no digit
+    # (measured: English answer kinds lost one answer on the licences).
+    assert answer_type("How long must a written offer be valid?") is None

@@ -146,3 +146,25 @@ def test_review_cases_stops_ports_and_millions() -> None:
 def test_a_very_long_sentence_is_answered() -> None:
     words = " ".join(f"Nom{i} Prénom{i} a vu {i} bateaux" for i in range(500))
     assert phrase("Combien de bateaux a vu Nom7 ?", words + ".") is not None
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        # A measure is a number with its unit, and the number with a unit wins over one
+        # without ("Deux tours" counts towers, it measures nothing).
+        (
+            "Quelle est la hauteur de la porte de Paris ?",
+            "Deux tours encadrent la porte de Paris, haute de 30 mètres, bâtie en 1290.",
+            "30 mètres",
+        ),
+        (
+            "Quelle est l'altitude du puy de Dôme ?",
+            "Culminant à 1 465 m, il domine la ville.",
+            "1 465 m",
+        ),
+        ("Combien de temps a duré le chantier ?", "Le chantier a duré 3 ans.", "3 ans"),
+    ],
+)
+def test_a_measure_is_a_number_with_its_unit(question: str, sentence: str, expected: str) -> None:
+    assert phrase(question, sentence) == expected
