@@ -337,7 +337,7 @@ def sync_on_ray(
     *,
     config: RayConfig | None,
     report: ChangeReport,
-    check: Callable[[list[str], list[str]], None] | None = None,
+    check: Callable[[set[str]], None] | None = None,
 ) -> dict[str, Any]:
     """Bring the index at ``directory`` to exactly ``sources`` (``current`` None: from
     scratch), embedding new and changed documents on the cluster. ``known``: doc_id to
@@ -401,8 +401,7 @@ def sync_on_ray(
             changed = [i for i in wanted if i in known and known[i] != wanted[i]]
             gone = [i for i in known if i not in wanted]
             if check is not None:
-                # Refuses before the manifest is replaced: nothing changes.
-                check(gone, [i for i in known if i in wanted])
+                check(set(wanted))  # refuses before the manifest is replaced
             report.added = [i for i in wanted if i not in known]
             report.updated = changed
             report.removed = gone

@@ -262,8 +262,14 @@ class Index(HybridSearch, IndexUpdates):
     def _doc_hashes(self) -> dict[str, str]:
         return {(rec := seg.doc(i))["doc_id"]: rec["sha256"] for seg, i in self._live_docs()}
 
-    def _doc_sources(self) -> dict[str, str]:
-        return {(rec := seg.doc(i))["doc_id"]: self._source(rec) for seg, i in self._live_docs()}
+    def _doc_files(self) -> dict[str, str]:
+        """doc_id to the file each document was read from (those given in Python have none)."""
+        out = {}
+        for seg, i in self._live_docs():
+            rec = seg.doc(i)
+            if isinstance(rec.get("path"), str):
+                out[rec["doc_id"]] = self._source(rec)
+        return out
 
     def iter_documents(self) -> Iterator[Document]:
         """Every document with its stored text, read one at a time."""

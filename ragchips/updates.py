@@ -54,7 +54,7 @@ class IndexUpdates:
         ) -> None: ...
         def _locate(self, doc_id: str) -> tuple[int, int] | None: ...
         def _doc_hashes(self) -> dict[str, str]: ...
-        def _doc_sources(self) -> dict[str, str]: ...
+        def _doc_files(self) -> dict[str, str]: ...
         @classmethod
         def load(
             cls: type[T],
@@ -147,12 +147,21 @@ class IndexUpdates:
             current = None if full else _current_manifest(directory)
             reusable = current is not None and _compatible(current, emb, chunker)
             known: dict[str, str] = {}
-            check: Callable[[list[str], list[str]], None] | None = None
+            check: Callable[[set[str]], None] | None = None
+            old = None
             if reusable:
                 old = cls.load(directory, embedder=emb, verify=False)
                 known = old._doc_hashes()
+            elif not prune and _current_manifest(directory) is not None:
+                # Rebuilt (--full, another chunker or embedder): the check still reads what
+                # the index holds now, with the embedder it was built with.
+                try:
+                    old = cls.load(directory, verify=False)
+                except RagchipsError:
+                    old = None  # unreadable: rebuilt from the paths given, as always
+            if old is not None:
                 if not prune:
-                    check = _unlisted_check(directory, old._doc_sources(), sources)
+                    check = _unlisted_check(directory, old._doc_files(), sources)
                 old.close()
             if docs is None:
                 settings = _sync_settings(emb, chunker, dense, current if reusable else None)
@@ -181,7 +190,7 @@ class IndexUpdates:
             wanted = set(seen)
             report.removed = [i for i in known if i not in wanted]
             if check is not None:
-                check(report.removed, [i for i in known if i in wanted])
+                check(wanted)
             report.kept = len(seen) - len(report.added) - len(report.updated)
             settings = _sync_settings(emb, chunker, dense, current if reusable else None)
             if not reusable:
@@ -331,7 +340,7 @@ def _uses(ray: str | bool | RayConfig | None) -> bool:
 def _on_ray(
     ray: str | bool | RayConfig | None,
     *args: Any,
-    check: Callable[[list[str], list[str]], None] | None,
+    check: Callable[[set[str]], None] | None,
 ) -> ChangeReport:
     """Read, chunk and embed on a Ray cluster (ray is imported only here)."""
     from .cluster import ray_config, sync_on_ray
@@ -342,24 +351,21 @@ def _on_ray(
 
 
 def _unlisted_check(
-    directory: Path, known_sources: dict[str, str], sources: Iterable[Any]
-) -> Callable[[list[str], list[str]], None]:
-    """What ``sync(prune=False)`` runs on the doc_ids it would remove: a one-line error if
-    any of them comes from a file that still exists under none of the paths given."""
+    directory: Path, files: dict[str, str], sources: Iterable[Any]
+) -> Callable[[set[str]], None]:
+    """What ``sync(prune=False)`` runs on the doc_ids it read: a one-line error, before
+    anything is written, if a document it would drop comes from a file that still exists
+    under none of the paths given. ``files``: doc_id to the file each indexed document was
+    read from (documents given in Python have none)."""
     _, paths = split_sources(sources)
-    roots = [Path(p).resolve() for p in paths]
+    roots = [_absolute(p) for p in paths]
 
-    def check(removed: list[str], matched: list[str]) -> None:
-        """``matched``: the indexed doc_ids read again from the paths given. When one of
-        them was indexed from elsewhere, the collection moved (or was copied) there, and
-        what it no longer holds goes, wherever an old copy of the file still lies."""
-        if any(not _under(Path(known_sources.get(i, "")).resolve(), roots) for i in matched):
-            return
-        unlisted = []
-        for doc_id in removed:
-            path = Path(known_sources.get(doc_id, "")).resolve()
-            if path.is_file() and not _under(path, roots):
-                unlisted.append(str(path))
+    def check(read: set[str]) -> None:
+        unlisted = [
+            path
+            for doc_id, path in files.items()
+            if doc_id not in read and os.path.isfile(path) and not _under(_absolute(path), roots)
+        ]
         if unlisted:
             n = len(unlisted)
             raise RagchipsError(
@@ -367,14 +373,20 @@ def _unlisted_check(
                 f"from files under none of the paths given ({unlisted[0]}"
                 f"{', ...' if n > 1 else ''}), and the update would remove "
                 f"{'them' if n > 1 else 'it'}: give every file or folder of the collection, or "
-                "--prune to remove them from the index"
+                "ask for their removal (--prune; prune=True in Python)"
             )
 
     return check
 
 
-def _under(path: Path, roots: list[Path]) -> bool:
-    return any(r == path or r in path.parents for r in roots)
+def _absolute(path: str | os.PathLike[str]) -> str:
+    """A path made absolute without following symbolic links: a linked file lies where
+    the collection shows it, not where its target is."""
+    return os.path.normpath(os.path.abspath(path))
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
 def _current_manifest(directory: Path) -> dict[str, Any] | None:

@@ -309,27 +309,45 @@ def test_one_path_or_id_given_as_a_string_is_one_item(
 
 
 def test_sync_without_prune_keeps_what_still_exists_elsewhere(tmp_path: Path) -> None:
+    from ragchips.chunking import ChunkerSettings
     from ragchips.embedding import HashEmbedder
     from ragchips.errors import RagchipsError
 
     emb = HashEmbedder(64)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in (("volcan", "Le Piton de la Fournaise."), ("puce", "La puce de TSMC.")):
+    docs, idx = tmp_path / "docs", tmp_path / "idx"
+    (docs / "sub").mkdir(parents=True)
+    for name, text in (("notes", "Le Piton de la Fournaise."), ("puce", "La puce de TSMC.")):
         (docs / f"{name}.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "shared.txt").write_text("Un glossaire partagé.", encoding="utf-8")
+    (docs / "sub" / "glossaire.txt").symlink_to(tmp_path / "shared.txt")
     (tmp_path / "lac.txt").write_text("Le lac Léman est profond.", encoding="utf-8")
-    Index.build([docs], embedder=emb, out=tmp_path / "idx")
-    with pytest.raises(RagchipsError, match=r"^2 documents of .* --prune"):
-        Index.sync([tmp_path / "lac.txt"], tmp_path / "idx", embedder=emb, prune=False)
-    assert sorted(Index.load(tmp_path / "idx", embedder=emb)._doc_hashes()) == ["puce", "volcan"]
-    # The collection copied elsewhere, one file gone from the copy: it moved, so it goes.
-    shutil.copytree(docs, tmp_path / "moved")
-    (tmp_path / "moved" / "volcan.txt").unlink()
-    _, report = Index.sync([tmp_path / "moved"], tmp_path / "idx", embedder=emb, prune=False)
-    assert report.removed == ["volcan"] and report.kept == 1
+    Index.build([docs], embedder=emb, out=idx)
+    everything = ["glossaire", "notes", "puce"]
+    refused = r"^3 documents of .* \(--prune; prune=True in Python\)$"
+    with pytest.raises(RagchipsError, match=refused):
+        Index.sync([tmp_path / "lac.txt"], idx, embedder=emb, prune=False)
+    # A file named as an indexed one, from elsewhere, is no sign that the collection moved.
+    (tmp_path / "dl").mkdir()
+    (tmp_path / "dl" / "notes.txt").write_text("Autre chose.", encoding="utf-8")
+    with pytest.raises(RagchipsError, match=r"^2 documents"):
+        Index.sync([tmp_path / "dl" / "notes.txt"], idx, embedder=emb, prune=False)
+    # Nor is a rebuild with another chunker (or --full).
+    with pytest.raises(RagchipsError, match=refused):
+        Index.sync(
+            [tmp_path / "lac.txt"], idx, embedder=emb, prune=False, chunker=ChunkerSettings(300)
+        )
+    assert sorted(Index.load(idx, embedder=emb)._doc_hashes()) == everything
+    # A symbolic link lies where the collection shows it; a copy of the collection elsewhere
+    # with a file gone is refused too (the original still exists): --prune says to drop it.
+    _, report = Index.sync([docs, tmp_path / "lac.txt"], idx, embedder=emb, prune=False)
+    assert report.added == ["lac"] and not report.removed
+    shutil.copytree(docs, tmp_path / "copy", symlinks=True)
+    (tmp_path / "copy" / "notes.txt").unlink()
+    with pytest.raises(RagchipsError, match=r"^2 documents"):
+        Index.sync([tmp_path / "copy"], idx, embedder=emb, prune=False)
     # The library's default (prune=True) is the index made exactly of the sources given.
-    _, report = Index.sync([tmp_path / "lac.txt"], tmp_path / "idx", embedder=emb)
-    assert report.removed == ["puce"] and report.added == ["lac"]
+    _, report = Index.sync([tmp_path / "lac.txt"], idx, embedder=emb)
+    assert sorted(report.removed) == everything and report.kept == 1
 
 
 @pytest.mark.parametrize("path", [5, ["indexes/seeds"], 2.5])
