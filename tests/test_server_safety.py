@@ -232,6 +232,19 @@ def test_document_route_returns_the_text_spans_point_into() -> None:
         assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
 
 
+def test_a_replaced_generation_is_released_while_the_server_runs(index_copy: Path) -> None:
+    # The server once kept the generation it started with open for its whole life, so its
+    # segments stayed on disk after every rebuild (their leases blocked the clean-up).
+    app = create_app(settings(index=index_copy))
+    with TestClient(app) as c:
+        first = {p.name for p in index_copy.glob("seg-*")}
+        assert c.get("/health").json()["status"] == "ok"
+        for _ in range(2):
+            Index.load(index_copy).compact()  # a new segment; the old one is replaced
+            assert c.post("/search", json={"question": QUESTION}).status_code == 200
+        assert not first & {p.name for p in index_copy.glob("seg-*")}
+
+
 def test_openapi_schemas_are_what_routes_send() -> None:
     app = create_app(settings())
     with TestClient(app) as c:

@@ -71,6 +71,9 @@ def create_app(
             len(index),
             time.perf_counter() - t0,
         )
+        # Not held for the server's life: a rebuilt index replaces this one, and a reference
+        # kept here would keep its segments (their leases) on disk until the server stops.
+        del index
         try:
             yield
         finally:
