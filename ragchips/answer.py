@@ -266,10 +266,11 @@ def _claim(c: _Candidate, scored: _Scored) -> Claim:
         )
     elif scored.listing and c.typed:
         phrase = _listing(c.text)
+    page = p.page_at(start)
     if phrase is None:
-        return Claim(c.text, p.rank, p.doc_id, start, end)
+        return Claim(c.text, p.rank, p.doc_id, start, end, page=page)
     a, b = phrase
-    return Claim(c.text, p.rank, p.doc_id, start, end, c.text[a:b], start + a, start + b)
+    return Claim(c.text, p.rank, p.doc_id, start, end, c.text[a:b], start + a, start + b, page=page)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ class Passage:
 
     def __post_init__(self) -> None:
         pages = self.metadata.get("pages")
+        # Kept aside (not a field, not serialised): the pages of what is cited inside it.
+        object.__setattr__(self, "_pages", pages if isinstance(pages, list) else None)
         if isinstance(pages, list):
             from .readers.pages import page_at
 
@@ -50,6 +52,16 @@ class Passage:
                 object.__setattr__(self, "page", page_at(pages, self.start))
             rest = {k: v for k, v in self.metadata.items() if k != "pages"}
             object.__setattr__(self, "metadata", rest)
+
+    def page_at(self, offset: int) -> int | None:
+        """The page of character ``offset`` of the document (a sentence cited inside this
+        passage may lie on a later page than its start); None without pages."""
+        pages = getattr(self, "_pages", None)
+        if pages is None:
+            return self.page
+        from .readers.pages import page_at
+
+        return page_at(pages, offset)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +79,8 @@ class Claim:
     ``document text[start:end] == text`` (the same coordinates as :class:`Passage`);
     ``passage`` is the ``[n]`` it cites. ``phrase`` is the answer phrase inside the
     sentence (a date, a name, "TSMC") when the kind of answer asked for is known, with its
-    own span ``[phrase_start:phrase_end]`` into the document text.
+    own span ``[phrase_start:phrase_end]`` into the document text. ``page`` is the 1-based
+    page the sentence starts on, for paginated documents (PDF).
     """
 
     text: str
@@ -78,6 +91,7 @@ class Claim:
     phrase: str | None = None
     phrase_start: int | None = None
     phrase_end: int | None = None
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,13 +139,14 @@ class Answer:
         if self.passages:
             lines.append("Sources :")
             for p in self.passages:
-                page = f", p. {p.page}" if p.page is not None else ""
-                lines.append(f"[{p.rank}] {p.title} — {p.source}{page} [{p.start}:{p.end}]")
+                lines.append(
+                    f"[{p.rank}] {p.title} — {p.source}{_page(p.page)} [{p.start}:{p.end}]"
+                )
                 cited = self._claims_of(p)
                 if cited:
                     # The cited sentence itself, with its span, then the passage around it.
                     for c in cited:
-                        lines.append(f"    ▶ « {_mark(c, '[', ']')} » [{c.start}:{c.end}]")
+                        lines.append(f"    ▶ « {_mark(c, '[', ']')} »{_where(c)}")
                 else:
                     lines.append(f"    « {p.quote()} »")
         for w in self.warnings:
@@ -145,7 +160,8 @@ class Answer:
             out.append("")
             for p in self.passages:
                 out.append(
-                    f"{p.rank}. *{_md(p.title)}* — `{p.source}` [{p.start}:{p.end}]  \n"
+                    f"{p.rank}. *{_md(p.title)}* — `{p.source}`{_page(p.page)} "
+                    f"[{p.start}:{p.end}]  \n"
                     f"   > {_highlight(p, self._claims_of(p), _md, '**', '**', '***', '***')}"
                 )
         return "\n".join(out)
@@ -153,8 +169,8 @@ class Answer:
     def _repr_html_(self) -> str:
         esc = html.escape
         items = "".join(
-            f"<li value='{p.rank}'><b>{esc(p.title)}</b> — <code>{esc(p.source)}</code> "
-            f"[{p.start}:{p.end}]<blockquote>"
+            f"<li value='{p.rank}'><b>{esc(p.title)}</b> — <code>{esc(p.source)}</code>"
+            f"{_page(p.page)} [{p.start}:{p.end}]<blockquote>"
             f"{_highlight(p, self._claims_of(p), esc, '<mark>', '</mark>', '<b>', '</b>')}"
             f"</blockquote></li>"
             for p in self.passages
@@ -165,6 +181,15 @@ class Answer:
             f"<div class='ragchips-answer'><p><b>{esc(self.question)}</b></p>"
             f"<p>{esc(self.answer)}</p>{sources}{warn}</div>"
         )
+
+
+def _page(page: int | None) -> str:
+    return f", p. {page}" if page is not None else ""
+
+
+def _where(c: Claim) -> str:
+    """A claim's span, and its page when the document has pages."""
+    return f" p. {c.page} [{c.start}:{c.end}]" if c.page is not None else f" [{c.start}:{c.end}]"
 
 
 def _mark(c: Claim, open_: str, close: str) -> str:

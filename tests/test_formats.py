@@ -337,3 +337,30 @@ def test_spans_point_into_the_text_read_document_gives_back(
             doc = index.document(c.doc_id)
             assert read_document(doc.source).text[c.start : c.end] == c.text
     assert "\r" not in ask("spécialité de Rennes", k=1, index=index).claims[0].text
+
+
+def test_a_claim_gives_the_page_of_its_own_sentence(tmp_path: Path, native_embedder) -> None:
+    """A passage may start on one page and the cited sentence lie on a later one: the claim
+    says the sentence's page, and every surface shows pages (chat citations included)."""
+    from ragchips import ask
+    from ragchips.server.routes.chat import sources_block
+    from ragchips.server.schemas import Citation
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_pdf(
+        docs / "mairie.pdf",
+        [
+            ["Première page : le budget communal est voté en mars."],
+            ["Deuxième page : la voirie sera refaite en juin."],
+            ["Troisième page : la cantine scolaire servira des repas bio."],
+        ],
+    )
+    index = Index.build([docs], embedder=native_embedder, out=tmp_path / "idx")
+    a = ask("Que servira la cantine scolaire ?", k=1, index=index)
+    claim, passage = a.claims[0], a.passages[0]
+    assert "cantine" in claim.text and claim.page == 3
+    assert passage.page == 1 and a.to_dict()["claims"][0]["page"] == 3
+    assert f"p. 3 [{claim.start}:{claim.end}]" in str(a)
+    assert "p. 1" in a._repr_html_() and "p. 1" in a._repr_markdown_()
+    assert Citation.of(passage).page == 1 and ", p. 1 [" in sources_block(a.passages)

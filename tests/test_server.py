@@ -266,7 +266,7 @@ def test_chat_completion_is_openai_shaped_and_cites(client: Any) -> None:
     cites = c["citations"]
     assert [x["index"] for x in cites] == [1, 2, 3, 4, 5]
     for x in cites:
-        assert set(x) == {"index", "source", "title", "doc_id", "start", "end", "quote"}
+        assert set(x) == {"index", "source", "title", "doc_id", "start", "end", "quote", "page"}
         assert document_text(x["source"])[x["start"] : x["end"]] == x["quote"]
     answer, sources = content.split("\n\nSources :\n")
     assert "G42" in answer

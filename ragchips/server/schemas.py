@@ -160,6 +160,7 @@ class Citation(BaseModel):
     start: int
     end: int
     quote: str
+    page: int | None = Field(None, description="the page the passage starts on (PDF)")
 
     @classmethod
     def of(cls, p: Passage) -> Citation:
@@ -171,6 +172,7 @@ class Citation(BaseModel):
             start=p.start,
             end=p.end,
             quote=p.text,
+            page=p.page,
         )
 
 

@@ -47,7 +47,11 @@ def sources_block(passages: list[Passage]) -> str:
     """The readable list that ends every chat reply."""
     if not passages:
         return "\n\nSources : aucun passage de la collection ne correspond."
-    lines = [f"[{p.rank}] {p.title} — {p.source} [{p.start}:{p.end}]" for p in passages]
+    lines = [
+        f"[{p.rank}] {p.title} — {p.source}{'' if p.page is None else f', p. {p.page}'} "
+        f"[{p.start}:{p.end}]"
+        for p in passages
+    ]
     return "\n\nSources :\n" + "\n".join(lines)
 
 
