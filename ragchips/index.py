@@ -383,6 +383,7 @@ class Index(HybridSearch, IndexUpdates):
         k = check_k(k)
         mode = check_mode(mode)
         if not analyze_query(question):
+            self.allowed(where)  # a bad filter is an error here too, as in ask()
             return []
         hits = self.search_rows(question, k, mode, where=where)
         return [self.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits)]

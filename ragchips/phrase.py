@@ -81,12 +81,17 @@ _ASKS_MEASURE = re.compile(
     r"vitesse|distance|température|capacité|diamètre|taille|durée|âge|portée)\b",
     re.I,
 )
+# Read on the text right after the number (a word boundary after it: "5 G" is no unit,
+# nor are one-letter words such as "s", "l", "t" or "g", too often something else).
 _UNIT = re.compile(
-    r"(?:mètres?|m|km|cm|mm|kilomètres?|centimètres?|millimètres?|m2|m²|km2|km²|hectares?|ha|"
-    r"kilogrammes?|kg|grammes?|g|tonnes?|t|litres?|l|degrés?|°c?|°|km/h|nœuds?|milles?|"
-    r"pieds?|ans|années?|mois|semaines?|jours?|heures?|h|minutes?|min|secondes?|s|siècles?)",
+    r"[ \u00a0\u202f]?(?:km/h|m/s|°\s?C|°|m²|km²|m2|km2|mètres?|kilomètres?|centimètres?|"
+    r"millimètres?|km|cm|mm|m|hectares?|ha|kilogrammes?|kg|grammes?|tonnes?|litres?|degrés?|"
+    r"nœuds?|milles?|pieds?|ans|années?|mois|semaines?|jours?|heures?|h|minutes?|min|"
+    r"secondes?|siècles?)(?![\w/²])",
     re.I,
 )
+# "en 1934 à 66 ans": a year, then the number; no range from a year to a smaller number.
+_YEAR_THEN = re.compile(rf"(?:entre\s+)?{YEAR}\s+(?:à|et)\s+")
 _FUNCTION = FRENCH_STOP_WORDS | {"the", "a", "an", "in", "on", "of", "selon", "après", "avant"}
 
 
@@ -150,22 +155,25 @@ def _candidates(kind: AnswerType, question: str, text: str) -> list[tuple[int, i
         measure = _ASKS_MEASURE.search(question) is not None
         out = []
         for m in _NUMBER.finditer(text):
-            year = bool(_PURE_YEAR.match(m.group(0).strip()))
+            start = m.start()
+            lead = _YEAR_THEN.match(text, start)
+            if lead is not None and not _PURE_YEAR.match(text[lead.end() : m.end()].strip()):
+                start = lead.end()  # "1934 à 66 ans": the number is 66, 1934 dates it
+            year = bool(_PURE_YEAR.match(text[start : m.end()].strip()))
             bonus = 0.0
-            end = shown = m.start() + len(m.group(0).rstrip())
-            words = list(_TOKEN.finditer(text, end, min(len(text), end + 40)))[:3]
-            for w in words:
+            end = shown = start + len(text[start : m.end()].rstrip())
+            for w in list(_TOKEN.finditer(text, end, min(len(text), end + 40)))[:3]:
                 word = re.sub(r"^(?:d|l)['’]", "", w.group(0).lower())
                 if noun and word.startswith(noun):
                     bonus, shown = bonus + 6.0, w.end()  # "80 personnes", not "80"
                     break
-            unit = _UNIT.fullmatch(text[end : words[0].end()].strip()) if words else None
-            if shown == end and unit is not None and not text[end : words[0].start()].strip():
-                shown = words[0].end()  # "245 mètres": the unit belongs to the answer
+            unit = _UNIT.match(text, end)
+            if shown == end and unit is not None and (measure or not year):
+                shown = unit.end()  # "245 mètres": the unit belongs to the answer
                 bonus += 3.0 if measure else 0.0
             if year and shown == end:
                 continue  # "en 1947" dates the fact, it does not count anything
-            out.append((m.start(), end, bonus, shown))
+            out.append((start, end, bonus, shown))
         return out
     if kind.name == "place":
         out = []

@@ -210,6 +210,8 @@ def test_a_question_with_no_word_to_search_finds_no_passage(
         assert idx.search(question, k=3, mode=mode) == []
         assert ask(question, k=3, index=idx, mode=mode).passages == []
     assert idx.search("Tigris", k=3, mode=mode)
+    with pytest.raises(InvalidQuestionError, match="no document has a field"):
+        idx.search("de la", k=3, mode=mode, where={"nosuch": "x"})
 
 
 def test_rrf_fusion_is_available_for_comparison(seeds_index_path: Path) -> None:

@@ -164,6 +164,12 @@ def test_a_very_long_sentence_is_answered() -> None:
             "1 465 m",
         ),
         ("Combien de temps a duré le chantier ?", "Le chantier a duré 3 ans.", "3 ans"),
+        # A year then a number is no range ("en 1934 à 66 ans"); units with a slash or a
+        # degree sign; a one-letter word after a number is no unit.
+        ("Quel était l'âge de Marie Curie à sa mort ?", "Elle meurt en 1934 à 66 ans.", "66 ans"),
+        ("Quelle est la vitesse du train ?", "Le train roule à 320 km/h depuis 2007.", "320 km/h"),
+        ("Quelle est la température de l'eau ?", "L'eau est à 25 °C en été.", "25 °C"),
+        ("Combien de forfaits ?", "Il offre 3 forfaits dont la 5 G.", "3 forfaits"),
     ],
 )
 def test_a_measure_is_a_number_with_its_unit(question: str, sentence: str, expected: str) -> None:
