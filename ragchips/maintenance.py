@@ -162,6 +162,12 @@ def upgrade(directory: Path, locked: bool = False) -> dict[str, Any]:
         raise CorruptIndexError(f"{directory}: format-1 passages and vectors disagree")
     spans: list[list[tuple[int, int]]] = [[] for _ in docs]
     for d, a, b in rows.tolist():
+        # Checked before anything is written: the format-1 files are replaced.
+        if not (0 <= d < len(docs) and 0 <= a < b <= len(docs[d].text)):
+            raise CorruptIndexError(
+                f"{directory}: a format-1 passage span [{a}:{b}] lies outside its document; "
+                "rebuild the index"
+            )
         spans[d].append((a, b))
     prepared = [Prepared(doc, s) for doc, s in zip(docs, spans) if s]
     order = np.argsort(rows[:, 0], kind="stable")

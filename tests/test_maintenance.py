@@ -120,6 +120,23 @@ def test_a_format_1_index_says_how_to_upgrade_and_upgrades_without_embedding(
         upgrade(directory)
 
 
+def test_a_format_1_span_outside_its_document_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    directory = tmp_path / "old"
+    _format1(directory)
+    gen = directory / "g-0123456789abcdef"
+    rows = np.load(gen / "passages.npy")
+    rows[0, 2] = 9999
+    np.save(gen / "passages.npy", rows)
+    before = sorted(p.name for p in directory.iterdir())
+    with pytest.raises(CorruptIndexError, match=r"span \[\d+:9999\] lies outside"):
+        upgrade(directory)
+    assert sorted(p.name for p in directory.iterdir()) == before and gen.exists()
+
+
 def test_indexing_again_over_a_format_1_index_upgrades_it_and_embeds_nothing(
     tmp_path: Path,
 ) -> None:
