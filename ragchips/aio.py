@@ -74,7 +74,8 @@ async def asearch(
 class AsyncAnswerStream:
     """An :class:`~ragchips.results.AnswerStream` for ``async for``: each piece of text is
     awaited from a worker thread; ``passages`` and ``found`` are known from the start and
-    :attr:`final` is the complete answer once the stream is exhausted."""
+    ``await stream.final()`` gives the complete answer (a coroutine, unlike the sync
+    stream's ``final`` property: it may have to read the rest of the stream)."""
 
     def __init__(self, stream: AnswerStream) -> None:
         self._stream = stream

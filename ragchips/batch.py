@@ -43,7 +43,8 @@ def read_batch_questions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for n, record in question_lines(path, blank=True):
-        qid = str(record.get("id", record["question"]))
+        given = record.get("id")
+        qid = str(record["question"] if given is None else given)
         if qid in seen:
             raise RagchipsError(f"{path}:{n}: id {qid!r} appears twice")
         seen.add(qid)
@@ -88,12 +89,22 @@ def _answered(out: Path) -> set[str]:
             raise RagchipsError(_NOT_OURS.format(out, n))
         if "error" not in record and record["id"] is not None:
             done.add(str(record["id"]))
-    if last:
-        if not (last.startswith(_LINE_START) or _LINE_START.startswith(last)):
-            raise RagchipsError(_NOT_OURS.format(out, len(lines) + 1))
-        with open(out, "r+b") as f:  # an answer cut by an interruption: written again
-            f.truncate(len(data) - len(last))
+    if last and not (last.startswith(_LINE_START) or _LINE_START.startswith(last)):
+        raise RagchipsError(_NOT_OURS.format(out, len(lines) + 1))
+    # An answer cut by an interruption is written again, and so is a question that failed:
+    # its old error line goes (each run had added one more).
+    kept = [line for line in lines if not line.strip() or b'"error": ' not in line or _ok(line)]
+    if last or len(kept) != len(lines):
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_bytes(b"".join(line + b"\n" for line in kept))
+        os.replace(tmp, out)
     return done
+
+
+def _ok(line: bytes) -> bool:
+    """Whether an output line is an answer (not an error line)."""
+    record = json.loads(line.decode("utf-8"))
+    return "error" not in record
 
 
 def answer_file(

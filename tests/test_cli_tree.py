@@ -83,7 +83,7 @@ def test_batch_answers_every_question_and_resumes(seeds_index_path: Path, tmp_pa
     questions = tmp_path / "q.jsonl"
     lines = [
         {"id": "a", "question": "Qui fabriquera la puce d'OpenAI ?"},
-        {"question": "Quel est le projet Tigris ?"},
+        {"id": None, "question": "Quel est le projet Tigris ?"},  # null: the question
         {"id": "c", "question": "   "},
     ]
     questions.write_text("\n".join(json.dumps(q) for q in lines) + "\n", encoding="utf-8")
@@ -112,10 +112,13 @@ def test_batch_answers_every_question_and_resumes(seeds_index_path: Path, tmp_pa
     assert [r["id"] for r in again] == ["a", "Quel est le projet Tigris ?", "c"]
     assert again[0] == records[0]  # not answered twice
 
-    # everything answered except the error line, which is retried
-    third = run("ask", *args)
-    after = out.read_text(encoding="utf-8").splitlines()
-    assert third.returncode == 0 and len(after) == 4 and json.loads(after[3])["id"] == "c"
+    # everything answered except the error line, which is retried: its old line goes, so
+    # the file keeps one line per question however many runs there are
+    for _ in range(2):
+        third = run("ask", *args)
+        after = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert third.returncode == 0 and [r["id"] for r in after] == [r["id"] for r in again]
+        assert "answered 0 questions (2 already answered, 1 errors)" in third.stdout
 
 
 def test_batch_bad_question_file_is_one_line(tmp_path: Path) -> None:
