@@ -6,7 +6,6 @@ rebuild has replaced their manifest, so a notebook or a server pays the load onc
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import time
@@ -272,7 +271,7 @@ def _sources(
         if len(keep) >= k:
             break
         keep.add(i)
-    return [dataclasses.replace(pool[i - 1], rank=n) for n, i in enumerate(sorted(keep), 1)]
+    return [pool[i - 1].ranked(n) for n, i in enumerate(sorted(keep), 1)]
 
 
 def _holds_all(passage_terms: list[str], terms: list[str]) -> bool:

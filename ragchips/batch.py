@@ -67,9 +67,11 @@ def _unencodable(text: str) -> bool:
     return False
 
 
-def _answered(out: Path) -> set[str]:
-    """Ids already answered in ``out``; a half-written last line is cut off. A file that
-    answer_file did not write is refused before anything in it is changed."""
+def _answered(out: Path, retried: set[str] | None = None) -> set[str]:
+    """Ids already answered in ``out``; a half-written last line is cut off, and so are the
+    error lines of the questions in ``retried`` (asked again now, they would be written
+    twice). A file that answer_file did not write is refused before anything in it is
+    changed. The file is edited in place: a link, its mode and its owner stay."""
     from .errors import RagchipsError
 
     if not out.exists():
@@ -91,20 +93,23 @@ def _answered(out: Path) -> set[str]:
             done.add(str(record["id"]))
     if last and not (last.startswith(_LINE_START) or _LINE_START.startswith(last)):
         raise RagchipsError(_NOT_OURS.format(out, len(lines) + 1))
-    # An answer cut by an interruption is written again, and so is a question that failed:
-    # its old error line goes (each run had added one more).
-    kept = [line for line in lines if not line.strip() or b'"error": ' not in line or _ok(line)]
+    kept = [line for line in lines if not _retried_error(line, retried or set())]
     if last or len(kept) != len(lines):
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_bytes(b"".join(line + b"\n" for line in kept))
-        os.replace(tmp, out)
+        body = b"".join(line + b"\n" for line in kept)
+        with open(out, "r+b") as f:  # never longer than what is there: rewritten in place
+            f.write(body)
+            f.truncate(len(body))
+            f.flush()
+            os.fsync(f.fileno())
     return done
 
 
-def _ok(line: bytes) -> bool:
-    """Whether an output line is an answer (not an error line)."""
+def _retried_error(line: bytes, retried: set[str]) -> bool:
+    """Whether an output line is the error line of a question asked again now."""
+    if b'"error": ' not in line:
+        return False
     record = json.loads(line.decode("utf-8"))
-    return "error" not in record
+    return "error" in record and str(record["id"]) in retried
 
 
 def answer_file(
@@ -131,9 +136,9 @@ def answer_file(
         from .errors import RagchipsError
 
         raise RagchipsError(f"{out}: --out is the questions file; give the answers their own")
-    done = _answered(out_path)
+    idx = open_index(index)  # once, before the bar starts (and before the file is touched)
+    done = _answered(out_path, {q["id"] for q in items})
     todo = [q for q in items if q["id"] not in done]
-    idx = open_index(index)  # once, before the bar starts
     errors = 0
     with (
         open(out_path, "a", encoding="utf-8") as f,

@@ -278,6 +278,7 @@ class _Gather:
         self.progress = progress
         self.resolver = _Resolver()
         self.wanted: dict[str, str] = {}  # doc_id -> content hash, every document read
+        self.sources: dict[str, str] = {}  # doc_id -> where it was read
         self.late: list[Prepared] = []  # a known hash under another doc_id
         self.prepared: list[Prepared] = []
         self.vectors: list[np.ndarray] = []
@@ -305,6 +306,7 @@ class _Gather:
             if final != doc.doc_id:
                 doc = replace(doc, doc_id=final)
             self.wanted[final] = doc.sha256
+            self.sources[final] = doc.source
             p = Prepared(doc, [(int(a), int(b)) for a, b in item["spans"]])
             if self.known.get(final) == doc.sha256 or not p.spans:
                 continue  # unchanged, or no body text: nothing to write
@@ -337,7 +339,7 @@ def sync_on_ray(
     *,
     config: RayConfig | None,
     report: ChangeReport,
-    check: Callable[[set[str]], None] | None = None,
+    check: Callable[[dict[str, tuple[str, str]]], None] | None = None,
 ) -> dict[str, Any]:
     """Bring the index at ``directory`` to exactly ``sources`` (``current`` None: from
     scratch), embedding new and changed documents on the cluster. ``known``: doc_id to
@@ -401,7 +403,8 @@ def sync_on_ray(
             changed = [i for i in wanted if i in known and known[i] != wanted[i]]
             gone = [i for i in known if i not in wanted]
             if check is not None:
-                check(set(wanted))  # refuses before the manifest is replaced
+                # Refuses before the manifest is replaced.
+                check({i: (sha, gather.sources.get(i, "")) for i, sha in wanted.items()})
             report.added = [i for i in wanted if i not in known]
             report.updated = changed
             report.removed = gone

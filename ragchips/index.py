@@ -262,13 +262,14 @@ class Index(HybridSearch, IndexUpdates):
     def _doc_hashes(self) -> dict[str, str]:
         return {(rec := seg.doc(i))["doc_id"]: rec["sha256"] for seg, i in self._live_docs()}
 
-    def _doc_files(self) -> dict[str, str]:
-        """doc_id to the file each document was read from (those given in Python have none)."""
+    def _doc_files(self) -> dict[str, tuple[str, str]]:
+        """doc_id to (the file each document was read from, its content hash); documents
+        given in Python have none."""
         out = {}
         for seg, i in self._live_docs():
             rec = seg.doc(i)
             if isinstance(rec.get("path"), str):
-                out[rec["doc_id"]] = self._source(rec)
+                out[rec["doc_id"]] = (self._source(rec), rec["sha256"])
         return out
 
     def iter_documents(self) -> Iterator[Document]:

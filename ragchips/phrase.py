@@ -81,8 +81,9 @@ _ASKS_MEASURE = re.compile(
     r"vitesse|distance|température|capacité|diamètre|taille|durée|âge|portée)\b",
     re.I,
 )
-# Read on the text right after the number (a word boundary after it: "5 G" is no unit,
-# nor are one-letter words such as "s", "l", "t" or "g", too often something else).
+# Read on the text right after the number (a word boundary after it: "5 G" is no unit);
+# one-letter units but "m" and "h" ("5 g", "30 s", "50 l") only when a measure is asked.
+_LETTER_UNIT = re.compile(r"[ \u00a0\u202f]?[gslt](?![\w/²])")
 _UNIT = re.compile(
     r"[ \u00a0\u202f]?(?:km/h|m/s|°\s?C|°|m²|km²|m2|km2|mètres?|kilomètres?|centimètres?|"
     r"millimètres?|km|cm|mm|m|hectares?|ha|kilogrammes?|kg|grammes?|tonnes?|litres?|degrés?|"
@@ -90,8 +91,10 @@ _UNIT = re.compile(
     r"secondes?|siècles?)(?![\w/²])",
     re.I,
 )
-# "en 1934 à 66 ans": a year, then the number; no range from a year to a smaller number.
-_YEAR_THEN = re.compile(rf"(?:entre\s+)?{YEAR}\s+(?:à|et)\s+")
+# "en 1934 à 66 ans": a year, then the number; no range from a year to a smaller number
+# ("entre 1800 et 2500 habitants" stays a range).
+_YEAR_THEN = re.compile(rf"(?:entre\s+)?({YEAR})\s+(?:à|et)\s+")
+_LEADING = re.compile(r"\d+(?:[ \u00a0\u202f]\d{3})*")
 _FUNCTION = FRENCH_STOP_WORDS | {"the", "a", "an", "in", "on", "of", "selon", "après", "avant"}
 
 
@@ -157,7 +160,12 @@ def _candidates(kind: AnswerType, question: str, text: str) -> list[tuple[int, i
         for m in _NUMBER.finditer(text):
             start = m.start()
             lead = _YEAR_THEN.match(text, start)
-            if lead is not None and not _PURE_YEAR.match(text[lead.end() : m.end()].strip()):
+            second = _LEADING.match(text, lead.end()) if lead is not None else None
+            if (
+                lead is not None
+                and second is not None
+                and int(re.sub(r"\D", "", second.group(0))) < int(lead.group(1))
+            ):
                 start = lead.end()  # "1934 à 66 ans": the number is 66, 1934 dates it
             year = bool(_PURE_YEAR.match(text[start : m.end()].strip()))
             bonus = 0.0
@@ -167,7 +175,7 @@ def _candidates(kind: AnswerType, question: str, text: str) -> list[tuple[int, i
                 if noun and word.startswith(noun):
                     bonus, shown = bonus + 6.0, w.end()  # "80 personnes", not "80"
                     break
-            unit = _UNIT.match(text, end)
+            unit = _UNIT.match(text, end) or (_LETTER_UNIT.match(text, end) if measure else None)
             if shown == end and unit is not None and (measure or not year):
                 shown = unit.end()  # "245 mètres": the unit belongs to the answer
                 bonus += 3.0 if measure else 0.0

@@ -13,7 +13,6 @@ numbers the ranks again from 1.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from typing import Protocol, runtime_checkable
 
@@ -67,7 +66,8 @@ def rerank(question: str, passages: list[Passage], reranker: Reranker | None) ->
             f"reranker {reranker.name!r} returned passages it was not given (or one twice); "
             "a reranker may only reorder and drop passages"
         )
-    return [dataclasses.replace(p, rank=i) for i, p in enumerate(out, start=1)]
+    by_span = {_span(p): p for p in passages}
+    return [p.ranked(i, like=by_span[_span(p)]) for i, p in enumerate(out, start=1)]
 
 
 def _span(p: Passage) -> tuple[str, int, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 __all__ = ["Answer", "AnswerStream", "Claim", "Passage"]
@@ -52,6 +52,14 @@ class Passage:
                 object.__setattr__(self, "page", page_at(pages, self.start))
             rest = {k: v for k, v in self.metadata.items() if k != "pages"}
             object.__setattr__(self, "metadata", rest)
+
+    def ranked(self, rank: int, like: Passage | None = None) -> Passage:
+        """This passage at another rank, keeping the pages its claims read (which
+        ``dataclasses.replace`` would drop: they are not a field); ``like``: the passage
+        to take them from, when this one is a copy a plugin made."""
+        out = replace(self, rank=rank)
+        object.__setattr__(out, "_pages", getattr(like or self, "_pages", None))
+        return out
 
     def page_at(self, offset: int) -> int | None:
         """The page of character ``offset`` of the document (a sentence cited inside this

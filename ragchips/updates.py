@@ -54,7 +54,7 @@ class IndexUpdates:
         ) -> None: ...
         def _locate(self, doc_id: str) -> tuple[int, int] | None: ...
         def _doc_hashes(self) -> dict[str, str]: ...
-        def _doc_files(self) -> dict[str, str]: ...
+        def _doc_files(self) -> dict[str, tuple[str, str]]: ...
         @classmethod
         def load(
             cls: type[T],
@@ -147,7 +147,7 @@ class IndexUpdates:
             current = None if full else _current_manifest(directory)
             reusable = current is not None and _compatible(current, emb, chunker)
             known: dict[str, str] = {}
-            check: Callable[[set[str]], None] | None = None
+            check: Callable[[Read], None] | None = None
             old = None
             if reusable:
                 old = cls.load(directory, embedder=emb, verify=False)
@@ -172,11 +172,13 @@ class IndexUpdates:
                 index._probe_checked = True
                 return index, report
             seen: list[str] = []
+            read_docs: Read = {}
 
             def new_or_changed(read: Iterable[Document]) -> Iterable[Document]:
                 """Record every document read; pass on those to embed."""
                 for d in read:
                     seen.append(d.doc_id)
+                    read_docs[d.doc_id] = (d.sha256, d.source)
                     if d.doc_id not in known:
                         report.added.append(d.doc_id)
                         yield d
@@ -190,7 +192,7 @@ class IndexUpdates:
             wanted = set(seen)
             report.removed = [i for i in known if i not in wanted]
             if check is not None:
-                check(wanted)
+                check(read_docs)
             report.kept = len(seen) - len(report.added) - len(report.updated)
             settings = _sync_settings(emb, chunker, dense, current if reusable else None)
             if not reusable:
@@ -340,7 +342,7 @@ def _uses(ray: str | bool | RayConfig | None) -> bool:
 def _on_ray(
     ray: str | bool | RayConfig | None,
     *args: Any,
-    check: Callable[[set[str]], None] | None,
+    check: Callable[[Read], None] | None,
 ) -> ChangeReport:
     """Read, chunk and embed on a Ray cluster (ray is imported only here)."""
     from .cluster import ray_config, sync_on_ray
@@ -350,39 +352,46 @@ def _on_ray(
     return report
 
 
+Read = dict[str, tuple[str, str]]  # doc_id -> (content hash, source), of every document read
+
+
 def _unlisted_check(
-    directory: Path, files: dict[str, str], sources: Iterable[Any]
-) -> Callable[[set[str]], None]:
-    """What ``sync(prune=False)`` runs on the doc_ids it read: a one-line error, before
-    anything is written, if a document it would drop comes from a file that still exists
-    under none of the paths given. ``files``: doc_id to the file each indexed document was
-    read from (documents given in Python have none)."""
+    directory: Path, files: dict[str, tuple[str, str]], sources: Iterable[Any]
+) -> Callable[[Read], None]:
+    """What ``sync(prune=False)`` runs on the documents it read: a one-line error, before
+    anything is written, if the update would drop or replace a document whose file still
+    exists under none of the paths given (replaced: another file of the same name, from
+    elsewhere, with other content). ``files``: doc_id to (the file each indexed document
+    was read from, its content hash); documents given in Python have none."""
     _, paths = split_sources(sources)
     roots = [_absolute(p) for p in paths]
 
-    def check(read: set[str]) -> None:
-        unlisted = [
-            path
-            for doc_id, path in files.items()
-            if doc_id not in read and os.path.isfile(path) and not _under(_absolute(path), roots)
-        ]
-        if unlisted:
-            n = len(unlisted)
+    def check(read: Read) -> None:
+        lost = []
+        for doc_id, (path, sha) in files.items():
+            if not os.path.isfile(path) or _under(_absolute(path), roots):
+                continue
+            got = read.get(doc_id)
+            if got is None or (got[0] != sha and _absolute(got[1]) != _absolute(path)):
+                lost.append(path)
+        if lost:
+            n = len(lost)
             raise RagchipsError(
                 f"{n} document{'s' if n > 1 else ''} of {directory} come{'' if n > 1 else 's'} "
-                f"from files under none of the paths given ({unlisted[0]}"
-                f"{', ...' if n > 1 else ''}), and the update would remove "
+                f"from files under none of the paths given ({lost[0]}"
+                f"{', ...' if n > 1 else ''}), and the update would remove or replace "
                 f"{'them' if n > 1 else 'it'}: give every file or folder of the collection, or "
-                "ask for their removal (--prune; prune=True in Python)"
+                "ask for it (--prune; prune=True in Python)"
             )
 
     return check
 
 
 def _absolute(path: str | os.PathLike[str]) -> str:
-    """A path made absolute without following symbolic links: a linked file lies where
-    the collection shows it, not where its target is."""
-    return os.path.normpath(os.path.abspath(path))
+    """A path made absolute without following symbolic links (a linked file lies where
+    the collection shows it, not where its target is), in the file system's case."""
+    out = os.path.normcase(os.path.normpath(os.path.abspath(path)))
+    return "/" + out.lstrip("/") if os.sep == "/" and out.startswith("//") else out
 
 
 def _under(path: str, roots: list[str]) -> bool:

@@ -212,3 +212,24 @@ def test_cli_ask_path_imports_no_integration_or_format_library(seeds_index_path:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_batch_resume_edits_the_answers_file_in_place(
+    seeds_index_path: Path, tmp_path: Path
+) -> None:
+    # Removing a retried question's old error line rewrites the file where it is: a link
+    # stays a link, the mode stays, and the error line of a question no longer asked stays.
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "c", "question": "   "}\n', encoding="utf-8")
+    real = tmp_path / "real.jsonl"
+    old = {"id": "gone", "question": "   ", "error": "question is empty"}
+    real.write_text(json.dumps(old) + "\n", encoding="utf-8")
+    real.chmod(0o600)
+    link = tmp_path / "answers.jsonl"
+    link.symlink_to(real)
+    args = ["--questions", str(questions), "--out", str(link), "--index", str(seeds_index_path)]
+    for _ in range(2):
+        assert run("ask", *args).returncode == 0
+    assert link.is_symlink() and (real.stat().st_mode & 0o777) == 0o600
+    ids = [json.loads(line)["id"] for line in real.read_text(encoding="utf-8").splitlines()]
+    assert ids == ["gone", "c"]

@@ -3,6 +3,7 @@ unsupported files and scans reported; a reader plugin found through its entry po
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -364,3 +365,13 @@ def test_a_claim_gives_the_page_of_its_own_sentence(tmp_path: Path, native_embed
     assert f"p. 3 [{claim.start}:{claim.end}]" in str(a)
     assert "p. 1" in a._repr_html_() and "p. 1" in a._repr_markdown_()
     assert Citation.of(passage).page == 1 and ", p. 1 [" in sources_block(a.passages)
+
+    # A reranker's copies of the passages keep their pages too.
+    class Same:
+        name = "same"
+
+        def rerank(self, question: str, passages: list) -> list:
+            return [dataclasses.replace(p, score=0.0) for p in passages]
+
+    b = ask("Que servira la cantine scolaire ?", k=1, index=index, rerank=Same())
+    assert b.claims[0].page == 3 and b.passages[0].page_at(b.claims[0].start) == 3

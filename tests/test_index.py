@@ -331,8 +331,12 @@ def test_sync_without_prune_keeps_what_still_exists_elsewhere(tmp_path: Path) ->
     # A file named as an indexed one, from elsewhere, is no sign that the collection moved.
     (tmp_path / "dl").mkdir()
     (tmp_path / "dl" / "notes.txt").write_text("Autre chose.", encoding="utf-8")
-    with pytest.raises(RagchipsError, match=r"^2 documents"):
+    with pytest.raises(RagchipsError, match=r"^3 documents"):  # 2 dropped, notes replaced
         Index.sync([tmp_path / "dl" / "notes.txt"], idx, embedder=emb, prune=False)
+    # ... nor may it replace the indexed one, whose file is still there.
+    given = [docs / "puce.txt", docs / "sub", tmp_path / "dl" / "notes.txt"]
+    with pytest.raises(RagchipsError, match=r"^1 document .* would remove or replace it"):
+        Index.sync(given, idx, embedder=emb, prune=False)
     # Nor is a rebuild with another chunker (or --full).
     with pytest.raises(RagchipsError, match=refused):
         Index.sync(

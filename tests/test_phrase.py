@@ -170,6 +170,13 @@ def test_a_very_long_sentence_is_answered() -> None:
         ("Quelle est la vitesse du train ?", "Le train roule à 320 km/h depuis 2007.", "320 km/h"),
         ("Quelle est la température de l'eau ?", "L'eau est à 25 °C en été.", "25 °C"),
         ("Combien de forfaits ?", "Il offre 3 forfaits dont la 5 G.", "3 forfaits"),
+        ("Quel est le poids du colis ?", "Le colis pèse 5 g.", "5 g"),
+        # A range from a year-like number to a larger one is a range.
+        (
+            "Combien d'habitants compte le village ?",
+            "Le village compte entre 1800 et 2500 habitants.",
+            "entre 1800 et 2500 habitants",
+        ),
     ],
 )
 def test_a_measure_is_a_number_with_its_unit(question: str, sentence: str, expected: str) -> None:
