@@ -143,8 +143,14 @@ def _run_verify(args: argparse.Namespace) -> int:
 
 
 def _run_upgrade(args: argparse.Namespace) -> int:
-    from .maintenance import upgrade
+    from .maintenance import is_format_1, upgrade
+    from .storage import FORMAT_VERSION, read_manifest
 
+    if (Path(args.dir) / "manifest.json").is_file() and not is_format_1(Path(args.dir)):
+        read_manifest(Path(args.dir))  # a damaged or foreign manifest is said as such
+        # Already current: nothing to do, and not an error (a script may run it every time).
+        print(f"{args.dir} is already at format {FORMAT_VERSION}: nothing to upgrade")
+        return 0
     manifest = upgrade(Path(args.dir))
     counts = manifest["counts"]
     print(
