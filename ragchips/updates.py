@@ -157,7 +157,7 @@ class IndexUpdates:
                 # the index holds now, with the embedder it was built with.
                 try:
                     old = cls.load(directory, verify=False)
-                except RagchipsError:
+                except (RagchipsError, OSError, ValueError):
                     old = None  # unreadable: rebuilt from the paths given, as always
             if old is not None:
                 if not prune:
