@@ -263,13 +263,13 @@ class Index(HybridSearch, IndexUpdates):
         return {(rec := seg.doc(i))["doc_id"]: rec["sha256"] for seg, i in self._live_docs()}
 
     def _doc_files(self) -> dict[str, tuple[str, str]]:
-        """doc_id to (the file each document was read from, its content hash); documents
-        given in Python have none."""
+        """doc_id to (the file each document was read from, its content hash); "" for a
+        document given in Python (no file of its own)."""
         out = {}
         for seg, i in self._live_docs():
             rec = seg.doc(i)
-            if isinstance(rec.get("path"), str):
-                out[rec["doc_id"]] = (self._source(rec), rec["sha256"])
+            path = self._source(rec) if isinstance(rec.get("path"), str) else ""
+            out[rec["doc_id"]] = (path, rec["sha256"])
         return out
 
     def iter_documents(self) -> Iterator[Document]:

@@ -178,8 +178,21 @@ def discover_files(
     paths: Iterable[str | os.PathLike[str]],
     on_skip: Callable[[str, str], None] | None = None,
 ) -> Iterator[Path]:
-    """Files to read: given files as they are, folders walked in sorted order. Files in a
-    folder that no reader knows are reported to ``on_skip`` (kind ``unsupported``)."""
+    """Files to read: given files as they are, folders walked in sorted order, each file
+    once however many of the paths hold it ("docs docs/a.txt" is not two documents). Files
+    in a folder that no reader knows are reported to ``on_skip`` (kind ``unsupported``)."""
+    seen: set[str] = set()
+    for path in _discover(paths, on_skip):
+        key = os.path.normcase(os.path.abspath(path))
+        if key not in seen:
+            seen.add(key)
+            yield path
+
+
+def _discover(
+    paths: Iterable[str | os.PathLike[str]],
+    on_skip: Callable[[str, str], None] | None = None,
+) -> Iterator[Path]:
     from .readers import SkipReason
 
     suffixes = supported_suffixes()

@@ -131,7 +131,7 @@ class IndexUpdates:
         who names one new file means to add it, not to drop the rest."""
         directory = Path(out)
         check_out_folder(directory)
-        emb = get_embedder(embedder)
+        emb = get_embedder(kept_embedder(directory, full) if embedder is None else embedder)
         sources = _source_list(sources)
         if not prune:
             sources = list(sources)  # read twice: the documents, then the paths they lie under
@@ -206,6 +206,9 @@ class IndexUpdates:
                     delete=report.updated + report.removed,
                     embedded=embedded,
                 )
+            elif current is not None:
+                # Nothing changed, but what a killed run or a reader left behind can go.
+                collect_garbage(directory, current)
         index = cls.load(directory, embedder=emb, verify=False)
         index._probe_checked = True
         return index, report
@@ -241,6 +244,11 @@ class IndexUpdates:
         if self.path is None:
             raise RagchipsError("this index has no folder")
         add, delete = add or [], delete or []
+        blank = [d.doc_id for d in add if not d.text.strip()]
+        if blank:
+            raise RagchipsError(
+                f"document {blank[0]!r} has no text to index; delete() removes a document"
+            )
         for name, ids in (("added", [d.doc_id for d in add]), ("deleted", delete)):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             if dup:
@@ -361,24 +369,28 @@ def _unlisted_check(
     """What ``sync(prune=False)`` runs on the documents it read: a one-line error, before
     anything is written, if the update would drop or replace a document whose file still
     exists under none of the paths given (replaced: another file of the same name, from
-    elsewhere, with other content). ``files``: doc_id to (the file each indexed document
-    was read from, its content hash); documents given in Python have none."""
+    elsewhere, with other content), or drop one added in Python. ``files``: doc_id to
+    (the file each indexed document was read from, its content hash), "" for none."""
     _, paths = split_sources(sources)
     roots = [_absolute(p) for p in paths]
 
     def check(read: Read) -> None:
         lost = []
         for doc_id, (path, sha) in files.items():
+            got = read.get(doc_id)
+            if not path:  # added in Python: no path given can hold it
+                if got is None:
+                    lost.append(f"{doc_id!r}, added from Python")
+                continue
             if not os.path.isfile(path) or _under(_absolute(path), roots):
                 continue
-            got = read.get(doc_id)
             if got is None or (got[0] != sha and _absolute(got[1]) != _absolute(path)):
                 lost.append(path)
         if lost:
             n = len(lost)
             raise RagchipsError(
                 f"{n} document{'s' if n > 1 else ''} of {directory} come{'' if n > 1 else 's'} "
-                f"from files under none of the paths given ({lost[0]}"
+                f"from no file under the paths given ({lost[0]}"
                 f"{', ...' if n > 1 else ''}), and the update would remove or replace "
                 f"{'them' if n > 1 else 'it'}: give every file or folder of the collection, or "
                 "ask for it (--prune; prune=True in Python)"
@@ -416,6 +428,19 @@ def kept_chunker(directory: str | os.PathLike[str], full: bool = False) -> Chunk
         return ChunkerSettings()
     own = ChunkerSettings.from_dict(current["chunker"])
     return replace(own, splitter=ChunkerSettings().splitter) if full else own
+
+
+def kept_embedder(directory: str | os.PathLike[str], full: bool = False) -> Any:
+    """The embedder an index keeps when none is asked for: the one it was built with (an
+    update without --embedder re-embedded a whole hash-64 or st: index with the default
+    model); the default for a new index or a rebuild (``full``), as for the chunker."""
+    if full:
+        return None
+    try:
+        current = _current_manifest(Path(directory))
+    except RagchipsError:
+        return None
+    return None if current is None else current.get("embedder")
 
 
 def _compatible(manifest: dict[str, Any], emb: Embedder, chunker: ChunkerSettings) -> bool:

@@ -356,6 +356,47 @@ def test_sync_without_prune_keeps_what_still_exists_elsewhere(tmp_path: Path) ->
     assert sorted(report.removed) == everything and report.kept == 1
 
 
+def test_an_update_keeps_the_index_embedder_and_reads_each_file_once(tmp_path: Path) -> None:
+    from ragchips.errors import RagchipsError
+    from ragchips.reader import Document
+
+    docs, idx = tmp_path / "docs", tmp_path / "idx"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"d{i}.txt").write_text(f"Le fromage numéro {i} vient de Savoie.", "utf-8")
+    Index.build([docs], embedder="hash-64", out=idx)
+    (docs / "new.txt").write_text("La raclette se mange en hiver.", "utf-8")
+    # No embedder named: the index's own, not the default model (which re-embedded all).
+    # A folder named twice, or a file and its folder, is each file once.
+    index, report = Index.sync([docs, docs, docs / "d1.txt"], idx, prune=False)
+    assert report.summary() == "added 1, updated 0, removed 0, kept 3"
+    assert index.manifest["embedder"]["name"] == "hash-64" and len(index.doc_ids()) == 4
+    # A document added in Python has no file under any path: not dropped without prune.
+    index.add([Document("note-1", "note-1", "Note", "Une note sur le beaufort.", "sha-1")])
+    with pytest.raises(RagchipsError, match=r"'note-1', added from Python"):
+        Index.sync([docs], idx, prune=False)
+    # Blank text is no document: add and update say so instead of counting it.
+    for change in (index.add, index.update):
+        with pytest.raises(RagchipsError, match="'d0' has no text to index"):
+            change([Document("d0", "d0", "T", "  \n ", "sha-blank")])
+    assert sorted(Index.load(idx).doc_ids()) == ["d0", "d1", "d2", "new", "note-1"]
+
+
+def test_an_update_that_changes_nothing_still_clears_what_readers_left(tmp_path: Path) -> None:
+    docs, idx = tmp_path / "docs", tmp_path / "idx"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Le comté est affiné longtemps.", "utf-8")
+    Index.build([docs], embedder="hash-64", out=idx)
+    reader = Index.load(idx)
+    before = {p.name for p in idx.glob("seg-*")}
+    Index.load(idx).compact()  # the reader's lease keeps the replaced segment on disk
+    assert before <= {p.name for p in idx.glob("seg-*")}
+    reader.close()
+    _, report = Index.sync([docs], idx)
+    assert report.summary() == "added 0, updated 0, removed 0, kept 1"
+    assert not before & {p.name for p in idx.glob("seg-*")}
+
+
 @pytest.mark.parametrize("path", [5, ["indexes/seeds"], 2.5])
 def test_a_folder_of_the_wrong_type_is_named_in_one_line(path: object) -> None:
     with pytest.raises(TypeError, match=r"^index must be a folder \(a str or Path\), not "):
