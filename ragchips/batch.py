@@ -76,10 +76,12 @@ def _answered(out: Path, retried: set[str] | None = None) -> set[str]:
 
     if not out.exists():
         return set()
+    retried = retried or set()
     data = out.read_bytes()
     lines = data.split(b"\n")
     last = lines.pop()  # b"" when the file ends with a newline
     done = set()
+    kept = []  # the lines that stay: all but the error lines of questions asked again
     for n, line in enumerate(lines, 1):
         try:
             record = json.loads(line.decode("utf-8")) if line.strip() else {"id": None}
@@ -91,9 +93,10 @@ def _answered(out: Path, retried: set[str] | None = None) -> set[str]:
             raise RagchipsError(_NOT_OURS.format(out, n))
         if "error" not in record and record["id"] is not None:
             done.add(str(record["id"]))
+        if not ("error" in record and str(record["id"]) in retried):
+            kept.append(line)
     if last and not (last.startswith(_LINE_START) or _LINE_START.startswith(last)):
         raise RagchipsError(_NOT_OURS.format(out, len(lines) + 1))
-    kept = [line for line in lines if not _retried_error(line, retried or set())]
     if last or len(kept) != len(lines):
         body = b"".join(line + b"\n" for line in kept)
         with open(out, "r+b") as f:  # never longer than what is there: rewritten in place
@@ -102,14 +105,6 @@ def _answered(out: Path, retried: set[str] | None = None) -> set[str]:
             f.flush()
             os.fsync(f.fileno())
     return done
-
-
-def _retried_error(line: bytes, retried: set[str]) -> bool:
-    """Whether an output line is the error line of a question asked again now."""
-    if b'"error": ' not in line:
-        return False
-    record = json.loads(line.decode("utf-8"))
-    return "error" in record and str(record["id"]) in retried
 
 
 def answer_file(

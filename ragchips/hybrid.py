@@ -268,7 +268,7 @@ class HybridSearch:
 
     def search_rows(
         self,
-        question: str,
+        question: str | Question,
         k: int = 5,
         mode: str = "hybrid",
         query_vector: np.ndarray | None = None,
@@ -281,7 +281,7 @@ class HybridSearch:
             raise InvalidQuestionError(
                 f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}"
             )
-        query = Question.of(question)
+        query = question if isinstance(question, Question) else Question.of(question)
         return self._ranked(
             query, k, mode, query_vector, weights or self.weights_for(query, mode), where, fusion
         )[1]

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import analyze_query
 from .calibration import Calibration
 from .dense import DenseConfig
 from .embedding import Embedder, check_embedder, get_embedder
@@ -31,6 +30,7 @@ from .errors import (
 )
 from .hybrid import HybridSearch, Where
 from .lexical import FIELDS
+from .query import Question
 from .ranking import Hit
 from .reader import Document
 from .results import Passage
@@ -260,7 +260,7 @@ class Index(HybridSearch, IndexUpdates):
         return [self.passage(int(self._bases[s]) + int(r)) for r in rows]
 
     def _doc_hashes(self) -> dict[str, str]:
-        return {(rec := seg.doc(i))["doc_id"]: rec["sha256"] for seg, i in self._live_docs()}
+        return {doc_id: sha for doc_id, (_, sha) in self._doc_files().items()}
 
     def _doc_files(self) -> dict[str, tuple[str, str]]:
         """doc_id to (the file each document was read from, its content hash); "" for a
@@ -383,10 +383,11 @@ class Index(HybridSearch, IndexUpdates):
         question = check_question(question)
         k = check_k(k)
         mode = check_mode(mode)
-        if not analyze_query(question):
+        query = Question.of(question)
+        if not query.groups:
             self.allowed(where)  # a bad filter is an error here too, as in ask()
             return []
-        hits = self.search_rows(question, k, mode, where=where)
+        hits = self.search_rows(query, k, mode, where=where)
         return [self.passage(h.row, rank=i + 1, score=h.score) for i, h in enumerate(hits)]
 
     # -- answering ------------------------------------------------------------------------

@@ -183,10 +183,18 @@ def discover_files(
     in a folder that no reader knows are reported to ``on_skip`` (kind ``unsupported``)."""
     seen: set[str] = set()
     for path in _discover(paths, on_skip):
-        key = os.path.normcase(os.path.abspath(path))
+        key = absolute_path(path)
         if key not in seen:
             seen.add(key)
             yield path
+
+
+def absolute_path(path: str | os.PathLike[str]) -> str:
+    """A path made absolute without following symbolic links (a linked file lies where
+    the collection shows it, not where its target is), in the file system's case: what
+    tells two paths of one file apart from two files."""
+    out = os.path.normcase(os.path.normpath(os.path.abspath(path)))
+    return "/" + out.lstrip("/") if os.sep == "/" and out.startswith("//") else out
 
 
 def _discover(

@@ -148,7 +148,7 @@ class Answer:
             lines.append("Sources :")
             for p in self.passages:
                 lines.append(
-                    f"[{p.rank}] {p.title} — {p.source}{_page(p.page)} [{p.start}:{p.end}]"
+                    f"[{p.rank}] {p.title} — {p.source}{page_label(p.page)} [{p.start}:{p.end}]"
                 )
                 cited = self._claims_of(p)
                 if cited:
@@ -168,7 +168,7 @@ class Answer:
             out.append("")
             for p in self.passages:
                 out.append(
-                    f"{p.rank}. *{_md(p.title)}* — `{p.source}`{_page(p.page)} "
+                    f"{p.rank}. *{_md(p.title)}* — `{p.source}`{page_label(p.page)} "
                     f"[{p.start}:{p.end}]  \n"
                     f"   > {_highlight(p, self._claims_of(p), _md, '**', '**', '***', '***')}"
                 )
@@ -178,7 +178,7 @@ class Answer:
         esc = html.escape
         items = "".join(
             f"<li value='{p.rank}'><b>{esc(p.title)}</b> — <code>{esc(p.source)}</code>"
-            f"{_page(p.page)} [{p.start}:{p.end}]<blockquote>"
+            f"{page_label(p.page)} [{p.start}:{p.end}]<blockquote>"
             f"{_highlight(p, self._claims_of(p), esc, '<mark>', '</mark>', '<b>', '</b>')}"
             f"</blockquote></li>"
             for p in self.passages
@@ -191,7 +191,8 @@ class Answer:
         )
 
 
-def _page(page: int | None) -> str:
+def page_label(page: int | None) -> str:
+    """ ", p. 3" after a source, for paginated documents; nothing otherwise."""
     return f", p. {page}" if page is not None else ""
 
 

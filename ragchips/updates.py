@@ -25,7 +25,14 @@ from .embedding import Embedder, get_embedder
 from .errors import NoDocumentsError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .maintenance import is_format_1, upgrade
-from .reader import NOT_A_SOURCE, SOURCE, Document, iter_documents, split_sources
+from .reader import (
+    NOT_A_SOURCE,
+    SOURCE,
+    Document,
+    absolute_path,
+    iter_documents,
+    split_sources,
+)
 from .storage import check_out_folder, check_sizes, collect_garbage, read_manifest, writer_lock
 from .writer import ChangeReport, Prepared, apply_changes, embed_passages_of
 
@@ -151,7 +158,6 @@ class IndexUpdates:
             old = None
             if reusable:
                 old = cls.load(directory, embedder=emb, verify=False)
-                known = old._doc_hashes()
             elif not prune and _current_manifest(directory) is not None:
                 # Rebuilt (--full, another chunker or embedder): the check still reads what
                 # the index holds now, with the embedder it was built with.
@@ -160,9 +166,12 @@ class IndexUpdates:
                 except (RagchipsError, OSError, ValueError):
                     old = None  # unreadable: rebuilt from the paths given, as always
             if old is not None:
-                if not prune:
-                    check = _unlisted_check(directory, old._doc_files(), sources)
+                files = old._doc_files()  # one read of every document's record
                 old.close()
+                if reusable:
+                    known = {doc_id: sha for doc_id, (_, sha) in files.items()}
+                if not prune:
+                    check = _unlisted_check(directory, files, sources)
             if docs is None:
                 settings = _sync_settings(emb, chunker, dense, current if reusable else None)
                 base = current if reusable else None
@@ -171,13 +180,11 @@ class IndexUpdates:
                 index = cls.load(directory, embedder=emb, verify=False)
                 index._probe_checked = True
                 return index, report
-            seen: list[str] = []
-            read_docs: Read = {}
+            read_docs: Read = {}  # every document read (doc_ids are unique: _unique)
 
             def new_or_changed(read: Iterable[Document]) -> Iterable[Document]:
                 """Record every document read; pass on those to embed."""
                 for d in read:
-                    seen.append(d.doc_id)
                     read_docs[d.doc_id] = (d.sha256, d.source)
                     if d.doc_id not in known:
                         report.added.append(d.doc_id)
@@ -189,11 +196,10 @@ class IndexUpdates:
             # Files are read on a second thread while the first passages are embedded.
             todo = new_or_changed(docs)
             embedded = _embed_new(todo, chunker, emb, progress, allow_empty=reusable)
-            wanted = set(seen)
-            report.removed = [i for i in known if i not in wanted]
+            report.removed = [i for i in known if i not in read_docs]
             if check is not None:
                 check(read_docs)
-            report.kept = len(seen) - len(report.added) - len(report.updated)
+            report.kept = len(read_docs) - len(report.added) - len(report.updated)
             settings = _sync_settings(emb, chunker, dense, current if reusable else None)
             if not reusable:
                 apply_changes(directory, None, settings, emb, embedded=embedded)
@@ -372,7 +378,7 @@ def _unlisted_check(
     elsewhere, with other content), or drop one added in Python. ``files``: doc_id to
     (the file each indexed document was read from, its content hash), "" for none."""
     _, paths = split_sources(sources)
-    roots = [_absolute(p) for p in paths]
+    roots = [absolute_path(p) for p in paths]
 
     def check(read: Read) -> None:
         lost = []
@@ -382,9 +388,9 @@ def _unlisted_check(
                 if got is None:
                     lost.append(f"{doc_id!r}, added from Python")
                 continue
-            if not os.path.isfile(path) or _under(_absolute(path), roots):
+            if not os.path.isfile(path) or _under(absolute_path(path), roots):
                 continue
-            if got is None or (got[0] != sha and _absolute(got[1]) != _absolute(path)):
+            if got is None or (got[0] != sha and absolute_path(got[1]) != absolute_path(path)):
                 lost.append(path)
         if lost:
             n = len(lost)
@@ -397,13 +403,6 @@ def _unlisted_check(
             )
 
     return check
-
-
-def _absolute(path: str | os.PathLike[str]) -> str:
-    """A path made absolute without following symbolic links (a linked file lies where
-    the collection shows it, not where its target is), in the file system's case."""
-    out = os.path.normcase(os.path.normpath(os.path.abspath(path)))
-    return "/" + out.lstrip("/") if os.sep == "/" and out.startswith("//") else out
 
 
 def _under(path: str, roots: list[str]) -> bool:

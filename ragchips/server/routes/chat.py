@@ -16,7 +16,7 @@ from ...api import ask
 from ...conversation import ChatTurn, count_tokens, question_for
 from ...errors import RagchipsError
 from ...index import Index
-from ...results import Answer, AnswerStream, Passage
+from ...results import Answer, AnswerStream, Passage, page_label
 from ..errors import ragchips_status
 from ..schemas import (
     AssistantMessage,
@@ -48,8 +48,7 @@ def sources_block(passages: list[Passage]) -> str:
     if not passages:
         return "\n\nSources : aucun passage de la collection ne correspond."
     lines = [
-        f"[{p.rank}] {p.title} — {p.source}{'' if p.page is None else f', p. {p.page}'} "
-        f"[{p.start}:{p.end}]"
+        f"[{p.rank}] {p.title} — {p.source}{page_label(p.page)} [{p.start}:{p.end}]"
         for p in passages
     ]
     return "\n\nSources :\n" + "\n".join(lines)
