@@ -341,7 +341,7 @@ def _quiet_stdout() -> None:
 
 
 def _guarded(run: Callable[[], int], prog: str) -> int:
-    from .errors import RagchipsError
+    from .errors import RagchipsError, describe_os_error
 
     try:
         code = run()
@@ -353,7 +353,10 @@ def _guarded(run: Callable[[], int], prog: str) -> int:
     except RagchipsError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (OSError, UnicodeDecodeError) as exc:  # unreadable path, permissions, bad bytes
+    except OSError as exc:  # unreadable path, permissions, a full disk
+        print(f"{prog}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError as exc:  # bad bytes
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -126,6 +126,11 @@ def _run_verify(args: argparse.Namespace) -> int:
     from .maintenance import verify
 
     report = verify(Path(args.dir))
+    if report.leftovers:
+        print(
+            f"note: left by an interrupted write or an old generation, removed by the next "
+            f"update or compact: {', '.join(report.leftovers)}"
+        )
     if report.ok:
         print(
             f"ok: {report.documents} documents, {report.passages} passages, "

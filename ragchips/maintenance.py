@@ -21,11 +21,13 @@ from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .reader import Document
 from .storage import (
     FORMAT,
+    LOCK,
     MANIFEST,
     check_sizes,
     foreign_manifest,
     read_manifest,
     writer_lock,
+    written_by_an_index,
 )
 
 __all__ = ["VerifyReport", "upgrade", "verify"]
@@ -37,6 +39,9 @@ class VerifyReport:
     passages: int = 0
     segments: int = 0
     problems: list[str] = field(default_factory=list)
+    # Not damage: files an interrupted write or an old generation left, which the next
+    # write removes. Said so that a full disk after a crash has an explanation.
+    leftovers: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -58,6 +63,7 @@ def verify(directory: Path) -> VerifyReport:
         report.problems.append(f"{exc}")
         return report
     report.segments = len(index.segments)
+    report.leftovers = _leftovers(directory, manifest)
     ids_seen: set[int] = set()
     doc_ids: set[str] = set()
     for listed in manifest["segments"]:
@@ -106,6 +112,22 @@ def verify(directory: Path) -> VerifyReport:
             f"({report.documents} documents, {report.passages} passages)"
         )
     return report
+
+
+def _leftovers(directory: Path, manifest: dict[str, Any]) -> list[str]:
+    """Folders and files of ours the manifest does not name, with their size."""
+    keep = {s["name"] for s in manifest.get("segments", [])}
+    if manifest.get("state"):
+        keep.add(manifest["state"]["name"])
+    found = []
+    for child in sorted(directory.iterdir()):
+        name = child.name
+        if name in keep or name in (MANIFEST, LOCK) or not written_by_an_index(name):
+            continue
+        files = [child] if child.is_file() else [f for f in child.rglob("*") if f.is_file()]
+        size = sum(f.stat().st_size for f in files)
+        found.append(f"{name} ({size / 1e6:.1f} MB)")
+    return found
 
 
 def is_format_1(directory: Path) -> bool:

@@ -46,6 +46,7 @@ __all__ = [
     "sha256_file",
     "update_manifest",
     "writer_lock",
+    "written_by_an_index",
 ]
 
 FORMAT = "ragchips-index"
@@ -171,7 +172,7 @@ def collect_garbage(directory: Path, manifest: dict[str, Any]) -> None:
         name = child.name
         try:
             if (
-                _written_by_an_index(name)
+                written_by_an_index(name)
                 and name.startswith(("seg-", "state-", "g-"))
                 and (name not in keep and child.is_dir())
             ):
@@ -213,7 +214,7 @@ def remove_stale_temporaries(directory: Path) -> None:
             child.unlink(missing_ok=True)
 
 
-def _written_by_an_index(name: str) -> bool:
+def written_by_an_index(name: str) -> bool:
     """A name an index (or its interrupted first write) puts in its folder."""
     if name in (MANIFEST, LOCK) or name.startswith((".tmp-", ".manifest-")):
         return True
@@ -226,7 +227,7 @@ def _written_by_an_index(name: str) -> bool:
 def _left_alone(name: str) -> bool:
     """A name a writer neither writes nor removes, harmless in an empty folder: hidden
     files (".DS_Store", ".gitkeep") and a mount point's "lost+found"."""
-    return name == "lost+found" or (name.startswith(".") and not _written_by_an_index(name))
+    return name == "lost+found" or (name.startswith(".") and not written_by_an_index(name))
 
 
 def check_out_folder(directory: Path) -> None:
@@ -256,7 +257,7 @@ def check_out_folder(directory: Path) -> None:
     foreign = sorted(
         c.name
         for c in directory.iterdir()
-        if not _written_by_an_index(c.name) and not _left_alone(c.name)
+        if not written_by_an_index(c.name) and not _left_alone(c.name)
     )
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")

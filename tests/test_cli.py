@@ -154,6 +154,18 @@ def test_index_command_missing_path(tmp_path: Path) -> None:
     assert out.returncode != 0 and "no such file" in out.stderr
 
 
+def test_index_out_under_a_file_says_so_in_words(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Le chat dort sur le tapis du salon.\n")
+    (tmp_path / "file").write_text("x")
+    out = run(
+        "ragchips", "index", str(tmp_path / "a.txt"), "--out", str(tmp_path / "file" / "idx"),
+        "--embedder", "hash-64",
+    )
+    assert out.returncode == 1
+    assert "not a folder" in out.stderr and "Errno" not in out.stderr
+    assert out.stderr.count("\n") == 1
+
+
 def _tree(folder: Path) -> dict[str, str]:
     """Every file under folder (relative path) with its sha256."""
     import hashlib

@@ -58,6 +58,24 @@ def test_verify_names_a_segment_count_the_manifest_gets_wrong(tmp_path: Path) ->
     assert not report.ok and "the manifest says" in report.problems[0]
 
 
+def test_verify_notes_what_an_interrupted_write_left_and_the_next_write_removes(
+    tmp_path: Path,
+) -> None:
+    index = Index.build(docs(), embedder=HashEmbedder(16), out=tmp_path / "i")
+    crashed = tmp_path / "i" / ".tmp-abc123"
+    crashed.mkdir()
+    (crashed / "vectors.npy").write_bytes(b"\0" * 2_000_000)
+    (tmp_path / "i" / "notes.txt").write_text("not ours")
+    report = verify(tmp_path / "i")
+    assert report.ok and report.leftovers == [".tmp-abc123 (2.0 MB)"]
+    out = subprocess.run(
+        [str(BIN / "ragchips"), "verify", str(tmp_path / "i")], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and ".tmp-abc123 (2.0 MB)" in out.stdout
+    index.add([Document("d9", "d9.txt", "T", "Un autre texte.", "h9")])
+    assert verify(tmp_path / "i").leftovers == [] and not crashed.exists()
+
+
 def _format1(directory: Path) -> None:
     """A format-1 index as ragchips 0.1 wrote it (one generation folder, flat FAISS)."""
     import faiss
