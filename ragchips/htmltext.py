@@ -2,7 +2,8 @@
 
 For an HTML file, passage offsets point into this extracted text (what a reader sees),
 not into the markup: the text is stored in the index, so citations stay exact. Scripts,
-styles, navigation and forms are dropped; block elements become paragraph breaks.
+styles, navigation and forms are dropped; block elements become paragraph breaks, a
+``<br>`` a line break inside its paragraph, and ``<pre>`` keeps its lines and indentation.
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ _BLOCK = frozenset(
         "tr",
         "blockquote",
         "pre",
-        "br",
         "hr",
         "figure",
         "figcaption",
@@ -92,7 +92,9 @@ _SPACES = re.compile(r"\s+")
 class _Extractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
+        self.blocks: list[tuple[str, bool]] = []  # (text, from a <pre>)
+        self._buf: list[str] = []
+        self._buf_pre = False
         self.skip_depth = 0
         self.title: list[str] = []
         self.h1: list[str] = []
@@ -113,11 +115,13 @@ class _Extractor(HTMLParser):
             self._pre += 1
         if tag in _BLOCK:
             self._break(tag)
+        elif tag == "br" and not self.skip_depth:
+            self._buf.append(" " if self._in_cell else "\n")
         if tag == "tr":
             self._cells = 0
         elif tag in _CELL and not self.skip_depth:
             if self._cells:
-                self.parts.append(" | ")
+                self._buf.append(" | ")
             self._cells += 1
             self._in_cell += 1
 
@@ -137,7 +141,16 @@ class _Extractor(HTMLParser):
 
     def _break(self, tag: str) -> None:
         """A block's edge: a paragraph break, but only a space inside a table cell."""
-        self.parts.append(" " if self._in_cell and tag not in ("tr", "table") else "\n\n")
+        if self._in_cell and tag not in ("tr", "table"):
+            self._buf.append(" ")
+        else:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buf:
+            self.blocks.append(("".join(self._buf), self._buf_pre))
+        self._buf = []
+        self._buf_pre = self._pre > 0
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
@@ -149,7 +162,7 @@ class _Extractor(HTMLParser):
             self.h1.append(data)
         # Outside <pre>, a source line break is a space: a blank line inside a <p>, or
         # between the cells of one row, is no paragraph break.
-        self.parts.append(data if self._pre else _SPACES.sub(" ", data))
+        self._buf.append(data if self._pre else _SPACES.sub(" ", data))
 
 
 def visible_text(html: str) -> tuple[str, str | None]:
@@ -157,12 +170,17 @@ def visible_text(html: str) -> tuple[str, str | None]:
     parser = _Extractor()
     parser.feed(html)
     parser.close()
-    raw = "".join(parser.parts)
+    parser.flush()
     blocks = []
-    for block in re.split(r"\n\s*\n", raw):
-        line = " ".join(block.split())
-        if line:
-            blocks.append(line)
+    for raw, pre in parser.blocks:
+        for block in re.split(r"\n[^\S\n]*\n", raw):
+            if pre:  # a listing: its lines and indentation are its meaning
+                lines = [line.rstrip() for line in block.expandtabs(8).split("\n")]
+            else:  # source whitespace is a space; what is left of a line is a <br>
+                lines = [" ".join(line.split()) for line in block.split("\n")]
+            kept = "\n".join(lines).strip("\n")
+            if kept.strip():
+                blocks.append(kept)
     title = " ".join("".join(parser.h1).split()) or " ".join("".join(parser.title).split())
     return "\n\n".join(blocks) + ("\n" if blocks else ""), title or None
 

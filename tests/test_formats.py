@@ -111,9 +111,10 @@ def test_docx_paragraphs_tables_title_author(tmp_path: Path) -> None:
     d.core_properties.author = "Anne Martin"
     d.add_heading("Compte rendu du conseil", 0)
     d.add_paragraph("Le conseil municipal s’est réuni à Lyon le 3 mars.")
-    table = d.add_table(rows=1, cols=2)
+    table = d.add_table(rows=2, cols=2)
     table.cell(0, 0).text = "Budget voté"
     table.cell(0, 1).text = "12 000 €"
+    table.cell(1, 0).text = "Subvention"
     d.add_paragraph("La séance est levée à 22 h.")
     d.save(tmp_path / "cr.docx")
     doc = read_document(tmp_path / "cr.docx")
@@ -122,8 +123,8 @@ def test_docx_paragraphs_tables_title_author(tmp_path: Path) -> None:
     assert doc.text.split("\n\n") == [
         "Compte rendu du conseil",
         "Le conseil municipal s’est réuni à Lyon le 3 mars.",
-        "Budget voté",
-        "12 000 €",
+        "Budget voté | 12 000 €",
+        "Subvention",
         "La séance est levée à 22 h.\n",
     ]
 
@@ -131,6 +132,7 @@ def test_docx_paragraphs_tables_title_author(tmp_path: Path) -> None:
 def test_odt_headings_paragraphs_and_title(tmp_path: Path) -> None:
     from odf import dc
     from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableRow
     from odf.text import H, List, ListItem, P
 
     o = OpenDocumentText()
@@ -142,11 +144,21 @@ def test_odt_headings_paragraphs_and_title(tmp_path: Path) -> None:
     item.addElement(P(text="Permanence le samedi matin."))
     items.addElement(item)
     o.text.addElement(items)
+    table = Table(name="Horaires")
+    for values in (("Lundi", "9 h – 12 h"), ("Mardi", "")):
+        row = TableRow()
+        for value in values:
+            cell = TableCell()
+            cell.addElement(P(text=value))
+            row.addElement(cell)
+        table.addElement(row)
+    o.text.addElement(table)
     o.save(str(tmp_path / "note.odt"))
     doc = read_document(tmp_path / "note.odt")
     assert doc.title == "Note de service" and doc.metadata["format"] == "odt"
     assert doc.text == (
-        "Horaires d’été\n\nLa mairie ferme à 16 h en août.\n\nPermanence le samedi matin.\n"
+        "Horaires d’été\n\nLa mairie ferme à 16 h en août.\n\nPermanence le samedi matin.\n\n"
+        "Lundi | 9 h – 12 h\n\nMardi\n"
     )
 
 

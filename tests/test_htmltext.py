@@ -8,8 +8,26 @@ def test_blocks_become_paragraphs_and_hidden_parts_vanish() -> None:
         "<title>T</title><div>Un<br>deux</div><ul><li>trois</li><li>quatre</li></ul>"
         "<footer>© 2024</footer><template>caché</template>"
     )
-    assert text == "Un\n\ndeux\n\ntrois\n\nquatre\n"
+    assert text == "Un\ndeux\n\ntrois\n\nquatre\n"
     assert title == "T"
+
+
+def test_a_br_is_a_line_break_of_its_paragraph_and_two_a_paragraph_break() -> None:
+    text, _ = visible_text(
+        "<ul><li>Mairie de Lyon<br>  1 place de la Comédie</li><li>Ouverte le lundi</li></ul>"
+        "<p>Premier<br><br>Second</p><table><tr><td>a<br>b</td><td>c</td></tr></table>"
+    )
+    assert text == (
+        "Mairie de Lyon\n1 place de la Comédie\n\nOuverte le lundi\n\nPremier\n\nSecond"
+        "\n\na b | c\n"
+    )
+
+
+def test_a_pre_keeps_its_lines_and_indentation() -> None:
+    text, _ = visible_text(
+        "<p>La fonction :</p><pre>\ndef carre(x):\n\treturn x * x   \n</pre><p>Fin  du\ntexte</p>"
+    )
+    assert text == "La fonction :\n\ndef carre(x):\n        return x * x\n\nFin du texte\n"
 
 
 def test_entities_and_empty_page() -> None:

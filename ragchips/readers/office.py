@@ -1,7 +1,8 @@
 """Word (.docx, python-docx, MIT) and OpenDocument text (.odt, odfpy, Apache-2.0/LGPL).
 
-Paragraphs and table cells in document order, one paragraph per block; title and author
-from the file's own properties when set.
+Paragraphs and table rows in document order, one paragraph per block (a row's cells joined
+by " | ", as for HTML: a cell alone loses the key of its row); title and author from the
+file's own properties when set.
 """
 
 from __future__ import annotations
@@ -67,10 +68,12 @@ class DocxReader:
             elif isinstance(item, Table):
                 for row in item.rows:
                     seen: set[int] = set()
+                    cells = []
                     for cell in row.cells:  # merged cells repeat: keep each once
                         if id(cell._tc) not in seen:
                             seen.add(id(cell._tc))
-                            blocks.append(cell.text)
+                            cells.append(" ".join(cell.text.split()))
+                    blocks.append(" | ".join(c for c in cells if c))
         props = document.core_properties
         metadata: dict[str, Any] = {"format": "docx"}
         if props.author:
@@ -89,7 +92,7 @@ class OdtReader:
 
         try:
             from odf import teletype
-            from odf.namespaces import TEXTNS
+            from odf.namespaces import TABLENS, TEXTNS
             from odf.opendocument import load
         except ImportError:
             raise _missing_extra(path, "OpenDocument files") from None
@@ -102,6 +105,9 @@ class OdtReader:
             for child in node.childNodes:
                 if getattr(child, "qname", None) in ((TEXTNS, "p"), (TEXTNS, "h")):
                     yield child.qname[1] == "h", teletype.extractText(child)
+                elif getattr(child, "qname", None) == (TABLENS, "table-row"):
+                    cells = (" ".join(t.split()) for _, t in blocks(child))
+                    yield False, " | ".join(c for c in cells if c)
                 elif getattr(child, "childNodes", None):
                     yield from blocks(child)
 
