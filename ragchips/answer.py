@@ -91,8 +91,12 @@ SIMILARITY_WEIGHT = 8.0
 # lines and the Debian Reference (notes/english-retrieval.md).
 SIMILAR_SECOND = 0.3
 MIN_SENTENCE_CHARS = 8
-# What a sentence ending in ":" may take of the blocks below it (a command, a short list).
+# What a sentence ending in ":" may take of the blocks below it (a command), and of a
+# list below it: a list cut short reads as complete, so a list may go further, and the
+# answer marks with "…" a list that goes on in its passage.
 COLON_BLOCK_CHARS = 200
+COLON_LIST_CHARS = 400
+_NEXT_ITEM = re.compile(r"[ \t]*\r?\n\s*(?:[-*•–—·▪◦]|\d{1,3}[.)])[ \t]+\S")
 # A second sentence must bring this share of the question's weight that the first lacks.
 NEW_TERM_SHARE = 0.15
 # A passage cut in the middle of a sentence (a chunk boundary) starts with a fragment: it
@@ -182,15 +186,16 @@ def _agent_span(
 def _with_what_follows_colons(text: str, sentences: list[Sentence]) -> list[Sentence]:
     """A sentence that ends in ":" announces the block after it ("arrêtez le système depuis
     la ligne de commande :" then "shutdown -h now", or a list): it is read together with
-    that block, or the list items that follow, up to ``COLON_BLOCK_CHARS``, as one
-    candidate."""
+    that block, or the list items that follow, up to ``COLON_BLOCK_CHARS`` (a list:
+    ``COLON_LIST_CHARS``), as one candidate."""
     out = []
     for i, s in enumerate(sentences):
         end = s.end
-        if s.text.rstrip().endswith(":"):
+        if s.text.rstrip().rstrip("*_ ").endswith(":"):  # "**Ingrédients :**" too
             for j, nxt in enumerate(sentences[i + 1 :]):
                 gap = text[end : nxt.start]
-                if "\n" not in gap or nxt.end - s.end > COLON_BLOCK_CHARS:
+                cap = COLON_LIST_CHARS if nxt.bullet else COLON_BLOCK_CHARS
+                if "\n" not in gap or nxt.end - s.end > cap:
                     break  # on the same line, or too long
                 if "#" in gap and nxt.text[:1].isupper():
                     break  # a Markdown heading ("# Chapitre 2"), not a root prompt ("# shutdown")
@@ -463,6 +468,8 @@ def _compose(chosen: list[_Candidate], scored: _Scored) -> Extracted:
         text = _flat(c.text)
         if len(text) > MAX_ANSWER_CHARS:
             text = text[: MAX_ANSWER_CHARS - 1].rstrip() + "…"
+        elif "\n" in c.text and _NEXT_ITEM.match(c.passage.text, c.end):
+            text += " …"  # a list cut short: it goes on below
         parts.append(f"{text} [{c.passage.rank}]")
     return Extracted(" ".join(parts), [_claim(c, scored) for c in chosen])
 

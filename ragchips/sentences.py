@@ -24,7 +24,7 @@ _ABBREVIATIONS = """
     etc cf ex p pp vol vols no nos n° art chap fig figs éd ed eds env hab av apr
     j.-c jc j.c al ca approx dept min max sq tél tel ibid op cit id viz vs e.g i.e
     janv févr fév avr juil sept oct nov déc jan feb mar apr jun jul aug sep dec
-    bd boul av ave rte qqn qqch ss suiv
+    bd boul av ave rte qqn qqch ss suiv th
 """
 ABBREVIATIONS = frozenset(_ABBREVIATIONS.split())
 # Words after which a capital is part of the same sentence: "p. ex. Paris", "av. J.-C. Rome".
@@ -49,11 +49,15 @@ _STARTERS = """
 _STARTER_WORDS = frozenset(_STARTERS.split())
 _NEXT_WORD = re.compile(r"[A-ZÀ-Þa-zß-ÿ]+")
 
-_END = re.compile(r"(\.{3}|…|[.!?]+)((?:[ \u00a0\u202f]?[»”])?[\"’')\]]*)(\s+)")
+# A closing quote or bracket, or Markdown emphasis ("**Note.** Le texte"), may follow the mark.
+_END = re.compile(r"(\.{3}|…|[.!?]+)((?:[ \u00a0\u202f]?[»”])?[\"’')\]*]*)(\s+)")
 _STARTER = re.compile(r"[«“\"'(\[]?\s*[A-ZÀ-ÖØ-Þ0-9¿¡]")
 _WORD_BEFORE = re.compile(r"([\w°.-]+)$")
 _BULLET = re.compile(r"^[ \t]*(?:[-*•–—·▪◦]|\d{1,3}[.)]|[a-z][.)])[ \t]+")
 _HEADING_MD = re.compile(r"^[ \t]*#{1,6}[ \t]+")
+_NUMBERED = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+")
+# Markdown emphasis around a line ("**Ingrédients :**") hides its final punctuation.
+_EMPHASIS = "*_ \t"
 # A line is a block of its own (heading, list item) when it is separated by a newline
 # (Windows files end their lines with "\r\n": the "\r" is no part of the line).
 _LINE = re.compile(r"[^\r\n]+")
@@ -170,7 +174,7 @@ def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int =
         return True
     if _wrapped(line, next_line, width) or " | " in line:
         return False  # wrapped text, or a table row ("1001 | installer le paquet ..."): content
-    s = line.strip()
+    s = line.strip().strip(_EMPHASIS)
     # A short line with no final punctuation: a title when it stands as its own
     # paragraph, or when it starts with a capital, does not end on a word that needs a
     # continuation, and a line starting with a capital follows it.
@@ -181,6 +185,24 @@ def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int =
     last = s.split()[-1].lower()
     follows = next_line is None or next_line.lstrip()[:1].isupper()
     return s[:1].isupper() and last not in _CONTINUES and follows
+
+
+def _numbered_heading(line: str, next_line: str | None, previous: str | None) -> bool:
+    """A numbered title over its section's text ("1. Effectifs" / "L'école compte 196
+    élèves."), not an item of a list: short, no final punctuation, no item just before it,
+    and the next line is no item but a sentence starting with a capital."""
+    if not _NUMBERED.match(line) or next_line is None or _BULLET.match(next_line):
+        return False
+    if previous is not None and _BULLET.match(previous):
+        return False
+    title = _NUMBERED.sub("", line).strip().strip(_EMPHASIS)
+    return (
+        0 < len(title) <= 60
+        and len(title.split()) <= 8
+        and title[:1].isupper()
+        and not re.search(r"[.!?:;,…»\"”)]$", title)
+        and next_line.lstrip()[:1].isupper()
+    )
 
 
 # Hard-wrapped text (plain text, a PDF's lines): a line that fills this share of the width
@@ -256,6 +278,9 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
                 raw, prev_blank and next_blank, following, 0 if next_blank else widths[i]
             )
         )
+        previous = None if prev_blank else text[lines[i - 1].start() : lines[i - 1].end()]
+        if bullet and not next_blank and _numbered_heading(raw, following, previous):
+            heading, bullet = True, False
         if md:
             a += md.end()
         elif bullet_mark is not None:
@@ -268,11 +293,14 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
             and not out[-1].heading
             and not re.search(r"[.!?…:»\"”]\s*$", text[out[-1].start : out[-1].end])
             and not (prev_blank and i > 0)
+            # After a list item, a line flush left with a capital starts the text again.
+            and not (out[-1].bullet and raw[:1].isupper())
         ):
             last = out.pop()
             a = last.start
             bullet = last.bullet
-        for s, e in _split_block(text, a, b):
+        # A heading is one line, never cut at its number ("### 1. Approbation du budget").
+        for s, e in [(a, b)] if heading else _split_block(text, a, b):
             s, e = _strip(text, s, e)
             if s < e:
                 out.append(Sentence(s, e, text[s:e], heading=heading, bullet=bullet))

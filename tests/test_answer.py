@@ -529,3 +529,30 @@ def test_which_is_asks_for_one_thing() -> None:
     question = "Which is the biggest maker of electric bikes?"
     out = extract(analyze(question), [passage(1, text)], question=question)
     assert [c.text for c in out.claims] == ["Moustache is the biggest maker of electric bikes."]
+
+
+def test_a_list_is_taken_whole_up_to_its_cap_and_a_cut_one_says_it_goes_on() -> None:
+    items = [
+        "les bouteilles et flacons en plastique avec leur bouchon ;",
+        "les emballages métalliques, boîtes de conserve et canettes ;",
+        "les briques alimentaires de lait, de jus et de soupe ;",
+        "les papiers, journaux, magazines et petits cartons.",
+    ]
+    doc = "Le bac jaune reçoit les emballages suivants :\n" + "".join(f"- {i}\n" for i in items)
+    got = extract_whole("Que peut-on mettre dans le bac jaune ?", doc)
+    assert got.claims[0].text.endswith(items[-1])  # past COLON_BLOCK_CHARS: a list goes on
+    assert "…" not in got.text
+    long = "Le bac jaune reçoit les emballages suivants :\n" + "".join(
+        f"- {i}\n" for i in items * 3
+    )
+    got = extract_whole("Que peut-on mettre dans le bac jaune ?", long)
+    first = got.claims[0]
+    assert long[first.start : first.end] == first.text and first.text.endswith(";")
+    assert "; … [1]" in got.text
+
+
+def test_an_emphasised_label_brings_its_list() -> None:
+    doc = "Tarte Tatin\n\n**Ingrédients :**\n- 6 pommes reinettes\n- 100 g de beurre\n"
+    got = extract_whole("Quels sont les ingrédients de la tarte Tatin ?", doc)
+    assert got.claims[0].text.startswith("**Ingrédients :**")
+    assert got.claims[0].text.endswith("100 g de beurre")

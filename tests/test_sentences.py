@@ -204,3 +204,54 @@ def test_windows_line_endings_split_as_unix_ones() -> None:
     assert [(s.text, s.heading, s.bullet) for s in windows] == unix
     assert unix[0] == ("Le marché de Noël", True, False)
     assert all(crlf[s.start : s.end] == s.text for s in windows)
+
+
+def _shape(text: str) -> list[tuple[str, bool, bool]]:
+    found = split_sentences(text)
+    assert all(text[s.start : s.end] == s.text for s in found)
+    return [(s.text, s.heading, s.bullet) for s in found]
+
+
+def test_a_numbered_title_over_its_text_is_a_heading_not_a_list_item() -> None:
+    text = "1. Effectifs\nL'école compte 196 élèves.\n2. Projets\nUne sortie est prévue.\n"
+    assert _shape(text) == [
+        ("Effectifs", True, False),
+        ("L'école compte 196 élèves.", False, False),
+        ("Projets", True, False),
+        ("Une sortie est prévue.", False, False),
+    ]
+    # A list's items stay items, and the sentence after the list is not glued to the last.
+    assert _shape("1. Pommes\n2. Poires\nLe tout est mélangé.\n") == [
+        ("Pommes", False, True),
+        ("Poires", False, True),
+        ("Le tout est mélangé.", False, False),
+    ]
+    # An item wrapped onto an indented or lower-case line goes on.
+    assert _shape("- Les emballages en plastique\n  et les canettes\n- Le verre\n")[0] == (
+        "Les emballages en plastique\n  et les canettes",
+        False,
+        True,
+    )
+
+
+def test_a_markdown_heading_is_one_heading_even_with_a_number() -> None:
+    assert _shape("### 1. Approbation du procès-verbal\n\nIl est approuvé.\n") == [
+        ("1. Approbation du procès-verbal", True, False),
+        ("Il est approuvé.", False, False),
+    ]
+
+
+def test_emphasis_does_not_hide_a_label_colon_nor_a_sentence_end() -> None:
+    # "**Ingrédients :**" announces its list: no title.
+    assert _shape("**Ingrédients :**\n\n- 6 pommes\n")[0] == ("**Ingrédients :**", False, False)
+    assert [t for t, _, _ in _shape("**Note.** Le four chauffe vite.")] == [
+        "**Note.**",
+        "Le four chauffe vite.",
+    ]
+
+
+def test_thermostat_abbreviation() -> None:
+    assert [t for t, _, _ in _shape("Préchauffez à 180 °C (th. 6). Enfournez 30 min.")] == [
+        "Préchauffez à 180 °C (th. 6).",
+        "Enfournez 30 min.",
+    ]
