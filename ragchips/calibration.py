@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .embedding import embed_with
 from .query import Question, english_share
 
 __all__ = [
@@ -385,7 +386,7 @@ def _bank_vectors(index: Any, bank: tuple[str, ...]) -> list[Any]:
     except (OSError, ValueError):
         pass
     if vectors is None:
-        vectors = np.asarray(index.embedder.embed_queries(list(bank)), dtype=np.float32)
+        vectors = embed_with(index.embedder, "embed_queries", list(bank))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .embedding import checked_vectors, embed_with
+
 __all__ = ["EmbeddingCache", "cache_identity", "default_cache", "embed_cached"]
 
 FILENAME = "embeddings.sqlite"
@@ -248,7 +250,7 @@ def embed_cached(
     cache = cache if cache is not None else default_cache()
     model = cache_identity(embedder) if cache is not None else None
     if cache is None or model is None:
-        return embedder.embed_passages(texts, progress), len(texts)
+        return embed_with(embedder, "embed_passages", texts, progress), len(texts)
     dim = int(embedder.dim)
     known = cache.get(model, texts, dim)
     if progress is not None and known:
@@ -258,13 +260,13 @@ def embed_cached(
     for i, v in known.items():
         out[i] = v
     if not missing:
-        return out, 0
+        return checked_vectors(embedder, out, len(texts)), 0  # a cache written before checks
     # A text repeated in the batch (a boilerplate paragraph) is embedded once.
     unique = list(dict.fromkeys(texts[i] for i in missing))
-    fresh = np.asarray(embedder.embed_passages(unique, progress), dtype=np.float32)
+    fresh = embed_with(embedder, "embed_passages", unique, progress)  # checked before kept
     row = {t: j for j, t in enumerate(unique)}
     out[missing] = fresh[[row[texts[i]] for i in missing]]
     if progress is not None and len(missing) > len(unique):
         progress(len(missing) - len(unique))
     cache.put(model, unique, fresh)
-    return out, len(unique)
+    return checked_vectors(embedder, out, len(texts)), len(unique)

@@ -28,7 +28,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import ConfigurationError, EmbedderMismatchError, RagchipsError, UnknownPluginError
+from .errors import (
+    ConfigurationError,
+    EmbedderMismatchError,
+    PluginError,
+    RagchipsError,
+    UnknownPluginError,
+)
 from .plugins import EMBEDDERS_GROUP, Registry
 
 __all__ = [
@@ -39,7 +45,10 @@ __all__ = [
     "HashEmbedder",
     "SentenceTransformerEmbedder",
     "check_embedder",
+    "checked_vectors",
+    "embed_with",
     "get_embedder",
+    "probe_vector",
 ]
 
 DEFAULT_EMBEDDER = "e5-small"
@@ -97,6 +106,68 @@ class Embedder(Protocol):
         embedding the probe text (no embedding before the first answer).
         """
         return None
+
+
+def _who(embedder: Any) -> str:
+    package = getattr(embedder, "plugin_package", None)
+    origin = f" (from {package})" if package else ""
+    return f"embedder {getattr(embedder, 'name', '?')!r}{origin}"
+
+
+def checked_vectors(embedder: Embedder, vectors: Any, rows: int) -> np.ndarray:
+    """An embedder's output as ``rows`` L2-normalised float32 vectors, or one line saying
+    what is wrong with it. Why: a plugin's NaN, zero or wrongly sized vectors otherwise make
+    an index that passes ``verify`` and answers nothing, or crashes every query."""
+    who = _who(embedder)
+    if vectors is None:
+        raise PluginError(f"{who} returned None, not vectors")
+    try:
+        out = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise PluginError(f"{who} returned {type(vectors).__name__}, not vectors ({exc})") from exc
+    if out.shape != (rows, embedder.dim):
+        raise PluginError(
+            f"{who} returned vectors of shape {out.shape}, expected ({rows}, {embedder.dim})"
+        )
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise PluginError(f"{who} returned a vector with NaN or infinite values (text {row + 1})")
+    norms = np.linalg.norm(out, axis=1)
+    if (norms == 0).any():
+        row = int(np.flatnonzero(norms == 0)[0])
+        raise PluginError(f"{who} returned an all-zero vector (text {row + 1}): it matches nothing")
+    if rows and float(np.abs(norms - 1).max()) > 1e-3:  # the protocol asks for unit vectors
+        out = out / norms[:, None]
+    return np.ascontiguousarray(out)
+
+
+def embed_with(embedder: Embedder, method: str, texts: Sequence[str], *args: Any) -> np.ndarray:
+    """``embedder.<method>(texts, *args)``, checked: a plugin's exception or bad output is
+    one line naming the embedder and its package."""
+    try:
+        raw = getattr(embedder, method)(texts, *args)
+    except RagchipsError:
+        raise
+    except NotImplementedError as exc:
+        raise PluginError(f"{_who(embedder)} does not implement {method}") from exc
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise PluginError(
+            f"{_who(embedder)} failed in {method}: {type(exc).__name__}: {first}".rstrip(": ")
+        ) from exc
+    return checked_vectors(embedder, raw, len(texts))
+
+
+def probe_vector(embedder: Embedder) -> np.ndarray:
+    """The embedder's vector of ``PROBE_TEXT``, checked as any query vector."""
+    try:
+        raw = embedder.probe()
+    except RagchipsError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"{_who(embedder)} failed in probe: {type(exc).__name__}: {exc}") from exc
+    return checked_vectors(embedder, np.asarray(raw).reshape(1, -1), 1)[0]
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -373,6 +444,8 @@ def get_embedder(spec: str | Embedder | Mapping[str, Any] | None = None) -> Embe
             # A slotted plugin class refuses the attribute: it just goes unrecorded.
             with contextlib.suppress(AttributeError):
                 embedder.plugin_package = package  # type: ignore[attr-defined]
+        if package:
+            _check_plugin(name, embedder)
         # Built-in constructors are lazy (nothing loaded yet), so making one and then
         # returning an equivalent existing instance costs nothing.
         for other in _INSTANCES.values():
@@ -381,6 +454,27 @@ def get_embedder(spec: str | Embedder | Mapping[str, Any] | None = None) -> Embe
                 break
         _INSTANCES[key] = embedder
         return embedder
+
+
+def _check_plugin(asked: str, embedder: Embedder) -> None:
+    """What an index records of a plugin's embedder must be usable: a positive int ``dim``,
+    a JSON identity, and a name that finds the plugin again when the index is reopened."""
+    who = _who(embedder)
+    dim = embedder.dim
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+        raise PluginError(f"{who}: dim must be a positive int, not {type(dim).__name__} {dim!r}")
+    try:
+        json.dumps(embedder.identity())
+    except (TypeError, ValueError) as exc:
+        raise PluginError(f"{who}: identity() is not JSON ({exc})") from exc
+    if embedder.name != asked:
+        try:
+            EMBEDDERS.find(str(embedder.name))
+        except UnknownPluginError:
+            raise PluginError(
+                f"embedder {asked!r} made an embedder named {embedder.name!r}, a name no "
+                "installed plugin provides: its indexes could not be reopened"
+            ) from None
 
 
 def _missing_plugin_message(name: str, recorded: Mapping[str, Any]) -> str:
@@ -415,14 +509,19 @@ def check_embedder(embedder: Embedder, recorded: Mapping[str, Any]) -> None:
     if not probe:
         return
     ref = np.asarray(probe, dtype=np.float32)
-    now = np.asarray(embedder.probe(), dtype=np.float32)
+    if ref.ndim != 1 or ref.shape[0] != embedder.dim:
+        raise EmbedderMismatchError(
+            f"the index holds {ref.shape[-1] if ref.ndim else 0}-d vectors but embedder "
+            f"{embedder.name!r} makes {embedder.dim}-d ones; rebuild the index"
+        )
+    now = probe_vector(embedder)
     if ref.shape != now.shape:
         raise EmbedderMismatchError(
             f"the index holds {ref.shape[0]}-d vectors but embedder "
             f"{embedder.name!r} makes {now.shape[0]}-d ones; rebuild the index"
         )
     cos = float(ref @ now / (np.linalg.norm(ref) * np.linalg.norm(now) + 1e-12))
-    if cos < PROBE_MIN_COSINE:
+    if not cos >= PROBE_MIN_COSINE:  # a NaN (a damaged probe) is no match either
         raise EmbedderMismatchError(
             f"embedder {embedder.name!r} does not produce the vectors this index "
             f"was built with (probe cosine {cos:.2f}); rebuild the index"

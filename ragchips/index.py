@@ -21,7 +21,7 @@ import numpy as np
 
 from .calibration import Calibration
 from .dense import DenseConfig
-from .embedding import Embedder, check_embedder, get_embedder
+from .embedding import Embedder, check_embedder, embed_with, get_embedder
 from .errors import (
     CorruptIndexError,
     EmbedderMismatchError,
@@ -362,7 +362,7 @@ class Index(HybridSearch, IndexUpdates):
 
     def embed_query(self, question: str) -> np.ndarray:
         self._check_embedder()
-        return self.embedder.embed_queries([question])[0]
+        return embed_with(self.embedder, "embed_queries", [question])[0]
 
     def sentence_similarity(self, query_vector: np.ndarray) -> Callable[[list[str]], list[float]]:
         """Cosines of sentences to an embedded question, for the answer's sentence choice,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .dense import as_float32
+from .embedding import HashEmbedder
 from .errors import CorruptIndexError, IndexNotFoundError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .reader import Document
@@ -56,7 +57,12 @@ def verify(directory: Path) -> VerifyReport:
     try:
         manifest = read_manifest(directory)
         check_sizes(directory, manifest, hashes=True)
-        index = Index.load(directory, verify=False)
+        # The files are checked, not the model: a stand-in of the recorded width lets an
+        # index whose embedder plugin is not installed here be verified too.
+        recorded = manifest.get("embedder") or {}
+        stand_in = HashEmbedder(max(int(recorded.get("dim") or 1), 1))
+        stand_in.name = str(recorded.get("name", ""))
+        index = Index.load(directory, verify=False, embedder=stand_in)
     except IndexNotFoundError:
         raise  # no index there at all: nothing is damaged, nothing to rebuild
     except (CorruptIndexError, FileNotFoundError, OSError) as exc:

@@ -23,7 +23,6 @@ import numpy as np
 from .chunking import ChunkerSettings
 from .embed_cache import EmbeddingCache, embed_cached
 from .embedding import Embedder
-from .errors import RagchipsError
 from .reader import Document
 from .writer import Prepared, prepare
 
@@ -82,12 +81,8 @@ def embed_documents(
     def flush() -> None:
         nonlocal embedded
         texts = [t for p in pending for t in p.texts]
-        vectors, n = embed_cached(embedder, texts, tick, cache)
-        if vectors.shape != (len(texts), embedder.dim):
-            raise RagchipsError(
-                f"embedder returned shape {vectors.shape}, expected ({len(texts)}, {embedder.dim})"
-            )
-        parts.append(np.asarray(vectors, dtype=np.float32))
+        vectors, n = embed_cached(embedder, texts, tick, cache)  # checked (embed_with)
+        parts.append(vectors)
         prepared.extend(pending)
         pending.clear()
         embedded += n

@@ -63,7 +63,10 @@ class Provider(Generic[T]):
 
     @property
     def origin(self) -> str:
-        return f"package {self.package}" if self.package else "ragchips"
+        if self.package:
+            return f"package {self.package}"
+        module = str(getattr(self.factory, "__module__", "") or "")
+        return "ragchips" if module.split(".")[0] in ("ragchips", "") else f"module {module}"
 
     def matches(self, name: str) -> bool:
         if self.pattern.endswith("*"):
@@ -133,9 +136,11 @@ class Registry(Generic[T]):
                 f"{type(exc).__name__}: {_first_line(exc)}"
             ) from exc
         if self._check is not None and not isinstance(made, self._check):
+            missing = [m for m in _members(self._check) if not hasattr(made, m)]
+            lacks = f" (it lacks {', '.join(missing)})" if missing else ""
             raise PluginError(
-                f"{self.kind} {name!r} (from {provider.origin}) made a "
-                f"{type(made).__name__}, not a {self._check.__name__}"
+                f"{self.kind} {name!r} (from {provider.origin}) made {_a(type(made).__name__)}, "
+                f"not {_a(self._check.__name__)}{lacks}"
             )
         return made
 
@@ -190,3 +195,19 @@ def _unloaded(name: str, options: Mapping[str, Any]) -> Any:  # pragma: no cover
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def _members(protocol: type) -> list[str]:
+    """The public names a protocol asks for (attributes and methods), for the message."""
+    names: list[str] = []
+    for klass in protocol.__mro__:
+        if klass is object or klass.__module__ == "typing":
+            continue
+        for n in [*getattr(klass, "__annotations__", {}), *vars(klass)]:
+            if not n.startswith("_") and n not in names:
+                names.append(n)
+    return names

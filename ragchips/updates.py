@@ -21,7 +21,7 @@ from .calibration import DEFAULT as DEFAULT_CALIBRATION
 from .calibration import Calibration
 from .chunking import ChunkerSettings
 from .dense import DenseConfig
-from .embedding import Embedder, get_embedder
+from .embedding import Embedder, get_embedder, probe_vector
 from .errors import NoDocumentsError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .maintenance import is_format_1, upgrade
@@ -323,7 +323,7 @@ def _settings(
     if isinstance(dense, str):
         dense = DenseConfig(kind=dense)
     identity = emb.identity()
-    identity["probe"] = [round(float(x), 6) for x in emb.probe()]
+    identity["probe"] = [round(float(x), 6) for x in probe_vector(emb)]
     return {
         "embedder": identity,
         "chunker": chunker.to_dict(),
