@@ -26,6 +26,7 @@ from .answer import (
 )
 from .answertype import asked_about_name
 from .calibration import is_english
+from .errors import ConfigurationError
 from .index import (
     Index,
     Where,
@@ -154,9 +155,14 @@ def ask(
         if terms
     ]
     if rerank is not None and pool:
+        from .rerank import Reranker as _Reranker
         from .rerank import get_reranker
         from .rerank import rerank as apply_reranker
 
+        if not isinstance(rerank, str | _Reranker):
+            raise ConfigurationError(
+                f"rerank must be a reranker's name or a Reranker, not {type(rerank).__name__}"
+            )
         reranker = get_reranker(rerank) if isinstance(rerank, str) else rerank
         pool = apply_reranker(question, pool, reranker)
     t2 = time.perf_counter()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,9 @@ JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 # Above this a "text" file is almost certainly a dump, not a document: refuse it clearly.
 MAX_FILE_BYTES = 50 * 1024 * 1024
+# The text a reader may extract: a text file's limit, whatever the file's own size (a
+# compressed .docx or .odt can expand a thousandfold).
+MAX_TEXT_CHARS = 50 * 2**20
 
 
 @dataclass(frozen=True)
@@ -111,18 +115,21 @@ def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Do
     reader = reader_for(p) or TextReader()
     # A reader may allow bigger files (a PDF is mostly images and fonts, not text).
     limit = int(getattr(reader, "max_bytes", MAX_FILE_BYTES))
+    too_big = f"{p}: over the {limit // 2**20} MiB limit"
     try:
-        size = p.stat().st_size
-        if size > limit:
-            raise UnreadableFileError(
-                f"{p}: {size // 2**20} MiB is over the {limit // 2**20} MiB limit"
-            )
-        data = p.read_bytes()
+        if not stat.S_ISREG(p.stat().st_mode):  # a pipe would hang, /dev/zero never end
+            raise UnreadableFileError(f"{p}: not a regular file")
+        if p.stat().st_size > limit:
+            raise UnreadableFileError(too_big)
+        with open(p, "rb") as f:
+            data = f.read(limit + 1)  # a file that grew since stat() is still bounded
+        if len(data) > limit:
+            raise UnreadableFileError(too_big)
     except OSError as exc:
         raise UnreadableFileError(f"{p}: cannot read ({exc.strerror or exc})") from exc
     if not data.strip():
         raise UnreadableFileError(f"{p}: empty file")
-    extracted = reader.read(p, data)
+    extracted = _extract(reader, p, data)
     cleaned = clean(extracted.text, fallback_title=p.stem)
     if not cleaned.segments:
         raise UnreadableFileError(f"{p}: no body text left after removing page furniture")
@@ -134,6 +141,42 @@ def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Do
         sha256=_sha256(data),
         metadata=dict(extracted.metadata),
     )
+
+
+def _extract(reader: Any, p: Path, data: bytes) -> Any:
+    """``reader.read``, checked: a reader's exception or malformed result is one line naming
+    the file and the reader, and the file is skipped (one bad file stopped a whole build);
+    text is capped as a text file is (a 300 KB zip bomb of a .docx expanded to 96 M
+    characters)."""
+    from .readers.base import Extracted
+
+    name = getattr(reader, "name", type(reader).__name__)
+    try:
+        extracted = reader.read(p, data)
+    except UnreadableFileError:
+        raise
+    except Exception as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UnreadableFileError(
+            f"{p}: reader {name!r} failed: {type(exc).__name__}: {why}".rstrip(": ")
+        ) from exc
+    if (
+        not isinstance(extracted, Extracted)
+        or not isinstance(extracted.text, str)
+        or not isinstance(extracted.title, str | None)
+        or not isinstance(extracted.metadata, dict)
+    ):
+        raise UnreadableFileError(
+            f"{p}: reader {name!r} returned {type(extracted).__name__}, not an Extracted "
+            "(text: str, title: str or None, metadata: dict)"
+        )
+    if len(extracted.text) > MAX_TEXT_CHARS:
+        raise UnreadableFileError(
+            f"{p}: its text is over the {MAX_TEXT_CHARS // 2**20} M characters limit"
+        )
+    if not extracted.text.strip():
+        raise UnreadableFileError(f"{p}: no text in this file (reader {name!r})")
+    return extracted
 
 
 def _index_folders(root: Path) -> set[Path]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol, runtime_checkable
 
-from .errors import PluginError
+from .errors import PluginError, RagchipsError
 from .plugins import RERANKERS_GROUP, Registry
 from .results import Passage
 
@@ -59,11 +59,20 @@ def rerank(question: str, passages: list[Passage], reranker: Reranker | None) ->
     if reranker is None or not passages:
         return passages
     given = {_span(p) for p in passages}
-    out = list(reranker.rerank(question, list(passages)))
+    name = getattr(reranker, "name", type(reranker).__name__)
+    try:
+        out = list(reranker.rerank(question, list(passages)))
+    except RagchipsError:
+        raise
+    except Exception as exc:  # a plugin's failure, or None where a list was due
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise PluginError(
+            f"reranker {name!r} failed: {type(exc).__name__}: {why}".rstrip(": ")
+        ) from exc
     spans = [_span(p) if isinstance(p, Passage) else None for p in out]
     if any(s not in given for s in spans) or len(set(spans)) != len(spans):
         raise PluginError(
-            f"reranker {reranker.name!r} returned passages it was not given (or one twice); "
+            f"reranker {name!r} returned passages it was not given (or one twice); "
             "a reranker may only reorder and drop passages"
         )
     by_span = {_span(p): p for p in passages}

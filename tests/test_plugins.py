@@ -259,3 +259,35 @@ def test_built_in_names_never_read_entry_points(tmp_path: Path) -> None:
     done = _run(code, pythonpath=[], cache=tmp_path / "cache")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+class _Exploding:
+    name = "exploding"
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def rerank(self, question: str, passages: list[Passage]) -> Any:
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+@pytest.mark.parametrize(
+    ("result", "message"),
+    [
+        (RuntimeError("reranker exploded\nat line 2"), "RuntimeError: reranker exploded$"),
+        (None, "TypeError: 'NoneType' object is not iterable"),
+    ],
+)
+def test_a_failing_reranker_is_one_line_naming_it(result: Any, message: str) -> None:
+    with pytest.raises(PluginError, match=f"reranker 'exploding' failed: {message}"):
+        rerank("q", _passages(), _Exploding(result))
+
+
+def test_rerank_of_the_wrong_type_is_one_line(seeds_index_path: Path) -> None:
+    from ragchips import ask
+    from ragchips.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="rerank must be a reranker's name"):
+        ask("qui fabrique la puce ?", index=seeds_index_path, rerank=42)  # type: ignore[arg-type]

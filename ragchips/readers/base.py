@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -11,6 +12,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Extracted",
     "Reader",
+    "ReaderPluginWarning",
     "SkipReason",
     "reader_for",
     "register",
@@ -76,20 +78,45 @@ def _plugins() -> list[Reader]:
 
     found: list[Reader] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        origin = f"{ep.value}, package {dist.name} {dist.version}" if dist else ep.value
+        # A broken plugin is said once and left out: the other formats still read (one
+        # broken reader stopped every index, .txt files included).
         try:
             obj = ep.load()
-        except Exception as exc:  # a broken plugin must say which one it is
-            raise ConfigurationError(
-                f"reader plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
-            ) from exc
-        reader = obj() if isinstance(obj, type) else obj
-        if not isinstance(reader, Reader):
-            raise ConfigurationError(
-                f"reader plugin {ep.name!r} ({ep.value}) is not a Reader "
-                "(it needs name, suffixes and read(path, data))"
+            reader = obj() if isinstance(obj, type) else obj
+            if not isinstance(reader, Reader):
+                raise ConfigurationError("it needs name, suffixes and read(path, data)")
+            check_suffixes(reader)
+        except Exception as exc:
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            warnings.warn(
+                f"reader plugin {ep.name!r} ({origin}) is left out: {type(exc).__name__}: {why}",
+                ReaderPluginWarning,
+                stacklevel=2,
             )
+            continue
         found.append(reader)
     return found
+
+
+class ReaderPluginWarning(UserWarning):
+    """An installed reader plugin that cannot be used; the other readers still work."""
+
+
+def check_suffixes(reader: Reader) -> None:
+    """A reader's suffixes: a tuple of strings such as ".rst" (a bare "rst" never matches;
+    a string ".rst" would register ".", "r", "s" and "t")."""
+    from ..errors import ConfigurationError
+
+    suffixes = reader.suffixes
+    if isinstance(suffixes, str) or not all(
+        isinstance(x, str) and x.startswith(".") and len(x) > 1 for x in suffixes
+    ):
+        raise ConfigurationError(
+            f"reader {getattr(reader, 'name', reader)!r}: suffixes must be a tuple of strings "
+            f"such as ('.rst',), not {suffixes!r}"
+        )
 
 
 def _ensure_loaded() -> None:
@@ -115,6 +142,7 @@ def register(reader: Reader) -> None:
         from ..errors import ConfigurationError
 
         raise ConfigurationError(f"{reader!r} is not a Reader (name, suffixes, read)")
+    check_suffixes(reader)
     _ensure_loaded()
     with _LOCK:
         for suffix in reader.suffixes:
