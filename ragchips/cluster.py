@@ -31,12 +31,11 @@ import numpy as np
 from .cluster_worker import EmbedReplica, doc_from, read_and_cut, recipe
 from .embedding import Embedder
 from .errors import ConfigurationError, NoDocumentsError, RagchipsError
-from .reader import discover_files, split_sources
+from .reader import discover_files, nothing_readable, split_sources
 from .writer import ChangeReport, Prepared, apply_changes
 
 __all__ = ["RayConfig", "ray_config", "sync_on_ray"]
 
-NOTHING_READ = "no readable text to index (supported: .txt, .md, .html, .jsonl)"
 # The smallest share of the CPUs an embedder replica needs; readers take none (they are
 # cheap next to the model, and a reader waiting for a CPU held by a replica would stall).
 READ_CPUS = 0.0
@@ -347,7 +346,7 @@ def sync_on_ray(
     config = config or RayConfig()
     rows = _sources(sources, on_skip)
     if not rows:
-        raise NoDocumentsError(NOTHING_READ)
+        raise NoDocumentsError(nothing_readable())
     chunker = settings["chunker"]
     dim = int(embedder.dim)
     with connected(config) as ray, _data_context(ray):
@@ -399,7 +398,7 @@ def sync_on_ray(
         def deletions() -> Iterator[str]:
             wanted = gather.wanted
             if not wanted:
-                raise NoDocumentsError(NOTHING_READ)
+                raise NoDocumentsError(nothing_readable())
             changed = [i for i in wanted if i in known and known[i] != wanted[i]]
             gone = [i for i in known if i not in wanted]
             if check is not None:

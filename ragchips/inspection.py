@@ -115,11 +115,16 @@ def render_index(info: dict[str, Any]) -> str:
         "doc_id\tformat\tpassages\tchars\ttitle\tsource",
     ]
     for d in info["items"]:
-        lines.append(
-            f"{d['doc_id']}\t{d['format']}\t{d['passages']}\t{d['chars']}\t{d['title']}\t"
-            f"{d['source']}"
-        )
+        cells = (d["doc_id"], d["format"], d["passages"], d["chars"], d["title"], d["source"])
+        lines.append("\t".join(_cell(c) for c in cells))
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    """A TSV cell: a tab or line break in a file name or title would shift the columns or
+    split the row, so they are written as \\t, \\n (and a backslash as \\\\)."""
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def render_document(info: dict[str, Any]) -> str:

@@ -217,6 +217,11 @@ def supported_suffixes() -> frozenset[str]:
     return registered_suffixes() | JSONL_SUFFIXES
 
 
+def nothing_readable() -> str:
+    """The message for a build that found no text, naming what could have been read."""
+    return f"no readable text to index (supported: {', '.join(sorted(supported_suffixes()))})"
+
+
 def discover_files(
     paths: Iterable[str | os.PathLike[str]],
     on_skip: Callable[[str, str], None] | None = None,

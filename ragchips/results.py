@@ -8,6 +8,7 @@ the HTTP service), always with its numbered sources attached.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -168,7 +169,7 @@ class Answer:
             out.append("")
             for p in self.passages:
                 out.append(
-                    f"{p.rank}. *{_md(p.title)}* — `{p.source}`{page_label(p.page)} "
+                    f"{p.rank}. *{_md(p.title)}* — {_code(p.source)}{page_label(p.page)} "
                     f"[{p.start}:{p.end}]  \n"
                     f"   > {_highlight(p, self._claims_of(p), _md, '**', '**', '***', '***')}"
                 )
@@ -242,6 +243,15 @@ def _highlight(
         pos = at
     out.append(escape(p.text[pos:]))
     return " ".join("".join(out).split())
+
+
+def _code(text: str) -> str:
+    """A Markdown code span that ``text`` cannot close: a file name holding a backtick
+    ("a`<img onerror=…>`.txt") would otherwise end the span and let HTML through."""
+    text = " ".join(text.splitlines())
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _md(text: str) -> str:

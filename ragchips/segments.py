@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -188,6 +189,8 @@ class Segment:
         if sub is None:
             return None
         if name not in self._columns:
+            if not re.fullmatch(r"f\d{3}", str(sub)):  # never a path out of the segment
+                raise CorruptIndexError(f"{self.folder}/meta.json: bad folder {sub!r} of {name!r}")
             self._columns[name] = FieldColumn.load(self.folder / "fields" / sub)
         return self._columns[name]
 

@@ -95,8 +95,19 @@ class Settings:
     llm_env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.api_key is not None and not self.api_key.strip():
-            object.__setattr__(self, "api_key", None)
+        key = self.api_key
+        if key is not None and not key.strip():
+            # An unset variable in a deployment script ("--api-key $KEY") must not open the
+            # service to everyone.
+            raise ConfigurationError(
+                "the API key is empty: give a key, or no --api-key (and no "
+                "RAGCHIPS_SERVER_API_KEY) to serve without one"
+            )
+        if key is not None and not (key.isascii() and key.isprintable() and " " not in key):
+            # HTTP headers are read as latin-1: another key could never be sent and match.
+            raise ConfigurationError(
+                "the API key must be printable ASCII without spaces (an HTTP header carries it)"
+            )
         for name in ("concurrency", "client_limit", "history_tokens", "workers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -111,7 +122,7 @@ class Settings:
             "index": Path(index) if index else None,
             "llm": (env.get("RAGCHIPS_LLM") or "").strip() or None,
             "models": _names(env.get("RAGCHIPS_SERVER_MODELS")),
-            "api_key": env.get("RAGCHIPS_SERVER_API_KEY") or None,
+            "api_key": env.get("RAGCHIPS_SERVER_API_KEY"),
             "concurrency": _whole(
                 env, "RAGCHIPS_SERVER_CONCURRENCY", DEFAULT_CONCURRENCY, minimum=1
             ),

@@ -19,11 +19,13 @@ every file is checked by ``ragchips verify`` and for each file right after it is
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -112,7 +114,20 @@ def new_folder(directory: Path) -> Path:
 def writer_lock(directory: Path, wait: float = 0.0) -> Iterator[None]:
     """Hold the index's writer lock; wait up to ``wait`` seconds for another writer."""
     directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    # Never through a link: the lock file is truncated and written, and an index folder
+    # received from elsewhere could point it at ~/.bashrc.
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(directory / LOCK, flags, 0o666 & ~_umask())
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise CorruptIndexError(
+            f"{directory / LOCK} is a symbolic link, not the index's lock file: remove it"
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CorruptIndexError(f"{directory / LOCK} is not a regular file: remove it")
     try:
         deadline = time.monotonic() + max(0.0, wait)
         while True:
@@ -245,7 +260,7 @@ def check_out_folder(directory: Path) -> None:
         raise ConfigurationError(f"{directory} is a file: give the index a folder")
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         manifest = None  # none, or damaged: the names in the folder decide
     if isinstance(manifest, dict) and manifest.get("format") == FORMAT:
         return
@@ -295,7 +310,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise IndexNotFoundError(f"{directory} is not a ragchips index (no {MANIFEST})")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: a manifest of 100,000 nested "[" (json has no depth limit).
         raise CorruptIndexError(f"{path}: unreadable manifest ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise foreign_manifest(directory)

@@ -31,6 +31,7 @@ from .reader import (
     Document,
     absolute_path,
     iter_documents,
+    nothing_readable,
     split_sources,
 )
 from .storage import check_out_folder, check_sizes, collect_garbage, read_manifest, writer_lock
@@ -491,7 +492,7 @@ def _unique(docs: Iterable[Document]) -> Iterator[Document]:
         seen.add(doc.doc_id)
         yield doc
     if not seen:
-        raise NoDocumentsError("no readable text to index (supported: .txt, .md, .html, .jsonl)")
+        raise NoDocumentsError(nothing_readable())
 
 
 def _embed_new(

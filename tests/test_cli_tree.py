@@ -199,6 +199,20 @@ def test_ls_and_show(seeds_index_path: Path) -> None:
     assert missing.returncode == 1 and "no document 'nope'" in missing.stderr
 
 
+def test_ls_rows_stay_rows_whatever_the_file_names(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("new\nline.txt", "tab\there.txt", "plain.txt"):
+        (docs / name).write_text("Le chat dort sur le tapis du salon.\n", encoding="utf-8")
+    built = run("ragchips", "index", str(docs), "--out", str(tmp_path / "i"), "--embedder",
+                "hash-16")  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    rows = run("ragchips", "ls", str(tmp_path / "i")).stdout.splitlines()[2:]
+    assert len(rows) == 3 and all(r.count("\t") == 5 for r in rows)
+    assert any(r.startswith("new\\nline\t") for r in rows)
+    assert any(r.startswith("tab\\there\t") for r in rows)
+
+
 def test_cli_ask_path_imports_no_integration_or_format_library(seeds_index_path: Path) -> None:
     code = (
         "import sys, io, contextlib\n"

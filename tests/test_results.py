@@ -40,6 +40,18 @@ def test_markdown_rendering() -> None:
     assert "**Sources**" in md and "`seeds/d.txt`" in md
 
 
+def test_markdown_source_with_backticks_cannot_inject_html() -> None:
+    from dataclasses import replace
+
+    from markdown_it import MarkdownIt
+
+    a = make_answer()
+    evil = "docs/a`<img src=x onerror=alert(7)>`.txt"
+    a = replace(a, passages=[replace(a.passages[0], source=evil)])
+    rendered = MarkdownIt().render(a._repr_markdown_())
+    assert "<img" not in rendered and "&lt;img src=x onerror=alert(7)&gt;" in rendered
+
+
 def test_quote_shortens_long_passages() -> None:
     p = Passage(
         rank=1, score=0, text="mot " * 200, doc_id="d", source="s", title="t", start=0, end=800

@@ -107,6 +107,23 @@ def test_bad_settings_are_one_line_errors(name: str, value: str, message: str) -
     assert name in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [("", "the API key is empty"), ("  ", "the API key is empty"), ("clé", "printable ASCII")],
+)
+def test_an_empty_or_unsendable_api_key_is_refused_not_ignored(key: str, message: str) -> None:
+    from ragchips.errors import ConfigurationError
+
+    # Empty: an unset variable in a deployment script must not open the service to all.
+    for make in (
+        lambda: Settings.from_env({"RAGCHIPS_SERVER_API_KEY": key}),
+        lambda: Settings.from_env({}, api_key=key),
+    ):
+        with pytest.raises(ConfigurationError, match=message):
+            make()
+    assert Settings.from_env({}).api_key is None  # no key at all: an open local service
+
+
 # -- conversations -----------------------------------------------------------------------
 
 
@@ -208,6 +225,29 @@ def test_dependency_override_serves_another_index(tmp_path: Path) -> None:
         hits = c.post("/search", json={"question": "puy de Dôme", "mode": "lexical"}).json()
         assert hits["passages"][0]["doc_id"] == "volcans"
         assert c.get("/documents/volcans").json()["text"] == doc.read_text(encoding="utf-8")
+
+
+def test_a_doc_id_with_slashes_and_url_characters_is_served(tmp_path: Path) -> None:
+    import json
+    from urllib.parse import quote
+
+    from ragchips.reader import read_documents
+
+    ids = ["2024/03/article", "a/b?c#d%2e"]
+    (tmp_path / "c.jsonl").write_text(
+        "".join(json.dumps({"doc_id": d, "text": f"Le texte numéro {i} du journal."}) + "\n"
+                for i, d in enumerate(ids)),
+        encoding="utf-8",
+    )  # fmt: skip
+    other = Index.build(read_documents([tmp_path / "c.jsonl"]), embedder=HashEmbedder(),
+                        out=tmp_path / "idx")  # fmt: skip
+    app = create_app(settings())
+    app.dependency_overrides[get_index] = lambda: other
+    with TestClient(app) as c:
+        for i, d in enumerate(ids):
+            r = c.get("/documents/" + quote(d, safe=""))  # as the chat page asks for it
+            assert r.status_code == 200, r.text
+            assert r.json()["doc_id"] == d and f"numéro {i}" in r.json()["text"]
 
 
 def test_a_74_turn_chat_is_trimmed_not_refused() -> None:

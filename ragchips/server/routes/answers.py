@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Request
 
 from ...api import ask
 from ...conversation import check_encodable
@@ -51,9 +53,20 @@ def search_route(
     return SearchOut(passages=passages)
 
 
-@router.get("/documents/{doc_id}", response_model=DocumentOut, summary="A stored document's text")
-def document_route(doc_id: str, index: Index = Depends(get_index)) -> DocumentOut:  # noqa: B008
-    """The text passages were cut from: a passage is ``text[start:end]`` exactly."""
+@router.get(
+    "/documents/{doc_id:path}", response_model=DocumentOut, summary="A stored document's text"
+)
+def document_route(
+    doc_id: str,
+    request: Request,
+    index: Index = Depends(get_index),  # noqa: B008
+) -> DocumentOut:
+    """The text passages were cut from: a passage is ``text[start:end]`` exactly. A doc_id
+    may hold "/" ("2024/03/article"), "?" or "#": the client percent-encodes it, and it is
+    decoded once, from the raw path (some clients decode "%252e" twice)."""
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes) and b"/documents/" in raw:
+        doc_id = unquote(raw.decode("latin-1").split("/documents/", 1)[1])
     try:
         doc = index.document(doc_id)
     except KeyError:
