@@ -236,7 +236,8 @@ def written_by_an_index(name: str) -> bool:
     prefix, _, number = name.partition("-")
     if prefix == "g":  # a format-1 generation (g-<16 hex digits>)
         return len(number) == 16 and all(c in "0123456789abcdef" for c in number)
-    return prefix in ("seg", "state") and len(number) == 6 and number.isdigit()
+    # Six digits or more: the counter passes 999,999 after about half a million commits.
+    return prefix in ("seg", "state") and len(number) >= 6 and number.isdigit()
 
 
 def _left_alone(name: str) -> bool:

@@ -34,7 +34,14 @@ from .reader import (
     nothing_readable,
     split_sources,
 )
-from .storage import check_out_folder, check_sizes, collect_garbage, read_manifest, writer_lock
+from .storage import (
+    check_out_folder,
+    check_sizes,
+    collect_garbage,
+    load_consistent,
+    read_manifest,
+    writer_lock,
+)
 from .writer import ChangeReport, Prepared, apply_changes, embed_passages_of
 
 if TYPE_CHECKING:
@@ -302,12 +309,21 @@ class IndexUpdates:
         """Switch to the index's current state on disk."""
         if self.path is None:
             return
-        manifest = manifest or read_manifest(self.path)
-        if manifest == self.manifest:
-            return
-        check_sizes(self.path, manifest)
-        self._open(self.path, manifest, reuse={seg.name: seg for seg in self._segments})
-        self.manifest = manifest
+        path = self.path
+
+        def switch(manifest: dict[str, Any]) -> None:
+            if manifest == self.manifest:
+                return
+            check_sizes(path, manifest)
+            self._open(path, manifest, reuse={seg.name: seg for seg in self._segments})
+            self.manifest = manifest
+
+        if manifest is not None:  # the caller's own write: its files are there
+            switch(manifest)
+        else:
+            # Another process may commit meanwhile and remove what this manifest names: read
+            # it again, as Index.load does (a bare FileNotFoundError 1 time in 1,000).
+            load_consistent(path, switch)
 
     # -- loading --------------------------------------------------------------------------
 

@@ -196,3 +196,37 @@ def test_out_folder_with_index_like_names_or_harmless_leftovers(tmp_path: Path) 
     broken.symlink_to(tmp_path / "nowhere")
     with pytest.raises(ConfigurationError, match="link to nothing"):
         Index.build([docs], embedder=HashEmbedder(16), out=broken)
+
+
+def test_a_lock_file_that_is_a_link_is_never_written_through(tmp_path: Path) -> None:
+    directory = _index(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious data\n")
+    (directory / "writer.lock").unlink(missing_ok=True)
+    (directory / "writer.lock").symlink_to(victim)
+    with pytest.raises(CorruptIndexError, match="is a symbolic link"), writer_lock(directory):
+        pass
+    assert victim.read_text() == "precious data\n"
+
+
+def test_segments_past_a_million_commits_are_still_collected(tmp_path: Path) -> None:
+    import hashlib
+
+    from ragchips import Document, Index
+
+    def doc(i: int, text: str) -> Document:
+        return Document(f"d{i}", f"d{i}.txt", "t", text, hashlib.sha256(text.encode()).hexdigest())
+
+    out = tmp_path / "i"
+    index = Index.build([doc(i, f"texte numéro {i}") for i in range(3)], embedder="hash-16",
+                        out=out)  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["next_segment"] = 999_998  # as after about half a million commits
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    index = Index.load(out)
+    for round_ in range(12):
+        index.update([doc(round_ % 3, f"texte changé {round_}")])
+    named = {s["name"] for s in json.loads((out / "manifest.json").read_text())["segments"]}
+    on_disk = {p.name for p in out.iterdir() if p.name.startswith("seg-")}
+    assert any(len(n) > 10 for n in named)  # seg-1000000 and after
+    assert on_disk == named

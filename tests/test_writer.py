@@ -252,6 +252,7 @@ def test_cli_index_is_incremental(tmp_path: Path) -> None:
     idx = Index.load(out)
     assert sorted(idx.doc_ids()) == ["n0", "n1", "n9"]
     assert idx.document("n1").text == doc("n1", 50).text
+    idx.close()  # a reader left open keeps its segments on disk (verify would note them)
     full = run("index", str(docs), "--out", str(out), "--embedder", "hash-64", "--full")
     assert "added 3, updated 0, removed 0, kept 0" in full.stdout
     ok = run("verify", str(out))
