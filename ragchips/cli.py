@@ -124,7 +124,7 @@ def _add_ask(sub: Any, prog: str) -> None:
     p = sub.add_parser("ask", prog=prog, help="answer a question with cited passages")
     p.description = "Answer a question from the indexed documents, with sources."
     p.add_argument("question", nargs="*", help="the question (quote it, or give several words)")
-    p.add_argument("-k", type=_k, default=5, help="passages to cite (1-100, default 5)")
+    p.add_argument("-k", "--k", type=_k, default=5, help="passages to cite (1-100, default 5)")
     p.add_argument("--index", metavar="PATH", help="index folder (default: the bundled articles)")
     p.add_argument("--mode", default="hybrid", help="hybrid (default), dense or lexical")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
@@ -312,7 +312,7 @@ def _run_mcp(args: argparse.Namespace) -> int:
 
 def _parser(ask_prog: str = "ragchips ask", command: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="ragchips",
+        prog="ask" if ask_prog == "ask" else "ragchips",  # errors name the command typed
         description="Ask questions about French documents; every answer cites exact passages.",
     )
     parser.add_argument("--version", action=_VersionAction)

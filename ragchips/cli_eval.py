@@ -20,7 +20,7 @@ def _add_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="measure retrieval and answers on a question set")
     p.add_argument("questions", help='JSONL: {"question", "doc_id" and/or "answers"}')
     p.add_argument("--index", metavar="DIR", help="index folder (default: bundled)")
-    p.add_argument("--k", type=_k, default=10, help="passages per question")
+    p.add_argument("-k", "--k", type=_k, default=10, help="passages per question")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--mode", default="hybrid", help="hybrid (default), dense or lexical")
     group.add_argument("--compare", action="store_true", help="all three modes side by side")

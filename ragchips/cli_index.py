@@ -209,7 +209,10 @@ def add_index_commands(sub: Any) -> None:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="index folder to write")
     p.add_argument(
-        "--embedder", default=None, help="e5-small (default) or st:<sentence-transformers model>"
+        "--embedder",
+        default=None,
+        help="e5-small (default for a new index; an existing one keeps its own), "
+        "st:<sentence-transformers model>, hash-<dim> (no model: tests) or a plugin's name",
     )
     p.add_argument(
         "--chunk-size",

@@ -1,8 +1,9 @@
 """Extension points: named factories, built in or added by other packages through entry points.
 
-Each extension point (embedders, rerankers, readers) is a :class:`Registry`, a table from
-names to factories. Built-ins register themselves in code; a separate package adds its own by
-declaring an entry point in the registry's group, e.g. in its ``pyproject.toml``::
+Each extension point by name (embedders, rerankers) is a :class:`Registry`, a table from
+names to factories (readers, chosen by suffix, have their own table: ``readers/base.py``).
+Built-ins register themselves in code; a separate package adds its own by declaring an
+entry point in the registry's group, e.g. in its ``pyproject.toml``::
 
     [project.entry-points."ragchips.embedders"]
     my-model = "my_package.embedder:make"       # the name "my-model"
@@ -14,7 +15,7 @@ identity an index recorded when it reopens that index, else ``{}``).
 
 Why entry points and a plain registry rather than pluggy (simonw/llm) or txtai's factories:
 a ragchips plugin provides *one object per name*, picked by that name (the name an index
-records, a ``--reranker`` option); pluggy's strength is calling many implementations of
+records, ``ask(..., rerank=NAME)``); pluggy's strength is calling many implementations of
 the same hook, which we never do, and it would add hook specifications to learn on top of
 the same entry points (``load_setuptools_entrypoints`` reads them too). txtai's factories
 resolve a class from a dotted path, which an index manifest should not store (it would run

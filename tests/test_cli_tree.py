@@ -30,6 +30,8 @@ def run(cmd: str, *args: str, **kw) -> subprocess.CompletedProcess:
         ("ragchips", ["index", "x", "--out", "y", "--chunk-size", "-1"], "--chunk-size must be"),
         ("ragchips", ["nope"], "invalid choice"),
         ("ragchips", ["ls", "--bogus"], "unrecognized arguments: --bogus"),
+        ("ask", ["puce", "--bogus"], "ask: error: unrecognized arguments: --bogus"),
+        ("ragchips", ["eval", "q.jsonl", "-k", "0"], "k must be from 1 to 100, not 0"),
         ("ask", [], "give a question"),
         ("ask", ["puce", "--questions", "q.jsonl"], "batch mode takes --questions"),
     ],

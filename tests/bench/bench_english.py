@@ -1,7 +1,7 @@
 """English questions about French text: the fusion weights they get, against the French ones.
 
     python tests/bench/bench_english.py --piaf-index /tmp/ragchips-piaf \
-        [--transfer-index /tmp/ragchips-transfer/index]
+        [--transfer-index DIR]   (default: the Debian Reference indexed by this run)
 
 BM25 reads an English question's words in French text: "the", "what", "time" are rare
 there, so they weigh heavily and land on English song titles, while "style", "position"
@@ -94,7 +94,9 @@ def measure(
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--piaf-index", required=True)
-    parser.add_argument("--transfer-index", default="/tmp/ragchips-transfer/index")
+    parser.add_argument(
+        "--transfer-index", default=None, help="a Debian Reference index (default: built here)"
+    )
     args = parser.parse_args()
     piaf = read(DATA / "piaf_en.jsonl")
     seeds = read(DATA / "seeds_gold_en.jsonl")
@@ -115,17 +117,20 @@ def main() -> int:
     seeds_index = open_index(None)
     measure("seeds, even lines (tuning)", seeds[0::2], seeds_index, both)
     measure("seeds, odd lines", seeds[1::2], seeds_index, both)
-    transfer = Path(args.transfer_index)
-    if not (transfer / "manifest.json").is_file() and (SOURCE / "ch01.fr.html").is_file():
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        # Built by this run unless given: an index left by an earlier run may be of older code.
+        transfer = Path(args.transfer_index or Path(scratch) / "transfer")
+        if not (transfer / "manifest.json").is_file() and (SOURCE / "ch01.fr.html").is_file():
+            corpus = Path(scratch) / "corpus"
+            corpus.mkdir()
             for name in CHAPTERS:  # doc id = file stem, as the questions name them
-                shutil.copy(SOURCE / f"{name}.fr.html", Path(tmp) / f"{name}.html")
-            index_with_cli(Path(tmp), transfer)
-    if not (transfer / "manifest.json").is_file():
-        print(f"no Debian Reference row: {SOURCE} has no French chapters", file=sys.stderr)
-    else:
-        questions = read(DATA / "transfer" / "questions_en.jsonl")
-        measure("Debian Reference", questions, open_index(transfer), both)
+                shutil.copy(SOURCE / f"{name}.fr.html", corpus / f"{name}.html")
+            index_with_cli(corpus, transfer)
+        if not (transfer / "manifest.json").is_file():
+            print(f"no Debian Reference row: {SOURCE} has no French chapters", file=sys.stderr)
+        else:
+            questions = read(DATA / "transfer" / "questions_en.jsonl")
+            measure("Debian Reference", questions, open_index(transfer), both)
     if all((LICENSES / name).is_file() for name in LICENSE_FILES):
         with tempfile.TemporaryDirectory() as tmp:
             index = licenses_index(Path(tmp))
