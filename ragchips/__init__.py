@@ -19,19 +19,22 @@ from .errors import (
     InvalidQuestionError,
     NoDocumentsError,
     NoMatchError,
+    PluginError,
     RagchipsError,
     UnreadableFileError,
 )
 from .index import Index, default_index_path
 from .reader import Document, read_document
-from .results import Answer, Passage
+from .results import Answer, AnswerStream, Claim, Passage
 from .writer import ChangeReport
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "AnswerStream",
     "ChangeReport",
+    "Claim",
     "ChunkerSettings",
     "CorruptIndexError",
     "DenseConfig",
@@ -45,6 +48,7 @@ __all__ = [
     "NoDocumentsError",
     "NoMatchError",
     "Passage",
+    "PluginError",
     "RagchipsError",
     "SentenceTransformerEmbedder",
     "UnreadableFileError",
