@@ -175,6 +175,8 @@ def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int =
     if _wrapped(line, next_line, width) or " | " in line:
         return False  # wrapped text, or a table row ("1001 | installer le paquet ..."): content
     s = line.strip().strip(_EMPHASIS)
+    if not s:
+        return True  # "***", "* * *", "___": a rule between sections, no content
     # A short line with no final punctuation: a title when it stands as its own
     # paragraph, or when it starts with a capital, does not end on a word that needs a
     # continuation, and a line starting with a capital follows it.
@@ -269,6 +271,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         prev_blank = starts[i]
         next_blank = i == len(lines) - 1 or starts[i + 1]
         bullet_mark = _BULLET.match(raw)
+        if bullet_mark is not None and not raw.strip().strip(_EMPHASIS):
+            bullet_mark = None  # "* * *": a rule, not a list item
         bullet = bullet_mark is not None
         md = _HEADING_MD.match(raw)
         following = text[lines[i + 1].start() : lines[i + 1].end()] if i + 1 < len(lines) else None

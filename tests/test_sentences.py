@@ -255,3 +255,9 @@ def test_thermostat_abbreviation() -> None:
         "Préchauffez à 180 °C (th. 6).",
         "Enfournez 30 min.",
     ]
+
+
+def test_a_rule_of_stars_or_underscores_is_no_sentence() -> None:
+    text = "Premier paragraphe du texte.\n\n*****\n\n* * *\n\n___\nSecond paragraphe du texte.\n"
+    kept = [t for t, heading, _ in _shape(text) if not heading]
+    assert kept == ["Premier paragraphe du texte.", "Second paragraphe du texte."]
