@@ -91,6 +91,31 @@ _UNIT = re.compile(
     r"secondes?|siècles?)(?![\w/²])",
     re.I,
 )
+# What a "combien"/measure question asks for decides which number answers it: a price is
+# an amount of money ("Combien coûte … ?": "20 €", not "400 litres"), a duration or a time
+# of day a number with a time unit ("combien de temps … ?": "2 min 40", not "le 28").
+_ASKS_MONEY = re.compile(
+    r"\b(?:co[uû]t\w*|prix|tarifs?|loyers?|montant|payer|paie|vaut|valent|salaire|budget|"
+    r"cost\w*|price|pay)\b",
+    re.I,
+)
+_MONEY = re.compile(r"€|\$|£|\b(?:euros?|dollars?|francs?|livres|EUR|USD)\b", re.I)
+_ASKS_TIME = re.compile(
+    r"\bcombien\s+de\s+temps\b|\bdurée\b|\bdure\b|\bhow\s+long\b|[àa]\s+quelle\s+heure"
+    r"|\bwhat\s+time\b",
+    re.I,
+)
+_TIME_UNIT = re.compile(
+    r"[ \u00a0\u202f]?(?:h\b|heures?|min\b|minutes?|s\b|secondes?|jours?|semaines?|mois|ans|"
+    r"années?|hours?|days?|weeks?|months?|years?)",
+    re.I,
+)
+# A number that is part of a date or an address counts nothing: the day of "le 3 septembre",
+# "le 5 de chaque mois", "1er juillet"; the postcode of "33800 Bordeaux".
+_DAY_OF = re.compile(
+    rf"(?:er)?[ \u00a0\u202f]+(?:(?:{MONTHS})\b|de\s+chaque\s+mois|du\s+mois)", re.I
+)
+_POSTCODE = re.compile(r"\d{5}[ \u00a0\u202f]+[A-ZÀ-Ý]")
 # "en 1934 à 66 ans": a year, then the number; no range from a year to a smaller number
 # ("entre 1800 et 2500 habitants" stays a range).
 _YEAR_THEN = re.compile(rf"(?:entre\s+)?({YEAR})\s+(?:à|et)\s+")
@@ -156,9 +181,15 @@ def _candidates(kind: AnswerType, question: str, text: str) -> list[tuple[int, i
         counted = _COUNTED.search(question)
         noun = counted.group(1).lower()[:5] if counted else None
         measure = _ASKS_MEASURE.search(question) is not None
+        money = _ASKS_MONEY.search(question) is not None
+        timed = _ASKS_TIME.search(question) is not None
         out = []
         for m in _NUMBER.finditer(text):
             start = m.start()
+            if text[start].isdigit() and (
+                _DAY_OF.match(text, m.end()) or _POSTCODE.match(text, start)
+            ):
+                continue  # a date's day or a postcode: no count, no amount
             lead = _YEAR_THEN.match(text, start)
             second = _LEADING.match(text, lead.end()) if lead is not None else None
             if (
@@ -181,6 +212,10 @@ def _candidates(kind: AnswerType, question: str, text: str) -> list[tuple[int, i
                 bonus += 3.0 if measure else 0.0
             if year and shown == end:
                 continue  # "en 1947" dates the fact, it does not count anything
+            if money and _MONEY.search(text[start:shown]):
+                bonus += 3.0  # "20 €" for "combien coûte"
+            if timed and _TIME_UNIT.match(text, end):
+                bonus += 3.0  # "2 min 40" for "combien de temps"
             out.append((start, end, bonus, shown))
         return out
     if kind.name == "place":

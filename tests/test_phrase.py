@@ -181,3 +181,35 @@ def test_a_very_long_sentence_is_answered() -> None:
 )
 def test_a_measure_is_a_number_with_its_unit(question: str, sentence: str, expected: str) -> None:
     assert phrase(question, sentence) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        # A price is an amount of money, not the other number of the sentence.
+        (
+            "Combien coûte la location d'un vélo cargo ?",
+            "Le vélo cargo de 400 litres se loue pour 20 € la journée.",
+            "20 €",
+        ),
+        ("Quel est le prix du billet ?", "Le billet pour le train de 9 h vaut 12 €.", "12 €"),
+        # A duration is a number with a time unit.
+        (
+            "Combien de temps a duré l'évacuation de l'école ?",
+            "L'exercice du 28 septembre a permis d'évacuer l'école en 2 min 40.",
+            "2 min",
+        ),
+        # A date's day counts nothing: no phrase rather than a wrong one.
+        ("Quel est le montant du loyer ?", "Le loyer est payable d'avance, le 5 de chaque mois.",
+         None),
+        (
+            "Combien d'élèves l'école accueille-t-elle ?",
+            "Depuis le 3 septembre, l'école accueille 196 élèves répartis en 8 classes.",
+            "196 élèves",
+        ),
+    ],
+)  # fmt: skip
+def test_the_number_of_the_kind_asked_for(
+    question: str, sentence: str, expected: str | None
+) -> None:
+    assert phrase(question, sentence) == expected
