@@ -96,7 +96,6 @@ MIN_SENTENCE_CHARS = 8
 # answer marks with "…" a list that goes on in its passage.
 COLON_BLOCK_CHARS = 200
 COLON_LIST_CHARS = 400
-_NEXT_ITEM = re.compile(r"[ \t]*\r?\n\s*(?:[-*•–—·▪◦]|\d{1,3}[.)])[ \t]+\S")
 # A second sentence must bring this share of the question's weight that the first lacks.
 NEW_TERM_SHARE = 0.15
 # A passage cut in the middle of a sentence (a chunk boundary) starts with a fragment: it
@@ -183,26 +182,32 @@ def _agent_span(
     return None
 
 
-def _with_what_follows_colons(text: str, sentences: list[Sentence]) -> list[Sentence]:
+def _with_what_follows_colons(
+    text: str, sentences: list[Sentence]
+) -> list[tuple[Sentence, bool]]:
     """A sentence that ends in ":" announces the block after it ("arrêtez le système depuis
     la ligne de commande :" then "shutdown -h now", or a list): it is read together with
     that block, or the list items that follow, up to ``COLON_BLOCK_CHARS`` (a list:
-    ``COLON_LIST_CHARS``), as one candidate."""
+    ``COLON_LIST_CHARS``), as one candidate. Each comes with whether its list goes on past
+    the cap (the answer then says so)."""
     out = []
     for i, s in enumerate(sentences):
         end = s.end
+        more = False
         if s.text.rstrip().rstrip("*_ ").endswith(":"):  # "**Ingrédients :**" too
             for j, nxt in enumerate(sentences[i + 1 :]):
                 gap = text[end : nxt.start]
                 cap = COLON_LIST_CHARS if nxt.bullet else COLON_BLOCK_CHARS
                 if "\n" not in gap or nxt.end - s.end > cap:
+                    more = j > 0 and nxt.bullet and "\n" in gap  # a list cut at its cap
                     break  # on the same line, or too long
                 if "#" in gap and nxt.text[:1].isupper():
                     break  # a Markdown heading ("# Chapitre 2"), not a root prompt ("# shutdown")
                 if j and not (nxt.bullet and sentences[i + 1].bullet):
                     break  # after one block, only more items of the same list
                 end = nxt.end
-        out.append(s if end == s.end else Sentence(s.start, end, text[s.start : end], s.heading))
+        whole = s if end == s.end else Sentence(s.start, end, text[s.start : end], s.heading)
+        out.append((whole, more))
     return out
 
 
@@ -245,6 +250,7 @@ class _Candidate:
     agent: tuple[int, int] | None = None  # the doer's name, in sentence coordinates
     match: float = 0.0  # the score without the passage's rank: how well it matches alone
     matched: frozenset[str] = frozenset()  # its terms, with its subject's for a pronoun
+    more: bool = False  # a list announced by ":" that goes on past what it holds
 
     @property
     def text(self) -> str:
@@ -326,7 +332,7 @@ def _score(
     for p in passages[:READ_PASSAGES]:
         title = _flat(p.title)
         subject = _subject_terms(title, analyzer)
-        for s in _with_what_follows_colons(p.text, split_sentences(p.text)):
+        for s, more in _with_what_follows_colons(p.text, split_sentences(p.text)):
             if s.heading or len(s.text) < MIN_SENTENCE_CHARS:
                 continue
             if _flat(s.text) == title and not _ends_as_sentence(title):
@@ -358,7 +364,7 @@ def _score(
             )
             score = match + RANK_WEIGHT / max(p.rank, 1)
             candidates.append(
-                _Candidate(score, p, s.start, s.end, terms, typed, agent, match, matched)
+                _Candidate(score, p, s.start, s.end, terms, typed, agent, match, matched, more)
             )
     candidates.sort(key=lambda c: (-c.score, c.passage.rank, c.start))
     return _Scored(candidates, qterms, weight, mass, kind, asked, text, analyzer, listing)
@@ -468,7 +474,7 @@ def _compose(chosen: list[_Candidate], scored: _Scored) -> Extracted:
         text = _flat(c.text)
         if len(text) > MAX_ANSWER_CHARS:
             text = text[: MAX_ANSWER_CHARS - 1].rstrip() + "…"
-        elif "\n" in c.text and _NEXT_ITEM.match(c.passage.text, c.end):
+        elif c.more:
             text += " …"  # a list cut short: it goes on below
         parts.append(f"{text} [{c.passage.rank}]")
     return Extracted(" ".join(parts), [_claim(c, scored) for c in chosen])

@@ -282,7 +282,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
                 raw, prev_blank and next_blank, following, 0 if next_blank else widths[i]
             )
         )
-        previous = None if prev_blank else text[lines[i - 1].start() : lines[i - 1].end()]
+        prev_line = text[lines[i - 1].start() : lines[i - 1].end()] if i else ""
+        previous = None if prev_blank else prev_line
         if bullet and not next_blank and _numbered_heading(raw, following, previous):
             heading, bullet = True, False
         if md:
@@ -297,8 +298,13 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
             and not out[-1].heading
             and not re.search(r"[.!?…:»\"”]\s*$", text[out[-1].start : out[-1].end])
             and not (prev_blank and i > 0)
-            # After a list item, a line flush left with a capital starts the text again.
-            and not (out[-1].bullet and raw[:1].isupper())
+            # After a list item, a line flush left with a capital starts the text again,
+            # unless the item was wrapped there ("… distribution of this" / "Package.").
+            and not (
+                out[-1].bullet
+                and raw[:1].isupper()
+                and not _wrapped(prev_line, raw, widths[i - 1])
+            )
         ):
             last = out.pop()
             a = last.start

@@ -556,3 +556,13 @@ def test_an_emphasised_label_brings_its_list() -> None:
     got = extract_whole("Quels sont les ingrédients de la tarte Tatin ?", doc)
     assert got.claims[0].text.startswith("**Ingrédients :**")
     assert got.claims[0].text.endswith("100 g de beurre")
+
+
+def test_a_sentence_followed_by_a_numbered_line_is_no_cut_list() -> None:
+    doc = (
+        "You may convey a covered work under sections 3 and 4 of this License without\n"
+        "being bound by section 3 of the GNU GPL.\n"
+        "  4. Combined Works.\n"
+    )
+    got = extract_whole("Under which sections may you convey a covered work?", doc)
+    assert "…" not in got.text

@@ -261,3 +261,17 @@ def test_a_rule_of_stars_or_underscores_is_no_sentence() -> None:
     text = "Premier paragraphe du texte.\n\n*****\n\n* * *\n\n___\nSecond paragraphe du texte.\n"
     kept = [t for t, heading, _ in _shape(text) if not heading]
     assert kept == ["Premier paragraphe du texte.", "Second paragraphe du texte."]
+
+
+def test_a_wrapped_list_item_goes_on_over_a_capitalised_word() -> None:
+    text = (
+        "Conditions of the licence for everyone who copies or distributes the work:\n"
+        "4. You may charge a reasonable copying fee for any distribution of this\n"
+        "Package.  You may charge any fee you choose for support of this Package.\n"
+        "5. You may not charge a fee for this Package itself, but you may charge\n"
+        "a fee for the media on which it is distributed to other people around.\n"
+    )
+    items = [t for t, heading, bullet in _shape(text) if bullet]
+    assert items[0] == (
+        "You may charge a reasonable copying fee for any distribution of this\nPackage."
+    )
