@@ -20,13 +20,28 @@ _SOCIAL_NETWORKS = (
     r"mastodon|bluesky|threads|pinterest|snapchat|newsletter|compte public|r[ée]seaux sociaux|"
     r"flux rss|rss feed"
 )
+# On a web page, any short line about cookies or consent is its banner or footer ("Vous
+# pouvez retirer votre consentement à tout moment.", "… - Nous contacter - Cookies").
+_WEB_CONSENT = re.compile(
+    r"consentement|\bcookies?\b|\bconsent\b|\btraceurs\b|\brgpd\b|\bgdpr\b|"
+    r"tout accepter|accept all|politique de confidentialit[ée]|privacy policy|"
+    r"param[ée]trer vos choix|g[ée]rer (vos|mes) (choix|pr[ée]f[ée]rences)",
+    re.IGNORECASE,
+)
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
+        # A consent banner asks the reader to act on cookies or consent ("Tout accepter",
+        # "Pour gérer vos consentements :"); a text about them ("Conformément au RGPD, vous
+        # disposez d'un droit d'accès…", "Le site n'utilise aucun cookie…", a glossary's
+        # "Consentement : …") is body text, and was once dropped from legal notices.
         "consent",
         re.compile(
-            r"consentement|\bcookies?\b|\bconsent\b|\btraceurs\b|\brgpd\b|\bgdpr\b|"
-            r"tout accepter|accept all|politique de confidentialit[ée]|privacy policy|"
-            r"param[ée]trer vos choix|g[ée]rer (vos|mes) (choix|pr[ée]f[ée]rences)",
+            r"tout accepter|tout refuser|accept all|reject all|param[ée]trer vos choix|"
+            r"g[ée]rer (vos|mes) (choix|pr[ée]f[ée]rences|consentements?|cookies)|"
+            r"^(?=.*(consentement|\bcookies?\b|\bconsent\b|\btraceurs\b))"
+            r"(?=.*\b(acceptez|accepter|j'accepte|refusez|refuser|param[ée]trer|personnaliser|"
+            r"en poursuivant|continuer (votre|la) navigation|accept|manage|settings|privacy "
+            r"policy|politique de confidentialit[ée])\b)",
             re.IGNORECASE,
         ),
     ),
@@ -110,25 +125,30 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _classify(line: str) -> str | None:
+def _classify(line: str, web: bool = False) -> str | None:
     stripped = line.strip()
     if not stripped or len(stripped) > _MAX_FURNITURE_LINE:
         return None
+    if web and _WEB_CONSENT.search(stripped):
+        return "consent"
     for reason, pattern in _RULES:
         if pattern.search(stripped):
             return reason
     return None
 
 
-def clean(text: str, fallback_title: str = "") -> Cleaned:
-    """Find the body text of one document and its headline."""
+def clean(text: str, fallback_title: str = "", web: bool = False) -> Cleaned:
+    """Find the body text of one document and its headline. ``web``: the text of an HTML
+    page, where any short line about cookies is furniture; in other documents only a
+    banner's own words are (a legal notice's data-protection section is body text)."""
     from .frontmatter import front_matter_end
 
     spans = _lines(text)
     lines = [text[a:b] for a, b in spans]
     body = front_matter_end(text)
     reasons: list[str | None] = [
-        "front-matter" if b <= body else _classify(line) for (_a, b), line in zip(spans, lines)
+        "front-matter" if b <= body else _classify(line, web)
+        for (_a, b), line in zip(spans, lines)
     ]
 
     # "Recent posts" blocks: from the heading on, while lines look like teasers.

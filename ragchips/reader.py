@@ -130,7 +130,8 @@ def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Do
     if not data.strip():
         raise UnreadableFileError(f"{p}: empty file")
     extracted = _extract(reader, p, data)
-    cleaned = clean(extracted.text, fallback_title=p.stem)
+    web = extracted.metadata.get("format") == "html"
+    cleaned = clean(extracted.text, fallback_title=p.stem, web=web)
     if not cleaned.segments:
         raise UnreadableFileError(f"{p}: no body text left after removing page furniture")
     return Document(

@@ -93,7 +93,7 @@ class Prepared:
 
 
 def prepare(doc: Document, chunker: ChunkerSettings) -> Prepared:
-    segments = clean(doc.text).segments
+    segments = clean(doc.text, web=doc.metadata.get("format") == "html").segments
     return Prepared(doc, list(chunk_spans(doc.text, segments, chunker)))
 
 

@@ -122,3 +122,21 @@ def test_bundled_seeds_lose_no_body_paragraph() -> None:
                 assert para.strip() in kept, (path.name, para[:60])
         assert c.title and len(c.title) < 200
         assert "consent" not in c.title.lower()
+
+
+def test_a_text_about_data_protection_is_body_text_but_a_banner_is_not() -> None:
+    text = (
+        "Mentions légales\n\n"
+        "Conformément au RGPD, vous disposez d'un droit d'accès à vos données.\n"
+        "Le site n'utilise aucun cookie de mesure d'audience.\n"
+        "Consentement : accord libre et éclairé de la personne concernée.\n"
+        "Pour gérer vos consentements :\n"
+        "Nous utilisons des cookies. En poursuivant, vous acceptez leur dépôt.\n"
+    )
+    kept = " ".join(text[a:b] for a, b in clean(text).segments)
+    assert "droit d'accès" in kept and "aucun cookie" in kept and "accord libre" in kept
+    assert "gérer vos consentements" not in kept and "poursuivant" not in kept
+    # On a web page, any short line about cookies is its banner or footer.
+    page = "Article\n\nLe texte de l'article.\nVous pouvez retirer votre consentement.\n"
+    assert "retirer" not in " ".join(page[a:b] for a, b in clean(page, web=True).segments)
+    assert "retirer" in " ".join(page[a:b] for a, b in clean(page).segments)

@@ -30,7 +30,7 @@ def indexed_text(text: str) -> str:
     """What the chunker sees: the segments ragchips's cleaning keeps."""
     from ragchips.cleaning import clean
 
-    return "\n".join(text[a:b] for a, b in clean(text).segments)
+    return "\n".join(text[a:b] for a, b in clean(text, web=True).segments)  # HTML pages
 
 
 def extract_builtin(html: str) -> dict[str, Any]:
