@@ -95,6 +95,8 @@ MIN_SENTENCE_CHARS = 8
 # list below it: a list cut short reads as complete, so a list may go further, and the
 # answer marks with "…" a list that goes on in its passage.
 COLON_BLOCK_CHARS = 200
+_FENCE = re.compile(r"[ \t]*(?:```|~~~)")
+_FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~)[^\n]*$", re.M)
 COLON_LIST_CHARS = 400
 # A second sentence must bring this share of the question's weight that the first lacks.
 NEW_TERM_SHARE = 0.15
@@ -195,16 +197,24 @@ def _with_what_follows_colons(
         end = s.end
         more = False
         if s.text.rstrip().rstrip("*_ ").endswith(":"):  # "**Ingrédients :**" too
-            for j, nxt in enumerate(sentences[i + 1 :]):
+            blocks, first_bullet = 0, False
+            for nxt in sentences[i + 1 :]:
                 gap = text[end : nxt.start]
                 cap = COLON_LIST_CHARS if nxt.bullet else COLON_BLOCK_CHARS
                 if "\n" not in gap or nxt.end - s.end > cap:
-                    more = j > 0 and nxt.bullet and "\n" in gap  # a list cut at its cap
+                    more = blocks > 0 and nxt.bullet and "\n" in gap  # a list cut at its cap
                     break  # on the same line, or too long
+                if _FENCE.match(nxt.text):
+                    if blocks:
+                        break  # the fence that closes the command
+                    continue  # "```bash" opens the command the colon announces
                 if "#" in gap and nxt.text[:1].isupper():
                     break  # a Markdown heading ("# Chapitre 2"), not a root prompt ("# shutdown")
-                if j and not (nxt.bullet and sentences[i + 1].bullet):
+                if blocks and not (nxt.bullet and first_bullet):
                     break  # after one block, only more items of the same list
+                if not blocks:
+                    first_bullet = nxt.bullet
+                blocks += 1
                 end = nxt.end
         whole = s if end == s.end else Sentence(s.start, end, text[s.start : end], s.heading)
         out.append((whole, more))
@@ -337,7 +347,7 @@ def _score(
                 continue
             if _flat(s.text) == title and not _ends_as_sentence(title):
                 continue  # a headline repeats the question's topic, it answers nothing
-            if s.text.rstrip(' »"”)').endswith("?"):
+            if s.text.rstrip(' »"”)*_').endswith("?"):  # "**Q : … ?**" too
                 continue  # a question of the text ("Qui a envoyé le paquet ?") answers nothing
             terms = frozenset(analyzer(s.text))
             matched = terms
@@ -453,7 +463,12 @@ def extract(
 
 
 def _fits(best: _Candidate, c: _Candidate) -> bool:
-    """Whether ``c`` may follow ``best``: another sentence, and the two within the cap."""
+    """Whether ``c`` may follow ``best``: another sentence (not the same one read in an
+    overlapping passage), and the two within the cap."""
+    if c.passage.doc_id == best.passage.doc_id:
+        a, b = c.passage.start + c.start, c.passage.start + c.end
+        if a < best.passage.start + best.end and best.passage.start + best.start < b:
+            return False
     return _flat(c.text) != _flat(best.text) and len(best.text) + len(c.text) <= MAX_ANSWER_CHARS
 
 
@@ -471,7 +486,7 @@ def _rival(candidates: list[_Candidate], best: _Candidate) -> _Candidate | None:
 def _compose(chosen: list[_Candidate], scored: _Scored) -> Extracted:
     parts = []
     for c in chosen:
-        text = _flat(c.text)
+        text = _flat(_FENCE_LINE.sub("", c.text))  # the claim keeps its "```bash" line
         if len(text) > MAX_ANSWER_CHARS:
             text = text[: MAX_ANSWER_CHARS - 1].rstrip() + "…"
         elif c.more:

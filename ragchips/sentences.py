@@ -56,6 +56,12 @@ _WORD_BEFORE = re.compile(r"([\w°.-]+)$")
 _BULLET = re.compile(r"^[ \t]*(?:[-*•–—·▪◦]|\d{1,3}[.)]|[a-z][.)])[ \t]+")
 _HEADING_MD = re.compile(r"^[ \t]*#{1,6}[ \t]+")
 _NUMBERED = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+")
+# "Lieu : salle Condorcet", "Date : 4 mars": a label without a number (not "Article 3 :",
+# "Chapitre 2 : Les outils") and a value. "Lieu :" alone announces what follows.
+_FIELD = re.compile(r"^[ \t*_]*[A-ZÀ-Ý][A-Za-zÀ-ÿ'’-]*(?: [A-Za-zÀ-ÿ'’-]+){0,2} ?: +\S")
+# A Markdown table's row: each is one block, never glued to the next; the header row (the
+# one above the rule row "|---|") is a title.
+_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
 # Markdown emphasis around a line ("**Ingrédients :**") hides its final punctuation.
 _EMPHASIS = "*_ \t"
 # A line is a block of its own (heading, list item) when it is separated by a newline
@@ -174,6 +180,8 @@ def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int =
         return True
     if _wrapped(line, next_line, width) or " | " in line:
         return False  # wrapped text, or a table row ("1001 | installer le paquet ..."): content
+    if _FIELD.match(line):
+        return False  # "Lieu : salle Condorcet, bâtiment B": a field and its value
     s = line.strip().strip(_EMPHASIS)
     if not s:
         return True  # "***", "* * *", "___": a rule between sections, no content
@@ -286,6 +294,9 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         previous = None if prev_blank else prev_line
         if bullet and not next_blank and _numbered_heading(raw, following, previous):
             heading, bullet = True, False
+        row = _TABLE_ROW.match(raw) is not None
+        if row and following is not None and _MARKUP_LINE.match(following):
+            heading = True  # the header row of a table
         if md:
             a += md.end()
         elif bullet_mark is not None:
@@ -298,6 +309,9 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
             and not out[-1].heading
             and not re.search(r"[.!?…:»\"”]\s*$", text[out[-1].start : out[-1].end])
             and not (prev_blank and i > 0)
+            and not row
+            and not _TABLE_ROW.match(prev_line)
+            and not _FIELD.match(raw)  # "Date : …" under "Lieu : …" is a field of its own
             # After a list item, a line flush left with a capital starts the text again,
             # unless the item was wrapped there ("… distribution of this" / "Package.").
             and not (

@@ -566,3 +566,39 @@ def test_a_sentence_followed_by_a_numbered_line_is_no_cut_list() -> None:
     )
     got = extract_whole("Under which sections may you convey a covered work?", doc)
     assert "…" not in got.text
+
+
+def test_a_colon_brings_the_command_of_a_code_fence() -> None:
+    doc = (
+        "Installation\n\nOuvrez un terminal et installez les paquets nécessaires :\n\n"
+        "```bash\nsudo apt install tamarin\n```\n\nPuis lancez le service.\n"
+    )
+    got = extract_whole("Quels paquets installer dans le terminal ?", doc)
+    first = got.claims[0]
+    assert first.text.endswith("sudo apt install tamarin") and doc[first.start : first.end] == (
+        first.text
+    )
+    assert got.text.startswith("Ouvrez un terminal et installez les paquets nécessaires : sudo")
+
+
+def test_a_faq_question_in_bold_is_no_answer() -> None:
+    doc = (
+        "FAQ\n\n**Q : Comment changer le port d'écoute ?**\n"
+        "R : Modifiez la clé port dans le fichier config.toml.\n"
+    )
+    got = extract_whole("Comment changer le port d'écoute ?", doc)
+    assert got.claims[0].text.startswith("R : Modifiez")
+
+
+def test_the_same_sentence_read_in_two_overlapping_passages_is_cited_once() -> None:
+    doc = (
+        "Le service Tamarin écoute sur le port 8080 par défaut et journalise tout. "
+        "Le port se change dans le fichier config.toml du dossier etc."
+    )
+    cut = doc.index(" Le port")
+    ps = [doc_passage(1, doc, 0, len(doc)), doc_passage(2, doc, 0, cut)]
+    q = "Sur quel port écoute le service Tamarin et comment le changer ?"
+    got = extract(analyze(q), ps, question=q)
+    spans = [(c.start, c.end) for c in got.claims]
+    assert all(a2 >= b1 or a1 >= b2 for i, (a1, b1) in enumerate(spans)
+               for (a2, b2) in spans[i + 1 :])  # fmt: skip

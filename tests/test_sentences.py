@@ -275,3 +275,25 @@ def test_a_wrapped_list_item_goes_on_over_a_capitalised_word() -> None:
     assert items[0] == (
         "You may charge a reasonable copying fee for any distribution of this\nPackage."
     )
+
+
+def test_markdown_table_rows_are_blocks_and_its_header_a_title() -> None:
+    text = (
+        "| Formule | Public | Prix annuel |\n|---|---|---|\n"
+        "| Jeunesse | moins de 18 ans | gratuit |\n| Multimédia | adultes | 28 € |\n"
+    )
+    assert _shape(text) == [
+        ("| Formule | Public | Prix annuel |", True, False),
+        ("|---|---|---|", True, False),
+        ("| Jeunesse | moins de 18 ans | gratuit |", False, False),
+        ("| Multimédia | adultes | 28 € |", False, False),
+    ]
+
+
+def test_a_field_line_is_content_and_a_block_of_its_own() -> None:
+    text = "Lieu : salle Condorcet, bâtiment B\nDate : mardi 4 mars à 14 h\n\nArticle 3 : Absences"
+    assert _shape(text) == [
+        ("Lieu : salle Condorcet, bâtiment B", False, False),
+        ("Date : mardi 4 mars à 14 h", False, False),
+        ("Article 3 : Absences", True, False),
+    ]  # an "Article 3 :" or "Chapitre 2 :" line stays a title
