@@ -18,7 +18,7 @@ import numpy as np
 from .answertype import has_candidate
 from .calibration import is_english
 from .dense import query_threads, side_thread
-from .errors import InvalidQuestionError, NoMatchError
+from .errors import CorruptIndexError, InvalidQuestionError, NoMatchError
 from .filters import BUILTIN_FIELDS, parse_where
 from .lexical import FIELDS, live_count, score_fields
 from .query import Question, Retrieval, agreement, coverage, rare_evidence
@@ -287,6 +287,26 @@ class HybridSearch:
         )[1]
 
     def _ranked(
+        self,
+        query: Question,
+        k: int,
+        mode: str,
+        query_vector: np.ndarray | None,
+        weights: dict[str, float],
+        where: Where | None,
+        fusion: str,
+    ) -> tuple[Candidates, list[Hit]]:
+        """:meth:`_rank_candidates`, with damaged data said as such: sizes are checked at
+        load, contents only by ``ragchips verify``, so a posting that points past the
+        passages shows here first."""
+        try:
+            return self._rank_candidates(query, k, mode, query_vector, weights, where, fusion)
+        except IndexError as exc:
+            raise CorruptIndexError(
+                f"index data out of range ({exc}); run 'ragchips verify' and rebuild the index"
+            ) from exc
+
+    def _rank_candidates(
         self,
         query: Question,
         k: int,

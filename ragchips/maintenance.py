@@ -70,6 +70,15 @@ def verify(directory: Path) -> VerifyReport:
         return report
     report.segments = len(index.segments)
     report.leftovers = _leftovers(directory, manifest)
+    try:
+        _cross_check(index, manifest, report)
+    except (CorruptIndexError, ValueError, IndexError, OSError) as exc:
+        report.problems.append(f"{exc}")  # damage that stops the checks is reported too
+    return report
+
+
+def _cross_check(index: Any, manifest: dict[str, Any], report: VerifyReport) -> None:
+    """Vectors, postings, texts, ids and counts against each other."""
     ids_seen: set[int] = set()
     doc_ids: set[str] = set()
     for listed in manifest["segments"]:
@@ -89,6 +98,12 @@ def verify(directory: Path) -> VerifyReport:
         for name, p in seg.postings.items():
             if len(p.rows) and (int(np.max(p.rows)) >= n or int(np.min(p.rows)) < 0):
                 report.problems.append(f"{seg.name}/{name}: postings point past the passages")
+            if len(p.indptr) and (int(p.indptr[0]) != 0 or bool(np.any(np.diff(p.indptr) < 0))):
+                report.problems.append(f"{seg.name}/{name}: posting list bounds are not in order")
+        structure = _structure_problems(seg)
+        report.problems.extend(structure)
+        if structure:
+            continue  # reading its documents would only fail on the same damage
         vectors = as_float32(seg.dense.vectors)
         norms = np.linalg.norm(vectors, axis=1)
         if len(norms) and (np.abs(norms - 1).max() > 1e-3):
@@ -117,7 +132,43 @@ def verify(directory: Path) -> VerifyReport:
             f"manifest counts {counts} differ from the data "
             f"({report.documents} documents, {report.passages} passages)"
         )
-    return report
+
+
+def _structure_problems(seg: Any) -> list[str]:
+    """What the sha256s cannot show: arrays rewritten consistently with the manifest (a
+    buggy writer, a hostile index) that would misroute reads or crash them."""
+    problems = []
+    offsets, n_docs = np.asarray(seg.offsets), seg.n_docs
+    if not np.issubdtype(offsets.dtype, np.integer) or bool(np.any(np.diff(offsets) < 0)):
+        problems.append(f"{seg.name}: document offsets are not increasing integers")
+    elif len(offsets) and (int(offsets[0]) != 0 or int(offsets[-1]) != seg.docs_bytes):
+        problems.append(f"{seg.name}: document offsets do not span docs.jsonl")
+    order = np.asarray(seg.order)
+    if len(order) != n_docs or not np.array_equal(np.sort(order), np.arange(n_docs)):
+        problems.append(f"{seg.name}: the document order is not a permutation")
+    rows = np.asarray(seg.rows)
+    if not np.issubdtype(rows.dtype, np.integer):
+        problems.append(f"{seg.name}: passage rows are not integers")
+    elif len(rows) and (int(rows[:, 0].min()) < 0 or int(rows[:, 0].max()) >= n_docs):
+        problems.append(f"{seg.name}: passages point past the documents")
+    for name in seg.fields:
+        try:
+            column = seg.column(name)
+        except (OSError, ValueError, RagchipsError) as exc:
+            problems.append(f"{seg.name}: field {name!r}: {exc}")
+            continue
+        if column is None:
+            continue
+        ptr, docs = np.asarray(column.indptr), np.asarray(column.docs)
+        if (
+            len(ptr) == 0
+            or int(ptr[0]) != 0
+            or int(ptr[-1]) != len(docs)
+            or bool(np.any(np.diff(ptr) < 0))
+            or (len(docs) and (int(docs.min()) < 0 or int(docs.max()) >= n_docs))
+        ):
+            problems.append(f"{seg.name}: field {name!r} points past its documents")
+    return problems
 
 
 def _leftovers(directory: Path, manifest: dict[str, Any]) -> list[str]:

@@ -147,6 +147,9 @@ class Segment:
         self.n_docs = int(meta["docs"])
         if self.rows.shape != (self.n_rows, 3) or len(self.ids) != self.n_rows:
             raise ValueError(f"{folder}: passage arrays disagree with meta.json")
+        for name in ("rows", "ids", "offsets", "order"):  # dtypes only: O(1)
+            if not np.issubdtype(getattr(self, name).dtype, np.integer):
+                raise ValueError(f"{folder}: {name} are not integers")
         if vectors.dtype not in (np.float16, np.float32) or vectors.ndim != 2:
             raise ValueError(f"{folder}/vectors.npy: not a float16 or float32 matrix")
         if vectors.shape[0] != self.n_rows or len(self.offsets) != self.n_docs + 1:
@@ -160,6 +163,7 @@ class Segment:
         self._columns: dict[str, FieldColumn] = {}
         # Kept open: a reader still answers from this segment after a writer replaced it.
         self._fd = os.open(folder / "docs.jsonl", os.O_RDONLY)
+        self.docs_bytes = os.fstat(self._fd).st_size
         # A shared lease: the writer removes a replaced segment only once no reader holds it.
         self._lease: int | None = os.open(folder / "meta.json", os.O_RDONLY)
         fcntl.flock(self._lease, fcntl.LOCK_SH)
@@ -200,7 +204,14 @@ class Segment:
         if hit is not None:
             self._cache.move_to_end(i)
             return hit
+        if not 0 <= i < self.n_docs:
+            raise CorruptIndexError(f"{self.folder}: document {i} is not in this segment")
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        if not 0 <= a <= b <= self.docs_bytes:  # a damaged offset must not read 2**60 bytes
+            raise CorruptIndexError(
+                f"{self.folder / 'docs.jsonl'}: bad offsets of document {i}; "
+                "run 'ragchips verify' and rebuild the index"
+            )
         raw = os.pread(self._fd, b - a, a)
         if _digest(raw) != self.digests[i]:
             # Loading checks sizes only; every document read is checked against its digest.

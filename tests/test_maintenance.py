@@ -243,3 +243,42 @@ def test_upgrade_of_a_locked_index_gives_advice_it_can_follow(tmp_path: Path) ->
         os.close(fd)
     assert out.returncode == 1 and len(out.stderr.splitlines()) == 1, out.stderr
     assert "try again" in out.stderr and "--wait" not in out.stderr, out.stderr
+
+
+def _rewrite(index_dir: Path, rel: str, array: np.ndarray) -> None:
+    """Replace one array of the first segment and re-sign it in the manifest, as a buggy
+    writer or a hostile index would: sizes and sha256s all agree."""
+    path = index_dir / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    seg = manifest["segments"][0]
+    np.save(index_dir / seg["name"] / rel, array, allow_pickle=False)
+    data = (index_dir / seg["name"] / rel).read_bytes()
+    seg["files"][rel] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize("damage", ["offsets", "order", "postings", "rows"])
+def test_consistently_signed_damage_is_reported_not_raised(tmp_path: Path, damage: str) -> None:
+    from ragchips import ask
+
+    index = Index.build(docs(), embedder=HashEmbedder(16), out=tmp_path / "i")
+    seg = index.segments[0]
+    if damage == "offsets":
+        offsets = np.asarray(seg.offsets).copy()
+        offsets[1] = 2**60
+        _rewrite(tmp_path / "i", "docs.offsets.npy", offsets)
+    elif damage == "order":
+        _rewrite(tmp_path / "i", "docs.order.npy", np.full(seg.n_docs, 99, dtype=np.int64))
+    elif damage == "postings":
+        rows = np.asarray(seg.postings["stems"].rows).copy()
+        rows[:] = 10**6
+        _rewrite(tmp_path / "i", "stems/rows.npy", rows)
+    else:
+        _rewrite(tmp_path / "i", "rows.npy", np.asarray(seg.rows).astype(np.float64))
+    index.close()
+    report = verify(tmp_path / "i")
+    assert not report.ok and all("\n" not in p for p in report.problems)
+    if damage in ("offsets", "postings", "rows"):
+        with pytest.raises(CorruptIndexError):
+            ask("Où la puce sera-t-elle fabriquée ?", index=Index.load(tmp_path / "i"),
+                mode="lexical")  # fmt: skip
