@@ -155,11 +155,10 @@ def ask(
         if terms
     ]
     if rerank is not None and pool:
-        from .rerank import Reranker as _Reranker
         from .rerank import get_reranker
         from .rerank import rerank as apply_reranker
 
-        if not isinstance(rerank, str | _Reranker):
+        if not isinstance(rerank, str) and not callable(getattr(rerank, "rerank", None)):
             raise ConfigurationError(
                 f"rerank must be a reranker's name or a Reranker, not {type(rerank).__name__}"
             )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import operator
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -461,7 +462,11 @@ def _check_plugin(asked: str, embedder: Embedder) -> None:
     a JSON identity, and a name that finds the plugin again when the index is reopened."""
     who = _who(embedder)
     dim = embedder.dim
-    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+    try:  # any integer (numpy's too) that is positive; recorded as a plain int
+        ok = not isinstance(dim, bool) and operator.index(dim) >= 1
+    except TypeError:
+        ok = False
+    if not ok:
         raise PluginError(f"{who}: dim must be a positive int, not {type(dim).__name__} {dim!r}")
     try:
         json.dumps(embedder.identity())

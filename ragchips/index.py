@@ -219,12 +219,17 @@ class Index(HybridSearch, IndexUpdates):
 
     def _live_docs(self) -> Iterator[tuple[Segment, int]]:
         for seg, mask in zip(self._segments, self._alive):
-            if mask is None:
-                yield from ((seg, i) for i in range(seg.n_docs))
-            else:
-                live = np.zeros(seg.n_docs, dtype=bool)
-                live[np.asarray(seg.rows[:, 0])[mask]] = True
-                yield from ((seg, int(i)) for i in np.flatnonzero(live))
+            yield from ((seg, i) for i in self._live_of(seg, mask))
+
+    @staticmethod
+    def _live_of(seg: Segment, mask: np.ndarray | None) -> Iterator[int]:
+        """The segment's documents that still have a live passage."""
+        if mask is None:
+            yield from range(seg.n_docs)
+        else:
+            live = np.zeros(seg.n_docs, dtype=bool)
+            live[np.asarray(seg.rows[:, 0])[mask]] = True
+            yield from (int(i) for i in np.flatnonzero(live))
 
     def doc_ids(self) -> list[str]:
         """Every document id (no document text is read)."""
@@ -266,10 +271,18 @@ class Index(HybridSearch, IndexUpdates):
         """doc_id to (the file each document was read from, its content hash); "" for a
         document given in Python (no file of its own)."""
         out = {}
-        for seg, i in self._live_docs():
-            rec = seg.doc(i)
-            path = self._source(rec) if isinstance(rec.get("path"), str) else ""
-            out[rec["doc_id"]] = (path, rec["sha256"])
+        for seg, mask in zip(self._segments, self._alive):
+            files = seg.doc_files()
+            if files is None:  # an older segment: its records hold them
+                for i in self._live_of(seg, mask):
+                    rec = seg.doc(i)
+                    path = self._source(rec) if isinstance(rec.get("path"), str) else ""
+                    out[rec["doc_id"]] = (path, rec["sha256"])
+                continue
+            ids = seg.doc_ids()
+            for i in self._live_of(seg, mask):
+                rel, sha = files[i]
+                out[ids[i]] = ("" if rel is None else self._source({"path": rel}), sha)
         return out
 
     def iter_documents(self) -> Iterator[Document]:

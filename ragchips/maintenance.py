@@ -59,8 +59,10 @@ def verify(directory: Path) -> VerifyReport:
         check_sizes(directory, manifest, hashes=True)
         # The files are checked, not the model: a stand-in of the recorded width lets an
         # index whose embedder plugin is not installed here be verified too.
-        recorded = manifest.get("embedder") or {}
-        stand_in = HashEmbedder(max(int(recorded.get("dim") or 1), 1))
+        recorded = manifest.get("embedder")
+        if not isinstance(recorded, dict) or not isinstance(recorded.get("dim"), int):
+            raise CorruptIndexError(f"{directory}: the manifest's embedder is malformed")
+        stand_in = HashEmbedder(max(recorded["dim"], 1))
         stand_in.name = str(recorded.get("name", ""))
         index = Index.load(directory, verify=False, embedder=stand_in)
     except IndexNotFoundError:
@@ -181,8 +183,11 @@ def _leftovers(directory: Path, manifest: dict[str, Any]) -> list[str]:
         name = child.name
         if name in keep or name in (MANIFEST, LOCK) or not written_by_an_index(name):
             continue
-        files = [child] if child.is_file() else [f for f in child.rglob("*") if f.is_file()]
-        size = sum(f.stat().st_size for f in files)
+        try:  # a running writer renames and removes such folders as this looks
+            files = [child] if child.is_file() else [f for f in child.rglob("*") if f.is_file()]
+            size = sum(f.stat().st_size for f in files)
+        except FileNotFoundError:
+            continue
         found.append(f"{name} ({size / 1e6:.1f} MB)")
     return found
 

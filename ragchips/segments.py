@@ -7,7 +7,8 @@ written once, under a temporary name, and renamed into place before any manifest
 
 Files of ``seg-NNNNNN/``: ``meta.json``; ``docs.jsonl`` (one document a line, with its
 text) and ``docs.offsets.npy`` (byte offsets) so one document is read without the others;
-``docs.chars.npy`` (text lengths, for span checks); ``docs.keys.npy``/``docs.order.npy``
+``docs.chars.npy`` (text lengths, for span checks); ``docs.ids.json`` and ``docs.files.json``
+(each document's id, file and content hash); ``docs.keys.npy``/``docs.order.npy``
 (doc_id hashes, sorted, to find a document without a dictionary of all ids);
 ``rows.npy`` (document, start, end per passage); ``ids.npy`` (stable passage ids);
 ``vectors.npy``, ``vsum.npy``, ``vgram.npy`` and maybe ``ann.faiss`` (see
@@ -82,6 +83,11 @@ def write_segment(
     np.save(folder / "docs.order.npy", order.astype(np.int64), allow_pickle=False)
     (folder / "docs.ids.json").write_text(
         json.dumps([d["doc_id"] for d in docs], ensure_ascii=False), "utf-8"
+    )
+    # What an update compares with the files on disk: each document's file and hash, so a
+    # one-file update does not read every stored text (8 of 13 s at 300,000 documents).
+    (folder / "docs.files.json").write_text(
+        json.dumps([[d.get("path"), d["sha256"]] for d in docs], ensure_ascii=False), "utf-8"
     )
     rows = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1, 3)
     np.save(folder / "rows.npy", rows, allow_pickle=False)
@@ -193,7 +199,7 @@ class Segment:
         if sub is None:
             return None
         if name not in self._columns:
-            if not re.fullmatch(r"f\d{3}", str(sub)):  # never a path out of the segment
+            if not re.fullmatch(r"f\d{3,}", str(sub)):  # never a path out of the segment
                 raise CorruptIndexError(f"{self.folder}/meta.json: bad folder {sub!r} of {name!r}")
             self._columns[name] = FieldColumn.load(self.folder / "fields" / sub)
         return self._columns[name]
@@ -239,3 +245,14 @@ class Segment:
     def doc_ids(self) -> list[str]:
         ids = json.loads((self.folder / "docs.ids.json").read_text("utf-8"))
         return [str(x) for x in ids]
+
+    def doc_files(self) -> list[tuple[str | None, str]] | None:
+        """Each document's stored path (relative to the index; None: no file) and content
+        hash, in document order; None for a segment written before this file existed."""
+        path = self.folder / "docs.files.json"
+        if not path.is_file():
+            return None
+        files = json.loads(path.read_text("utf-8"))
+        if not isinstance(files, list) or len(files) != self.n_docs:
+            raise CorruptIndexError(f"{path}: not one [path, sha256] per document")
+        return [(f[0] if isinstance(f[0], str) else None, str(f[1])) for f in files]

@@ -203,8 +203,8 @@ def _numbered_heading(line: str, next_line: str | None, previous: str | None) ->
     and the next line is no item but a sentence starting with a capital."""
     if not _NUMBERED.match(line) or next_line is None or _BULLET.match(next_line):
         return False
-    if previous is not None and _BULLET.match(previous):
-        return False
+    if previous is not None and (_BULLET.match(previous) or previous.rstrip().endswith(":")):
+        return False  # an item of a list: after another, or after "Étapes :"
     title = _NUMBERED.sub("", line).strip().strip(_EMPHASIS)
     return (
         0 < len(title) <= 60

@@ -95,23 +95,28 @@ class Settings:
     llm_env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("concurrency", "client_limit", "history_tokens", "workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"{name} must be a whole number >= 1, not {value!r}")
+
+    def check_api_key(self) -> None:
+        """Refuse a key the service could not use; called when serving (other commands
+        read the same environment and do not care).
+
+        An empty key (an unset variable in "--api-key $KEY") must not open the service to
+        everyone, and HTTP headers are read as latin-1: a key of other characters could
+        never be sent and match."""
         key = self.api_key
         if key is not None and not key.strip():
-            # An unset variable in a deployment script ("--api-key $KEY") must not open the
-            # service to everyone.
             raise ConfigurationError(
                 "the API key is empty: give a key, or no --api-key (and no "
                 "RAGCHIPS_SERVER_API_KEY) to serve without one"
             )
         if key is not None and not (key.isascii() and key.isprintable() and " " not in key):
-            # HTTP headers are read as latin-1: another key could never be sent and match.
             raise ConfigurationError(
                 "the API key must be printable ASCII without spaces (an HTTP header carries it)"
             )
-        for name in ("concurrency", "client_limit", "history_tokens", "workers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be a whole number >= 1, not {value!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

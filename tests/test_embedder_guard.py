@@ -106,7 +106,8 @@ def _register(name: str, make: Any) -> None:
 @pytest.mark.parametrize(
     ("name", "setup", "message"),
     [
-        ("guard-dim", lambda e: setattr(e, "dim", np.int64(16)), "dim must be a positive int"),
+        ("guard-dim", lambda e: setattr(e, "dim", 16.0), "dim must be a positive int"),
+        ("guard-dim0", lambda e: setattr(e, "dim", 0), "dim must be a positive int"),
         ("guard-rename", lambda e: setattr(e, "name", "guard-renamed"), "a name no installed"),
         (
             "guard-ident",
@@ -130,3 +131,18 @@ def test_a_plugin_whose_index_could_not_be_reopened_is_refused_when_made(
             get_embedder(name)
     finally:
         EMBEDDERS.unregister(name)
+
+
+def test_a_plugin_whose_dim_is_a_numpy_integer_is_accepted() -> None:
+    def factory(asked: str, options: Mapping[str, Any]) -> Any:
+        emb = _Plain(16)
+        emb.name = "guard-npdim"
+        emb.dim = np.int64(16)  # type: ignore[assignment]
+        emb.identity = lambda: {"name": "guard-npdim", "dim": 16}  # type: ignore[method-assign]
+        return emb
+
+    EMBEDDERS.register("guard-npdim", factory, package="guard-test 1.0")
+    try:
+        assert get_embedder("guard-npdim").dim == 16
+    finally:
+        EMBEDDERS.unregister("guard-npdim")

@@ -145,11 +145,12 @@ def test_odt_headings_paragraphs_and_title(tmp_path: Path) -> None:
     items.addElement(item)
     o.text.addElement(items)
     table = Table(name="Horaires")
-    for values in (("Lundi", "9 h – 12 h"), ("Mardi", "")):
+    for values in (("Lundi", "9 h – 12 h|14 h – 17 h"), ("Mardi", "")):
         row = TableRow()
         for value in values:
             cell = TableCell()
-            cell.addElement(P(text=value))
+            for paragraph in value.split("|"):  # a cell of two paragraphs is one cell
+                cell.addElement(P(text=paragraph))
             row.addElement(cell)
         table.addElement(row)
     o.text.addElement(table)
@@ -158,7 +159,7 @@ def test_odt_headings_paragraphs_and_title(tmp_path: Path) -> None:
     assert doc.title == "Note de service" and doc.metadata["format"] == "odt"
     assert doc.text == (
         "Horaires d’été\n\nLa mairie ferme à 16 h en août.\n\nPermanence le samedi matin.\n\n"
-        "Lundi | 9 h – 12 h\n\nMardi\n"
+        "Lundi | 9 h – 12 h 14 h – 17 h\n\nMardi\n"
     )
 
 

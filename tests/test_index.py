@@ -414,3 +414,26 @@ def test_documents_of_the_wrong_type_are_named_before_anything_is_written(
     # The Ray path reads its sources itself, before it connects to any cluster.
     with pytest.raises(TypeError, match=r"^documents must be files, folders or Documents"):
         Index.build(docs, out=tmp_path / "ray", embedder="hash-384", ray=True)  # type: ignore[arg-type]
+
+
+def test_the_file_list_of_a_segment_says_what_its_records_say(tmp_path: Path) -> None:
+    """An update compares files with docs.files.json instead of reading every stored text;
+    a segment written before that file existed is read the old way, with the same result."""
+    from ragchips.embedding import HashEmbedder
+    from ragchips.reader import read_documents
+    from ragchips.segments import Segment
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"n{i}.txt").write_text(f"Le document numéro {i} parle du port.", "utf-8")
+    index = Index.build(read_documents([docs]), embedder=HashEmbedder(16), out=tmp_path / "i")
+    index.delete(["n1"])
+    fast = index._doc_files()
+    assert sorted(fast) == ["n0", "n2"] and fast["n0"][0] == str(docs / "n0.txt")
+    original = Segment.doc_files
+    try:
+        Segment.doc_files = lambda self: None  # type: ignore[method-assign]
+        assert index._doc_files() == fast
+    finally:
+        Segment.doc_files = original  # type: ignore[method-assign]

@@ -282,3 +282,27 @@ def test_consistently_signed_damage_is_reported_not_raised(tmp_path: Path, damag
         with pytest.raises(CorruptIndexError):
             ask("Où la puce sera-t-elle fabriquée ?", index=Index.load(tmp_path / "i"),
                 mode="lexical")  # fmt: skip
+
+
+def test_verify_of_a_malformed_embedder_record_is_a_report(tmp_path: Path) -> None:
+    Index.build(docs(), embedder=HashEmbedder(16), out=tmp_path / "i")
+    path = tmp_path / "i" / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["embedder"]["dim"] = "64x"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    report = verify(tmp_path / "i")
+    assert not report.ok and "embedder is malformed" in report.problems[0]
+
+
+def test_filters_work_past_a_thousand_fields(tmp_path: Path) -> None:
+    from ragchips import ask
+
+    fields = {f"k{i}": f"v{i % 3}" for i in range(1005)}
+    documents = [
+        Document(f"d{j}", f"d{j}.txt", "T", f"Le texte numéro {j} du recueil.", f"{j:064d}",
+                 {**fields, "k1004": f"w{j}"})
+        for j in range(3)
+    ]  # fmt: skip
+    Index.build(documents, embedder=HashEmbedder(16), out=tmp_path / "i")
+    got = ask("texte du recueil", index=Index.load(tmp_path / "i"), where={"k1004": "w1"})
+    assert [p.doc_id for p in got.passages] == ["d1"]

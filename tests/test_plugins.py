@@ -291,3 +291,16 @@ def test_rerank_of_the_wrong_type_is_one_line(seeds_index_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="rerank must be a reranker's name"):
         ask("qui fabrique la puce ?", index=seeds_index_path, rerank=42)  # type: ignore[arg-type]
+
+
+def test_a_reranker_object_needs_only_its_rerank_method(seeds_index_path: Path) -> None:
+    from ragchips import ask
+
+    class Reverse:  # no name: ask() still takes it
+        def rerank(self, question: str, passages: list[Passage]) -> list[Passage]:
+            return list(reversed(passages))
+
+    plain = ask("qui fabrique la puce ?", index=seeds_index_path, k=3)
+    flipped = ask("qui fabrique la puce ?", index=seeds_index_path, k=3, rerank=Reverse())
+    assert [p.rank for p in flipped.passages] == [1, 2, 3]
+    assert flipped.passages[0].doc_id != plain.passages[0].doc_id or len(plain.passages) == 1

@@ -91,3 +91,11 @@ def test_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:
     t.join(60)  # a hang guard only
     assert not t.is_alive() and isinstance(done[0], UnreadableFileError)
     assert "not a regular file" in str(done[0])
+
+
+@pytest.mark.parametrize("suffixes", [None, (s for s in (".rst",))])
+def test_register_refuses_suffixes_that_are_no_collection(suffixes: Any) -> None:
+    reader = _Csv(Extracted("x"))
+    reader.suffixes = suffixes
+    with pytest.raises(ConfigurationError, match="suffixes must be a tuple of strings"):
+        register(reader)

@@ -297,3 +297,8 @@ def test_a_field_line_is_content_and_a_block_of_its_own() -> None:
         ("Date : mardi 4 mars à 14 h", False, False),
         ("Article 3 : Absences", True, False),
     ]  # an "Article 3 :" or "Chapitre 2 :" line stays a title
+
+
+def test_the_first_step_after_a_colon_stays_an_item() -> None:
+    text = "Étapes :\n1. Ouvrir le capot\nVérifier ensuite le niveau d'huile.\n"
+    assert _shape(text)[1] == ("Ouvrir le capot", False, True)

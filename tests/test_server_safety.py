@@ -7,6 +7,8 @@ loopback, with the official ``openai`` client where a chatbot would use it.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -115,13 +117,22 @@ def test_an_empty_or_unsendable_api_key_is_refused_not_ignored(key: str, message
     from ragchips.errors import ConfigurationError
 
     # Empty: an unset variable in a deployment script must not open the service to all.
-    for make in (
-        lambda: Settings.from_env({"RAGCHIPS_SERVER_API_KEY": key}),
-        lambda: Settings.from_env({}, api_key=key),
+    for made in (
+        Settings.from_env({"RAGCHIPS_SERVER_API_KEY": key}),
+        Settings.from_env({}, api_key=key),
     ):
         with pytest.raises(ConfigurationError, match=message):
-            make()
+            create_app(made)
     assert Settings.from_env({}).api_key is None  # no key at all: an open local service
+    # Other commands read the same environment: a blank key there is no concern of theirs.
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "ask"), "--json", "qui fabrique la puce ?"],
+        env={**os.environ, "RAGCHIPS_SERVER_API_KEY": key},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
 
 
 # -- conversations -----------------------------------------------------------------------

@@ -109,8 +109,8 @@ def check_suffixes(reader: Reader) -> None:
     a string ".rst" would register ".", "r", "s" and "t")."""
     from ..errors import ConfigurationError
 
-    suffixes = reader.suffixes
-    if isinstance(suffixes, str) or not all(
+    suffixes = getattr(reader, "suffixes", None)
+    if not isinstance(suffixes, tuple | list | frozenset | set) or not all(
         isinstance(x, str) and x.startswith(".") and len(x) > 1 for x in suffixes
     ):
         raise ConfigurationError(

@@ -106,7 +106,11 @@ class OdtReader:
                 if getattr(child, "qname", None) in ((TEXTNS, "p"), (TEXTNS, "h")):
                     yield child.qname[1] == "h", teletype.extractText(child)
                 elif getattr(child, "qname", None) == (TABLENS, "table-row"):
-                    cells = (" ".join(t.split()) for _, t in blocks(child))
+                    cells = (  # a cell's paragraphs are one cell: " | " parts cells only
+                        " ".join(" ".join(t for _, t in blocks(cell)).split())
+                        for cell in child.childNodes
+                        if getattr(cell, "qname", None) == (TABLENS, "table-cell")
+                    )
                     yield False, " | ".join(c for c in cells if c)
                 elif getattr(child, "childNodes", None):
                     yield from blocks(child)

@@ -103,6 +103,7 @@ class Service:
         self.slots = threading.BoundedSemaphore(settings.concurrency)
         self._clients: dict[str, ChatClient] = {}
         self._clients_lock = threading.Lock()
+        settings.check_api_key()
         key = settings.api_key
         self._key_digest = hashlib.sha256(key.encode()).digest() if key else None
 
