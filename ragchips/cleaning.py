@@ -38,10 +38,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"tout accepter|tout refuser|accept all|reject all|param[ée]trer vos choix|"
             r"g[ée]rer (vos|mes) (choix|pr[ée]f[ée]rences|consentements?|cookies)|"
-            r"^(?=.*(consentement|\bcookies?\b|\bconsent\b|\btraceurs\b))"
-            r"(?=.*\b(acceptez|accepter|j'accepte|refusez|refuser|param[ée]trer|personnaliser|"
-            r"en poursuivant|continuer (votre|la) navigation|accept|manage|settings|privacy "
-            r"policy|politique de confidentialit[ée])\b)",
+            r"en poursuivant (votre|la) navigation|\bj'accepte\b|accept cookies|"
+            r"manage (your )?(cookie|consent|privacy) (settings|preferences|choices)",
             re.IGNORECASE,
         ),
     ),

@@ -112,8 +112,13 @@ def _cross_check(index: Any, manifest: dict[str, Any], report: VerifyReport) -> 
             report.problems.append(f"{seg.name}: vectors are not unit length")
         if not np.allclose(vectors.astype(np.float64).sum(axis=0), seg.vsum, atol=1e-2):
             report.problems.append(f"{seg.name}: stored vector moments do not match the vectors")
+        files = seg.doc_files()
         for i in range(seg.n_docs):
             rec = seg.doc(i)
+            if files is not None and files[i] != (rec.get("path"), rec["sha256"]):
+                report.problems.append(
+                    f"{seg.name}: docs.files.json disagrees with document {rec['doc_id']!r}"
+                )
             if len(rec["text"]) != int(seg.chars[i]):
                 report.problems.append(f"{seg.name}: document {rec['doc_id']!r} length differs")
             if seg.find(rec["doc_id"]) != i:

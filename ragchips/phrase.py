@@ -106,8 +106,8 @@ _ASKS_TIME = re.compile(
     re.I,
 )
 _TIME_UNIT = re.compile(
-    r"[ \u00a0\u202f]?(?:h\b|heures?|min\b|minutes?|s\b|secondes?|jours?|semaines?|mois|ans|"
-    r"années?|hours?|days?|weeks?|months?|years?)",
+    r"[ \u00a0\u202f]?(?:h|heures?|min|minutes?|s|secondes?|jours?|semaines?|mois|ans|"
+    r"années?|hours?|days?|weeks?|months?|years?)\b",
     re.I,
 )
 # A number that is part of a date or an address counts nothing: the day of "le 3 septembre",
@@ -115,7 +115,12 @@ _TIME_UNIT = re.compile(
 _DAY_OF = re.compile(
     rf"(?:er)?[ \u00a0\u202f]+(?:(?:{MONTHS})\b|de\s+chaque\s+mois|du\s+mois)", re.I
 )
-_POSTCODE = re.compile(r"\d{5}[ \u00a0\u202f]+[A-ZÀ-Ý]")
+# A postcode follows a comma or opens its line, and its town ends the phrase ("12 rue Neuve,
+# 33800 Bordeaux, …"); "15000 EUR", "12000 Français ont voté" are an amount and a count.
+_POSTCODE = re.compile(
+    r"(?:(?<=,\s)|(?<=^)|(?<=\n))\d{5}[ \u00a0\u202f]+[A-ZÀ-Ý][a-zà-ÿ'’-]+"
+    r"(?:[ -][A-ZÀ-Ý][a-zà-ÿ'’-]+)*(?=\s*(?:[,.;)(]|$|Cedex|CEDEX))"
+)
 # "en 1934 à 66 ans": a year, then the number; no range from a year to a smaller number
 # ("entre 1800 et 2500 habitants" stays a range).
 _YEAR_THEN = re.compile(rf"(?:entre\s+)?({YEAR})\s+(?:à|et)\s+")

@@ -252,7 +252,20 @@ class Segment:
         path = self.folder / "docs.files.json"
         if not path.is_file():
             return None
-        files = json.loads(path.read_text("utf-8"))
-        if not isinstance(files, list) or len(files) != self.n_docs:
+        try:
+            files = json.loads(path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise CorruptIndexError(f"{path}: unreadable ({exc})") from exc
+        if (
+            not isinstance(files, list)
+            or len(files) != self.n_docs
+            or not all(
+                isinstance(f, list)
+                and len(f) == 2
+                and isinstance(f[0], str | None)
+                and isinstance(f[1], str)
+                for f in files
+            )
+        ):
             raise CorruptIndexError(f"{path}: not one [path, sha256] per document")
-        return [(f[0] if isinstance(f[0], str) else None, str(f[1])) for f in files]
+        return [(f[0], f[1]) for f in files]

@@ -58,10 +58,16 @@ _HEADING_MD = re.compile(r"^[ \t]*#{1,6}[ \t]+")
 _NUMBERED = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+")
 # "Lieu : salle Condorcet", "Date : 4 mars": a label without a number (not "Article 3 :",
 # "Chapitre 2 : Les outils") and a value. "Lieu :" alone announces what follows.
-_FIELD = re.compile(r"^[ \t*_]*[A-ZÀ-Ý][A-Za-zÀ-ÿ'’-]*(?: [A-Za-zÀ-ÿ'’-]+){0,2} ?: +\S")
+_FIELD = re.compile(r"^[ \t*_]*(?P<key>[A-ZÀ-Ý][a-zà-ÿ'’-]+) ?: +\S")
+# Words that name a part of a text: "Chapitre premier : …", "Titre II : …" are titles.
+_PARTS = (
+    "titre chapitre article section partie annexe livre tome leçon lecon acte scène scene "
+    "étape etape module unité unite volume épisode episode appendice préambule"
+)
+_PART_WORDS = frozenset(_PARTS.split())
 # A Markdown table's row: each is one block, never glued to the next; the header row (the
 # one above the rule row "|---|") is a title.
-_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
+_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$|^[^|\n]*\S \| \S")
 # Markdown emphasis around a line ("**Ingrédients :**") hides its final punctuation.
 _EMPHASIS = "*_ \t"
 # A line is a block of its own (heading, list item) when it is separated by a newline
@@ -173,6 +179,17 @@ _CONTINUES_WORDS = (
     "the of and or to in on for by with a an"
 )
 _CONTINUES = frozenset(_CONTINUES_WORDS.split())
+# ... and the determiners that cannot end a phrase either ("of this" / "Package.").
+_DETERMINER_WORDS = (
+    "ce cet cette ces son sa ses leur leurs mon ma mes ton ta tes notre nos votre vos "
+    "this that these those its their his her our your my"
+)
+_DETERMINERS = frozenset(_DETERMINER_WORDS.split())
+
+
+def _needs_more(line: str) -> bool:
+    words = line.split()
+    return bool(words) and words[-1].lower() in _CONTINUES | _DETERMINERS
 
 
 def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int = 0) -> bool:
@@ -180,7 +197,7 @@ def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int =
         return True
     if _wrapped(line, next_line, width) or " | " in line:
         return False  # wrapped text, or a table row ("1001 | installer le paquet ..."): content
-    if _FIELD.match(line):
+    if _is_field(line):
         return False  # "Lieu : salle Condorcet, bâtiment B": a field and its value
     s = line.strip().strip(_EMPHASIS)
     if not s:
@@ -195,6 +212,13 @@ def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int =
     last = s.split()[-1].lower()
     follows = next_line is None or next_line.lstrip()[:1].isupper()
     return s[:1].isupper() and last not in _CONTINUES and follows
+
+
+def _is_field(line: str) -> bool:
+    """ "Lieu : salle Condorcet": one capitalised word that names no part of a text, a
+    colon, a value."""
+    m = _FIELD.match(line)
+    return m is not None and m.group("key").lower() not in _PART_WORDS
 
 
 def _numbered_heading(line: str, next_line: str | None, previous: str | None) -> bool:
@@ -311,13 +335,16 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
             and not (prev_blank and i > 0)
             and not row
             and not _TABLE_ROW.match(prev_line)
-            and not _FIELD.match(raw)  # "Date : …" under "Lieu : …" is a field of its own
+            # "Date : …" under "Lieu : …" is a field of its own ("… par" / "Marie Curie :
+            # elle…" goes on: only a field follows a field).
+            and not (_is_field(raw) and _is_field(prev_line))
             # After a list item, a line flush left with a capital starts the text again,
-            # unless the item was wrapped there ("… distribution of this" / "Package.").
+            # unless the item was cut there mid-phrase ("… distribution of this" /
+            # "Package."): wrapped, on a word that needs what follows.
             and not (
                 out[-1].bullet
                 and raw[:1].isupper()
-                and not _wrapped(prev_line, raw, widths[i - 1])
+                and not (_wrapped(prev_line, raw, widths[i - 1]) and _needs_more(prev_line))
             )
         ):
             last = out.pop()

@@ -130,11 +130,13 @@ def test_a_text_about_data_protection_is_body_text_but_a_banner_is_not() -> None
         "Conformément au RGPD, vous disposez d'un droit d'accès à vos données.\n"
         "Le site n'utilise aucun cookie de mesure d'audience.\n"
         "Consentement : accord libre et éclairé de la personne concernée.\n"
+        "Vous pouvez accepter ou refuser les cookies dans les réglages du navigateur.\n"
         "Pour gérer vos consentements :\n"
-        "Nous utilisons des cookies. En poursuivant, vous acceptez leur dépôt.\n"
+        "Nous utilisons des cookies. En poursuivant votre navigation, vous les acceptez.\n"
     )
     kept = " ".join(text[a:b] for a, b in clean(text).segments)
     assert "droit d'accès" in kept and "aucun cookie" in kept and "accord libre" in kept
+    assert "réglages du navigateur" in kept
     assert "gérer vos consentements" not in kept and "poursuivant" not in kept
     # On a web page, any short line about cookies is its banner or footer.
     page = "Article\n\nLe texte de l'article.\nVous pouvez retirer votre consentement.\n"

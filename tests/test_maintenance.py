@@ -306,3 +306,32 @@ def test_filters_work_past_a_thousand_fields(tmp_path: Path) -> None:
     Index.build(documents, embedder=HashEmbedder(16), out=tmp_path / "i")
     got = ask("texte du recueil", index=Index.load(tmp_path / "i"), where={"k1004": "w1"})
     assert [p.doc_id for p in got.passages] == ["d1"]
+
+
+def test_a_damaged_file_list_is_reported_and_refused(tmp_path: Path) -> None:
+    from ragchips.reader import read_documents
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i, text in enumerate(TEXTS):
+        (folder / f"d{i}.txt").write_text(text, encoding="utf-8")
+    Index.build(read_documents([folder]), embedder=HashEmbedder(16), out=tmp_path / "i")
+    manifest = json.loads((tmp_path / "i" / "manifest.json").read_text(encoding="utf-8"))
+    seg = tmp_path / "i" / manifest["segments"][0]["name"]
+    files = json.loads((seg / "docs.files.json").read_text(encoding="utf-8"))
+    files[0][1] = "0" * 64  # another hash than the record's: an update would trust it
+    _resign(tmp_path / "i", "docs.files.json", json.dumps(files).encode())
+    report = verify(tmp_path / "i")
+    assert not report.ok and "docs.files.json disagrees" in report.problems[0]
+    _resign(tmp_path / "i", "docs.files.json", b"[[1, 2, 3]]")
+    with pytest.raises(CorruptIndexError, match="not one \\[path, sha256\\] per document"):
+        Index.sync([folder], tmp_path / "i", embedder=HashEmbedder(16))
+
+
+def _resign(index_dir: Path, rel: str, data: bytes) -> None:
+    path = index_dir / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    seg = manifest["segments"][0]
+    (index_dir / seg["name"] / rel).write_bytes(data)
+    seg["files"][rel] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    path.write_text(json.dumps(manifest), encoding="utf-8")

@@ -199,6 +199,14 @@ def test_a_measure_is_a_number_with_its_unit(question: str, sentence: str, expec
             "L'exercice du 28 septembre a permis d'évacuer l'école en 2 min 40.",
             "2 min",
         ),
+        # An amount or a count of five digits is no postcode; a postcode is none of them.
+        ("Combien de Français ont voté ?", "Au total, 12000 Français ont voté.",
+         "12000 Français"),
+        ("Combien d'habitants compte le quartier ?",
+         "Le quartier, 33800 Bordeaux, compte 5 000 habitants.", "5 000 habitants"),
+        # "journalistes" is no unit of time.
+        ("Combien de temps dure la formation ?",
+         "La formation réunit 12 journalistes pendant 3 semaines.", "3 semaines"),
         # A date's day counts nothing: no phrase rather than a wrong one.
         ("Quel est le montant du loyer ?", "Le loyer est payable d'avance, le 5 de chaque mois.",
          None),

@@ -302,3 +302,33 @@ def test_a_field_line_is_content_and_a_block_of_its_own() -> None:
 def test_the_first_step_after_a_colon_stays_an_item() -> None:
     text = "Étapes :\n1. Ouvrir le capot\nVérifier ensuite le niveau d'huile.\n"
     assert _shape(text)[1] == ("Ouvrir le capot", False, True)
+
+
+def test_titles_and_wrapped_lines_with_a_colon_keep_their_reading() -> None:
+    assert _shape("TITRE II : DU CONTRAT DE LOCATION\n\nLe bail dure trois ans.\n")[0][1]
+    assert _shape("Chapitre premier : Les obligations\n\nLe bailleur entretient.\n")[0][1]
+    wrapped = "La lettre fut envoyée depuis Varsovie par\nMarie Curie : elle acceptait le poste.\n"
+    assert [t for t, _, _ in _shape(wrapped)] == [wrapped.strip()]
+
+
+def test_a_paragraph_after_a_long_list_item_is_not_glued_to_it() -> None:
+    text = (
+        "Pièces à fournir pour l'inscription de l'enfant à l'école maternelle :\n"
+        "- le livret de famille ou un extrait d'acte de naissance de l'enfant\n"
+        "- un justificatif de domicile de moins de trois mois des deux parents\n"
+        "Les inscriptions se font en mairie du 1er au 31 mars, le matin uniquement.\n"
+    )
+    assert _shape(text)[-1] == (
+        "Les inscriptions se font en mairie du 1er au 31 mars, le matin uniquement.",
+        False,
+        False,
+    )
+
+
+def test_a_table_without_outer_pipes_is_read_row_by_row() -> None:
+    assert _shape("Produit | Prix\n--- | ---\nCafé | 2 €\nThé | 3 €\n") == [
+        ("Produit | Prix", True, False),
+        ("--- | ---", True, False),
+        ("Café | 2 €", False, False),
+        ("Thé | 3 €", False, False),
+    ]

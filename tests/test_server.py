@@ -145,6 +145,16 @@ def test_serve_on_a_missing_index_fails_in_one_line(tmp_path: Path) -> None:
     assert out.stderr.strip().splitlines()[-1].startswith("ragchips serve: error: no index at")
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_with_an_empty_api_key_fails_in_one_line(workers: str) -> None:
+    # With two workers each one failed on its own, in a loop of tracebacks.
+    cmd = [sys.executable, "-m", "ragchips.server", "--workers", workers, "--port", "0"]
+    env = {**os.environ, "RAGCHIPS_SERVER_API_KEY": ""}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "the API key is empty" in out.stderr.strip().splitlines()[-1]
+
+
 def test_serve_on_a_port_in_use_or_a_bad_host_fails_in_one_line(server: str) -> None:
     # uvicorn logged its start-up, then "ERROR: [Errno 98] ... address already in use"
     # among INFO lines, and exited with status 3.

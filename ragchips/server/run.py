@@ -57,6 +57,7 @@ def serve(settings: Settings | None = None) -> None:
     settings = settings if settings is not None else Settings.from_env()
     path = Path(settings.index) if settings.index is not None else default_index_path()
     settings = settings.replace(index=path.absolute())
+    settings.check_api_key()  # before any worker starts: each would fail on its own
     read_manifest(path)  # a missing or foreign index fails here, in one line
     _check_address(settings.host, settings.port)  # so do a port in use and an unknown host
     config = uvicorn.Config(
