@@ -36,7 +36,13 @@ def probe_import() -> str:
 
 def doc_from(d: dict[str, Any]) -> Document:
     return Document(
-        d["doc_id"], d["source"], d["title"], d["text"], d["sha256"], d.get("metadata") or {}
+        d["doc_id"],
+        d["source"],
+        d["title"],
+        d["text"],
+        d["sha256"],
+        d.get("metadata") or {},
+        from_file=bool(d.get("from_file")),
     )
 
 
@@ -79,7 +85,7 @@ def read_and_cut(
             items.append(
                 {
                     "seq": int(seq),
-                    "doc": d.to_dict(),
+                    "doc": {**d.to_dict(), "from_file": d.from_file},
                     "spans": spans,
                     "embed": embed,
                     "jsonl": bool(not doc and _jsonl(path)),

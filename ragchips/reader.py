@@ -16,7 +16,7 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,10 @@ class Document:
     text: str
     sha256: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Read from its file by ragchips: the index records the path even if the file is gone
+    # by the time the index is written (then the next update removes the document, as for
+    # any vanished file, instead of taking it for one added from Python).
+    from_file: bool = field(default=False, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +145,7 @@ def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Do
         text=extracted.text,
         sha256=_sha256(data),
         metadata=dict(extracted.metadata),
+        from_file=True,
     )
 
 
@@ -355,14 +360,7 @@ def _read_files(
         n = seen.get(doc.doc_id, 0)
         seen[doc.doc_id] = n + 1
         if n:
-            doc = Document(
-                doc_id=f"{doc.doc_id}~{n}",
-                source=doc.source,
-                title=doc.title,
-                text=doc.text,
-                sha256=doc.sha256,
-                metadata=doc.metadata,
-            )
+            doc = replace(doc, doc_id=f"{doc.doc_id}~{n}")
         yield doc
 
 
@@ -427,6 +425,7 @@ def read_jsonl(
                 text=body,
                 sha256=_sha256(line.encode("utf-8")),
                 metadata=metadata,
+                from_file=True,
             )
         )
     for d in docs:

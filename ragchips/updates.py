@@ -146,7 +146,7 @@ class IndexUpdates:
         who names one new file means to add it, not to drop the rest."""
         directory = Path(out)
         check_out_folder(directory)
-        emb = get_embedder(kept_embedder(directory, full) if embedder is None else embedder)
+        emb = get_embedder(kept_embedder(directory) if embedder is None else embedder)
         sources = _source_list(sources)
         if not prune:
             sources = list(sources)  # read twice: the documents, then the paths they lie under
@@ -446,12 +446,12 @@ def kept_chunker(directory: str | os.PathLike[str], full: bool = False) -> Chunk
     return replace(own, splitter=ChunkerSettings().splitter) if full else own
 
 
-def kept_embedder(directory: str | os.PathLike[str], full: bool = False) -> Any:
+def kept_embedder(directory: str | os.PathLike[str]) -> Any:
     """The embedder an index keeps when none is asked for: the one it was built with (an
     update without --embedder re-embedded a whole hash-64 or st: index with the default
-    model); the default for a new index or a rebuild (``full``), as for the chunker."""
-    if full:
-        return None
+    model), a rebuild (``full``) too, which only --embedder changes (the advice for a
+    damaged index is --full: it switched an st: index to e5 without a word); the default
+    for a new index."""
     try:
         current = _current_manifest(Path(directory))
     except RagchipsError:

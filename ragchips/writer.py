@@ -110,7 +110,7 @@ def _record(doc: Document, directory: Path) -> dict[str, Any]:
         "text": doc.text,
     }
     try:
-        if doc.source and os.path.isfile(doc.source):
+        if doc.source and (doc.from_file or os.path.isfile(doc.source)):
             rec["path"] = os.path.relpath(os.path.abspath(doc.source), directory.absolute())
     except (OSError, ValueError):
         pass

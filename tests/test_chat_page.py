@@ -207,3 +207,67 @@ def test_the_page_asks_for_the_key_of_a_protected_service(tmp_path: Path) -> Non
             assert mark.text
         finally:
             driver.quit()
+
+
+def test_a_citation_of_a_document_changed_since_the_answer_says_so(tmp_path: Path) -> None:
+    """The page kept each document it had shown, and highlighted stale offsets in it (or
+    old offsets in a new text) once the collection had changed."""
+    import subprocess
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    note = docs / "projet.txt"
+    note.write_text("Le projet Vormalix sera construit à Grenoble en 2027.\n", "utf-8")
+    ragchips = str(Path(sys.executable).parent / "ragchips")
+    index = tmp_path / "idx"
+    subprocess.run([ragchips, "index", str(docs), "--out", str(index), "--embedder", "hash-64"],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+
+    def open_first_citation(driver: Any, bot: Any) -> str:
+        bot.find_element(By.CSS_SELECTOR, "button.cite[data-n='1']").click()
+        ready = ("true", "stale")
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_element(By.ID, "source").get_attribute("data-ready") in ready
+        )
+        return str(driver.find_element(By.ID, "source").get_attribute("data-ready"))
+
+    def rewrite(text: str) -> None:
+        note.write_text(text, "utf-8")
+        subprocess.run([ragchips, "index", str(docs), "--out", str(index)], check=True,
+                       capture_output=True, timeout=120)  # fmt: skip
+
+    def ask_again(driver: Any) -> Any:
+        driver.find_element(By.ID, "source-close").click()
+        driver.find_element(By.ID, "question").click()
+        return ask_on_the_page(driver, question)
+
+    question = "Où sera construit le projet Vormalix ?"
+    with running_server(index, tmp_path / "server.log", server_env()) as url:
+        driver = make_browser(tmp_path, 1280, 900)
+        try:
+            driver.get(url + "/")
+            first = ask_on_the_page(driver, question)
+            rewrite(
+                "Mise à jour : le calendrier a changé. Le projet Vormalix sera construit à "
+                "Lyon en 2029, après une nouvelle étude.\n"
+            )
+            # The first answer's citation: its span is not in the document any more.
+            assert open_first_citation(driver, first) == "stale"
+            assert "a changé" in driver.find_element(By.ID, "source-text").text
+            # A new answer's citation: the new text, highlighted where the quote is.
+            second = ask_again(driver)
+            assert open_first_citation(driver, second) == "true"
+            mark = driver.find_element(By.CSS_SELECTOR, "#source-text mark")
+            assert "Lyon" in driver.execute_script("return arguments[0].textContent", mark)
+            # The page keeps that document; after another change a new citation still
+            # gets the new text, not the kept copy with the new offsets.
+            rewrite("Le projet Vormalix, reporté, sera finalement construit à Annecy.\n")
+            third = ask_again(driver)
+            assert open_first_citation(driver, third) == "true"
+            mark = driver.find_element(By.CSS_SELECTOR, "#source-text mark")
+            assert "Annecy" in driver.execute_script("return arguments[0].textContent", mark)
+        finally:
+            driver.quit()

@@ -440,3 +440,34 @@ def test_workers_share_the_index_and_all_pick_up_a_rebuild(
         assert set(after) == set(before)  # the same two workers, both on the new index
         hits = httpx.post(url + "/search", json={"question": "lithium Zorglubie", "k": 1})
         assert hits.json()["passages"][0]["doc_id"] == "mine"
+
+
+def test_a_request_during_a_reload_gets_the_new_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ragchips.server.state as state
+    from ragchips.reader import read_documents
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Le projet Quxal sera construit à Grenoble.\n", "utf-8")
+    (folder / "b.txt").write_text("Les pommes sont récoltées en automne.\n", "utf-8")
+    Index.sync(read_documents([folder]), tmp_path / "ix", embedder=HashEmbedder(16))
+    holder = state.IndexHolder(tmp_path / "ix")
+    assert sorted(holder.get().doc_ids()) == ["a", "b"]
+    real = state.open_index
+
+    def slow(path: Any) -> Any:  # a big index's reload
+        time.sleep(0.3)
+        return real(path)
+
+    monkeypatch.setattr(state, "open_index", slow)
+    (folder / "a.txt").unlink()
+    Index.sync(read_documents([folder]), tmp_path / "ix", embedder=HashEmbedder(16))
+    first: list[Index] = []
+    reloading = threading.Thread(target=lambda: first.append(holder.get()))
+    reloading.start()
+    time.sleep(0.05)
+    second = holder.get()  # arrives while the first request reloads
+    reloading.join(60)
+    assert first[0].doc_ids() == ["b"] and second.doc_ids() == ["b"]

@@ -437,3 +437,30 @@ def test_writer_lock_error_names_the_holder(tmp_path: Path) -> None:
     idx = Index.build([doc("a", 1)], embedder=HashEmbedder(64), out=tmp_path / "i")
     with writer_lock(tmp_path / "i"), pytest.raises(IndexLockedError, match=f"pid {os.getpid()}"):
         idx._change(add=[doc("b", 2)], wait=0)
+
+
+def test_a_file_gone_before_the_write_is_removed_by_the_next_update(tmp_path: Path) -> None:
+    # Read, then deleted before the index was written: it was recorded as a document added
+    # from Python, and every later `ragchips index` refused to drop it.
+    from ragchips.reader import read_documents
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.txt").write_text(f"Le document {name} parle du port.", "utf-8")
+    docs = read_documents([folder])
+    (folder / "a.txt").unlink()
+    Index.build(docs, embedder=HashEmbedder(16), out=tmp_path / "i")
+    index, report = Index.sync([folder], tmp_path / "i", embedder=HashEmbedder(16), prune=False)
+    assert report.removed == ["a"] and index.doc_ids() == ["b"]
+
+
+def test_full_keeps_the_index_s_embedder(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "n0.txt").write_text(doc("n0", 0).text, "utf-8")
+    out = tmp_path / "idx"
+    assert run("index", str(docs), "--out", str(out), "--embedder", "hash-64").returncode == 0
+    full = run("index", str(docs), "--out", str(out), "--full")
+    assert full.returncode == 0, full.stderr
+    assert json.loads((out / "manifest.json").read_text())["embedder"]["name"] == "hash-64"

@@ -41,6 +41,7 @@ log = logging.getLogger("ragchips.server")
 
 # After a failed reload, serve the previous index this long before trying again.
 RELOAD_RETRY_S = 2.0
+RELOAD_WAIT_S = 10.0
 
 
 class IndexHolder:
@@ -59,7 +60,9 @@ class IndexHolder:
         self._failed_at = 0.0
 
     def get(self) -> Index:
-        """The newest loadable index; never waits for a reload another request is doing."""
+        """The newest loadable index. A request that comes while another one reloads waits
+        for that reload (up to RELOAD_WAIT_S): it used to be answered from the previous
+        generation, a deleted document included, after the writer had returned."""
         current = self._current
         if (
             current is not None
@@ -67,9 +70,9 @@ class IndexHolder:
             and time.monotonic() - self._failed_at < RELOAD_RETRY_S
         ):
             return current
-        if not self._lock.acquire(blocking=current is None):
+        if not self._lock.acquire(timeout=-1 if current is None else RELOAD_WAIT_S):
             assert current is not None
-            return current
+            return current  # a reload this slow: the previous state rather than no answer
         try:
             try:
                 index = open_index(self.path)

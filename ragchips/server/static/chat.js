@@ -84,8 +84,9 @@
     target.append(list);
   }
 
-  async function fetchDocument(docId) {
-    if (!documents.has(docId)) {
+  async function fetchDocument(docId, fresh) {
+    if (fresh || !documents.has(docId)) {
+      documents.delete(docId);
       const r = await fetch("/documents/" + encodeURIComponent(docId), { headers: headers() });
       const body = await r.json();
       if (!r.ok) throw new Error(body.error ? body.error.message : "HTTP " + r.status);
@@ -94,16 +95,31 @@
     return documents.get(docId);
   }
 
+  // The cited span as the document holds it now: the collection may have changed since
+  // the answer (or since the copy kept here), and then the offsets point elsewhere.
+  function spanOf(doc, c) {
+    return Array.from(doc.text).slice(c.start, c.end).join("");
+  }
+
   // Offsets count Unicode code points (Python), not UTF-16 units: slice code points.
   async function openCitation(c, button) {
     if (!c) return;
     lastCiteButton = button;
+    delete panel.dataset.ready;  // ready again once this document is shown
     panel.hidden = false;
     panelTitle.textContent = c.title;
     panelMeta.textContent = c.source + " — caractères " + c.start + " à " + c.end;
     panelText.textContent = "Chargement…";
     try {
-      const doc = await fetchDocument(c.doc_id);
+      let doc = await fetchDocument(c.doc_id, false);
+      if (spanOf(doc, c) !== c.quote) doc = await fetchDocument(c.doc_id, true);
+      if (spanOf(doc, c) !== c.quote) {
+        const note = el("p", "changed", "Ce document a changé depuis cette réponse : " +
+          "le passage cité n'y est plus à cette place. Le passage, tel qu'il était :");
+        panelText.replaceChildren(note, el("blockquote", "", c.quote));
+        panel.dataset.ready = "stale";
+        return;
+      }
       const chars = Array.from(doc.text);
       const mark = el("mark", "", chars.slice(c.start, c.end).join(""));
       mark.id = "highlight";
