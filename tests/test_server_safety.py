@@ -471,3 +471,25 @@ def test_a_request_during_a_reload_gets_the_new_state(
     second = holder.get()  # arrives while the first request reloads
     reloading.join(60)
     assert first[0].doc_ids() == ["b"] and second.doc_ids() == ["b"]
+
+
+def test_an_idle_server_lets_a_compaction_s_old_copy_go(
+    index_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An idle worker kept the generation of its last request, and with it a compaction's
+    # whole old copy on disk, until a request came.
+    import ragchips.server.state as state
+
+    monkeypatch.setattr(state, "IDLE_REFRESH_S", 0.2)
+    app = create_app(settings(index=index_copy))
+    with TestClient(app) as c:
+        assert c.post("/search", json={"question": QUESTION}).status_code == 200
+        before = {p.name for p in index_copy.glob("seg-*")}
+        writer = Index.load(index_copy)
+        writer.compact()
+        writer.close()
+        assert before <= {p.name for p in index_copy.glob("seg-*")}  # the server holds them
+        deadline = time.monotonic() + 30
+        while before & {p.name for p in index_copy.glob("seg-*")}:
+            assert time.monotonic() < deadline, "the old segments stayed on disk"
+            time.sleep(0.1)

@@ -74,6 +74,7 @@ def create_app(
         # Not held for the server's life: a rebuilt index replaces this one, and a reference
         # kept here would keep its segments (their leases) on disk until the server stops.
         del index
+        service.start_refreshing()
         try:
             yield
         finally:

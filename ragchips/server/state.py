@@ -42,6 +42,10 @@ log = logging.getLogger("ragchips.server")
 # After a failed reload, serve the previous index this long before trying again.
 RELOAD_RETRY_S = 2.0
 RELOAD_WAIT_S = 10.0
+# An idle worker looks at the index this often: it then holds only the current generation
+# (a compaction's old copy was kept on disk until a request came), and clears what no
+# reader holds any more if no writer is at work.
+IDLE_REFRESH_S = 30.0
 
 
 class IndexHolder:
@@ -106,6 +110,7 @@ class Service:
         self.slots = threading.BoundedSemaphore(settings.concurrency)
         self._clients: dict[str, ChatClient] = {}
         self._clients_lock = threading.Lock()
+        self._stop = threading.Event()
         settings.check_api_key()
         key = settings.api_key
         self._key_digest = hashlib.sha256(key.encode()).digest() if key else None
@@ -151,10 +156,30 @@ class Service:
         return self.slots if client is None else nullcontext()
 
     def close(self) -> None:
+        self._stop.set()
         with self._clients_lock:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
+
+    def start_refreshing(self) -> None:
+        """Refresh in the background while idle (see ``IDLE_REFRESH_S``)."""
+        threading.Thread(target=self._refresh_loop, name="ragchips-refresh", daemon=True).start()
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(IDLE_REFRESH_S):
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Switch to the current generation, then remove the folders nobody holds."""
+        from ..storage import collect_garbage, read_manifest, writer_lock
+
+        try:
+            self.holder.get()
+            with writer_lock(self.index_path, wait=0.0):
+                collect_garbage(self.index_path, read_manifest(self.index_path))
+        except (RagchipsError, OSError) as exc:  # a writer at work, a read-only folder
+            log.debug("index %s: idle refresh skipped: %s", self.index_path, exc)
 
     # -- client keys -------------------------------------------------------------------------
 
