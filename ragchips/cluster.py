@@ -250,7 +250,9 @@ class _Resolver:
 
 def _sources(sources: Iterable[Any], on_skip: Callable[[str, str], None] | None) -> list[dict]:
     docs, paths = split_sources(sources)
-    rows: list[dict[str, Any]] = [{"path": "", "doc": json.dumps(d.to_dict())} for d in docs]
+    rows: list[dict[str, Any]] = [
+        {"path": "", "doc": json.dumps({**d.to_dict(), "path": d.path})} for d in docs
+    ]
     if paths:
         rows.extend({"path": str(p), "doc": ""} for p in discover_files(paths, on_skip=on_skip))
     for i, row in enumerate(rows):
@@ -390,7 +392,7 @@ def sync_on_ray(
             yield gather.shard()
             if gather.late:
                 # Rare: another file's doc_id held this content. Embedded now, as given.
-                late = [p.document.to_dict() for p in gather.late]
+                late = [{**p.document.to_dict(), "path": p.document.path} for p in gather.late]
                 again = [{"seq": i, "path": "", "doc": json.dumps(d)} for i, d in enumerate(late)]
                 got = [_unpack(r["vectors"], dim) for r in stream(again, {})]
                 yield gather.late, np.concatenate(got)

@@ -42,7 +42,7 @@ def doc_from(d: dict[str, Any]) -> Document:
         d["text"],
         d["sha256"],
         d.get("metadata") or {},
-        from_file=bool(d.get("from_file")),
+        path=d.get("path") if isinstance(d.get("path"), str) else None,
     )
 
 
@@ -85,7 +85,7 @@ def read_and_cut(
             items.append(
                 {
                     "seq": int(seq),
-                    "doc": {**d.to_dict(), "from_file": d.from_file},
+                    "doc": {**d.to_dict(), "path": d.path},
                     "spans": spans,
                     "embed": embed,
                     "jsonl": bool(not doc and _jsonl(path)),

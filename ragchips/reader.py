@@ -57,10 +57,11 @@ class Document:
     text: str
     sha256: str
     metadata: dict[str, Any] = field(default_factory=dict)
-    # Read from its file by ragchips: the index records the path even if the file is gone
-    # by the time the index is written (then the next update removes the document, as for
-    # any vanished file, instead of taking it for one added from Python).
-    from_file: bool = field(default=False, compare=False, repr=False)
+    # The file it was read from, made absolute when it was read: the index records it even
+    # if the file is gone (or the working folder changed) by the time the index is written;
+    # the next update then removes the document as any vanished file's, instead of taking
+    # it for one added from Python. None for a document made in Python.
+    path: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,7 +146,7 @@ def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Do
         text=extracted.text,
         sha256=_sha256(data),
         metadata=dict(extracted.metadata),
-        from_file=True,
+        path=os.path.abspath(p),
     )
 
 
@@ -425,7 +426,7 @@ def read_jsonl(
                 text=body,
                 sha256=_sha256(line.encode("utf-8")),
                 metadata=metadata,
-                from_file=True,
+                path=os.path.abspath(path),
             )
         )
     for d in docs:

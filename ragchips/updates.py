@@ -146,7 +146,7 @@ class IndexUpdates:
         who names one new file means to add it, not to drop the rest."""
         directory = Path(out)
         check_out_folder(directory)
-        emb = get_embedder(kept_embedder(directory) if embedder is None else embedder)
+        emb = _embedder_for(directory, embedder, full)
         sources = _source_list(sources)
         if not prune:
             sources = list(sources)  # read twice: the documents, then the paths they lie under
@@ -444,6 +444,21 @@ def kept_chunker(directory: str | os.PathLike[str], full: bool = False) -> Chunk
         return ChunkerSettings()
     own = ChunkerSettings.from_dict(current["chunker"])
     return replace(own, splitter=ChunkerSettings().splitter) if full else own
+
+
+def _embedder_for(directory: Path, asked: str | Embedder | None, full: bool) -> Embedder:
+    """The embedder asked for, else the index's own; a rebuild (``full``) of an index whose
+    recorded embedder is damaged or not installed uses the default, as verify's advice to
+    rebuild with --full means."""
+    if asked is not None:
+        return get_embedder(asked)
+    kept = kept_embedder(directory)
+    if not full or kept is None:
+        return get_embedder(kept)
+    try:
+        return get_embedder(kept if isinstance(kept, dict) else None)
+    except (RagchipsError, TypeError, ValueError):
+        return get_embedder(None)
 
 
 def kept_embedder(directory: str | os.PathLike[str]) -> Any:

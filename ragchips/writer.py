@@ -110,8 +110,9 @@ def _record(doc: Document, directory: Path) -> dict[str, Any]:
         "text": doc.text,
     }
     try:
-        if doc.source and (doc.from_file or os.path.isfile(doc.source)):
-            rec["path"] = os.path.relpath(os.path.abspath(doc.source), directory.absolute())
+        read_from = doc.path or (doc.source if doc.source and os.path.isfile(doc.source) else None)
+        if read_from:
+            rec["path"] = os.path.relpath(os.path.abspath(read_from), directory.absolute())
     except (OSError, ValueError):
         pass
     return rec

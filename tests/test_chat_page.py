@@ -269,5 +269,14 @@ def test_a_citation_of_a_document_changed_since_the_answer_says_so(tmp_path: Pat
             assert open_first_citation(driver, third) == "true"
             mark = driver.find_element(By.CSS_SELECTOR, "#source-text mark")
             assert "Annecy" in driver.execute_script("return arguments[0].textContent", mark)
+            # Deleted since: the first citation says so and shows its passage as it was.
+            (docs / "autre.txt").write_text("Les pommes sont récoltées en automne.\n", "utf-8")
+            note.unlink()
+            subprocess.run([ragchips, "index", str(docs), "--out", str(index)], check=True,
+                           capture_output=True, timeout=120)  # fmt: skip
+            driver.find_element(By.ID, "source-close").click()
+            assert open_first_citation(driver, first) == "stale"
+            shown = driver.find_element(By.ID, "source-text").text
+            assert "indisponible" in shown and "Grenoble" in shown
         finally:
             driver.quit()

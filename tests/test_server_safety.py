@@ -8,6 +8,7 @@ loopback, with the official ``openai`` client where a chatbot would use it.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -479,6 +480,7 @@ def test_an_idle_server_lets_a_compaction_s_old_copy_go(
     # An idle worker kept the generation of its last request, and with it a compaction's
     # whole old copy on disk, until a request came.
     import ragchips.server.state as state
+    from ragchips.storage import _leased
 
     monkeypatch.setattr(state, "IDLE_REFRESH_S", 0.2)
     app = create_app(settings(index=index_copy))
@@ -487,9 +489,37 @@ def test_an_idle_server_lets_a_compaction_s_old_copy_go(
         before = {p.name for p in index_copy.glob("seg-*")}
         writer = Index.load(index_copy)
         writer.compact()
-        writer.close()
         assert before <= {p.name for p in index_copy.glob("seg-*")}  # the server holds them
         deadline = time.monotonic() + 30
-        while before & {p.name for p in index_copy.glob("seg-*")}:
-            assert time.monotonic() < deadline, "the old segments stayed on disk"
+        while any(_leased(index_copy / name) for name in before):
+            assert time.monotonic() < deadline, "the idle server still holds the old segments"
             time.sleep(0.1)
+        writer.compact()  # the next write removes what nobody holds
+        writer.close()
+        assert not before & {p.name for p in index_copy.glob("seg-*")}
+
+
+def test_the_idle_refresh_starts_again_with_the_app_and_never_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ragchips.server.state as state
+
+    monkeypatch.setattr(state, "IDLE_REFRESH_S", 0.05)
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Le projet Quxal sera construit à Grenoble.\n", "utf-8")
+    index = tmp_path / "ix"
+    Index.sync([folder], index, embedder=HashEmbedder(16))
+    app = create_app(settings(index=index))
+    calls: list[int] = []
+    service = app.state.service
+    real = service.refresh
+    monkeypatch.setattr(service, "refresh", lambda: (calls.append(1), real()))
+    for _ in range(2):  # a second lifespan of the same app refreshes too
+        calls.clear()
+        with TestClient(app):
+            time.sleep(0.5)
+        assert calls
+    shutil.rmtree(index)
+    service.refresh()  # the index removed meanwhile: nothing is created again
+    assert not index.exists()

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -464,3 +465,38 @@ def test_full_keeps_the_index_s_embedder(tmp_path: Path) -> None:
     full = run("index", str(docs), "--out", str(out), "--full")
     assert full.returncode == 0, full.stderr
     assert json.loads((out / "manifest.json").read_text())["embedder"]["name"] == "hash-64"
+
+
+def test_a_relative_source_is_recorded_where_it_was_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read as "docs/a.txt" in one folder, written from another: the path recorded is the
+    # file's, not "other/docs/a.txt".
+    from ragchips.reader import read_documents
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Le document a parle du port.", "utf-8")
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path)
+    docs = read_documents(["docs"])
+    monkeypatch.chdir(tmp_path / "other")
+    index = Index.build(docs, embedder=HashEmbedder(16), out=tmp_path / "i")
+    assert index.passages[0].source == str(tmp_path / "docs" / "a.txt")
+
+
+@pytest.mark.parametrize("recorded", [5, {"name": "nosuch-embedder", "dim": 16}])
+def test_full_rebuilds_an_index_whose_embedder_record_is_unusable(
+    tmp_path: Path, recorded: Any
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "n0.txt").write_text(doc("n0", 0).text, "utf-8")
+    out = tmp_path / "idx"
+    assert run("index", str(docs), "--out", str(out), "--embedder", "hash-64").returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["embedder"] = recorded
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    full = run("index", str(docs), "--out", str(out), "--full", "--embedder", "hash-32")
+    assert full.returncode == 0, full.stderr
+    bare = run("index", str(docs), "--out", str(out), "--full")  # no --embedder: the default
+    assert bare.returncode == 0 and "Traceback" not in bare.stderr

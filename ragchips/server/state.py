@@ -41,10 +41,12 @@ log = logging.getLogger("ragchips.server")
 
 # After a failed reload, serve the previous index this long before trying again.
 RELOAD_RETRY_S = 2.0
-RELOAD_WAIT_S = 10.0
+# A request waits this long for another request's reload, then takes the previous index.
+RELOAD_WAIT_S = 1.0
 # An idle worker looks at the index this often: it then holds only the current generation
-# (a compaction's old copy was kept on disk until a request came), and clears what no
-# reader holds any more if no writer is at work.
+# (a compaction's old copy was kept on disk until a request came); the next writer removes
+# what no reader holds. It never takes the writer's lock: a reader must not make a writer
+# fail.
 IDLE_REFRESH_S = 30.0
 
 
@@ -163,22 +165,23 @@ class Service:
             client.close()
 
     def start_refreshing(self) -> None:
-        """Refresh in the background while idle (see ``IDLE_REFRESH_S``)."""
-        threading.Thread(target=self._refresh_loop, name="ragchips-refresh", daemon=True).start()
+        """Refresh in the background while idle (see ``IDLE_REFRESH_S``); once per
+        lifespan (an app may be started again)."""
+        self._stop = threading.Event()
+        stop = self._stop
+        threading.Thread(
+            target=self._refresh_loop, args=(stop,), name="ragchips-refresh", daemon=True
+        ).start()
 
-    def _refresh_loop(self) -> None:
-        while not self._stop.wait(IDLE_REFRESH_S):
+    def _refresh_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(IDLE_REFRESH_S):
             self.refresh()
 
     def refresh(self) -> None:
-        """Switch to the current generation, then remove the folders nobody holds."""
-        from ..storage import collect_garbage, read_manifest, writer_lock
-
+        """Switch to the current generation, releasing the old one's segments."""
         try:
             self.holder.get()
-            with writer_lock(self.index_path, wait=0.0):
-                collect_garbage(self.index_path, read_manifest(self.index_path))
-        except (RagchipsError, OSError) as exc:  # a writer at work, a read-only folder
+        except (RagchipsError, OSError) as exc:  # the index gone or damaged meanwhile
             log.debug("index %s: idle refresh skipped: %s", self.index_path, exc)
 
     # -- client keys -------------------------------------------------------------------------

@@ -16,6 +16,7 @@
   const history = [];
   const documents = new Map();
   let lastCiteButton = null;
+  let openings = 0;  // citations opened so far: only the last one may fill the panel
 
   keyInput.value = sessionStorage.getItem("ragchips-key") || "";
   if (keyInput.value) keyRow.hidden = false;
@@ -86,13 +87,24 @@
 
   async function fetchDocument(docId, fresh) {
     if (fresh || !documents.has(docId)) {
-      documents.delete(docId);
       const r = await fetch("/documents/" + encodeURIComponent(docId), { headers: headers() });
       const body = await r.json();
-      if (!r.ok) throw new Error(body.error ? body.error.message : "HTTP " + r.status);
+      if (!r.ok) {
+        if (r.status === 404) documents.delete(docId);  // gone: no kept copy either
+        throw new Error(body.error ? body.error.message : "HTTP " + r.status);
+      }
       documents.set(docId, body);
     }
     return documents.get(docId);
+  }
+
+  // The citation as it was, when its document changed or went since the answer.
+  function showQuoteOnly(c, why) {
+    panelText.replaceChildren(
+      el("p", "changed", why + " Le passage cité, tel qu'il était :"),
+      el("blockquote", "", c.quote)
+    );
+    panel.dataset.ready = "stale";
   }
 
   // The cited span as the document holds it now: the collection may have changed since
@@ -105,6 +117,7 @@
   async function openCitation(c, button) {
     if (!c) return;
     lastCiteButton = button;
+    const opening = ++openings;  // a slower earlier click must not show its document now
     delete panel.dataset.ready;  // ready again once this document is shown
     panel.hidden = false;
     panelTitle.textContent = c.title;
@@ -113,11 +126,10 @@
     try {
       let doc = await fetchDocument(c.doc_id, false);
       if (spanOf(doc, c) !== c.quote) doc = await fetchDocument(c.doc_id, true);
+      if (opening !== openings) return;
       if (spanOf(doc, c) !== c.quote) {
-        const note = el("p", "changed", "Ce document a changé depuis cette réponse : " +
-          "le passage cité n'y est plus à cette place. Le passage, tel qu'il était :");
-        panelText.replaceChildren(note, el("blockquote", "", c.quote));
-        panel.dataset.ready = "stale";
+        showQuoteOnly(c, "Ce document a changé depuis cette réponse : le passage cité " +
+          "n'y est plus à cette place.");
         return;
       }
       const chars = Array.from(doc.text);
@@ -134,7 +146,8 @@
       mark.focus({ preventScroll: true });
       panel.dataset.ready = "true";
     } catch (err) {
-      panelText.textContent = "Document indisponible : " + err.message;
+      if (opening !== openings) return;
+      showQuoteOnly(c, "Document indisponible : " + err.message + ".");
     }
   }
 
