@@ -184,9 +184,7 @@ def _agent_span(
     return None
 
 
-def _with_what_follows_colons(
-    text: str, sentences: list[Sentence]
-) -> list[tuple[Sentence, bool]]:
+def _with_what_follows_colons(text: str, sentences: list[Sentence]) -> list[tuple[Sentence, bool]]:
     """A sentence that ends in ":" announces the block after it ("arrêtez le système depuis
     la ligne de commande :" then "shutdown -h now", or a list): it is read together with
     that block, or the list items that follow, up to ``COLON_BLOCK_CHARS`` (a list:

@@ -145,8 +145,7 @@ def clean(text: str, fallback_title: str = "", web: bool = False) -> Cleaned:
     lines = [text[a:b] for a, b in spans]
     body = front_matter_end(text)
     reasons: list[str | None] = [
-        "front-matter" if b <= body else _classify(line, web)
-        for (_a, b), line in zip(spans, lines)
+        "front-matter" if b <= body else _classify(line, web) for (_a, b), line in zip(spans, lines)
     ]
 
     # "Recent posts" blocks: from the heading on, while lines look like teasers.

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from .cluster_worker import EmbedReplica, doc_from, read_and_cut, recipe
+from .cluster_worker import EmbedReplica, doc_row, read_and_cut, recipe
 from .embedding import Embedder
 from .errors import ConfigurationError, NoDocumentsError, RagchipsError
-from .reader import discover_files, nothing_readable, split_sources
+from .reader import Document, discover_files, nothing_readable, split_sources
 from .writer import ChangeReport, Prepared, apply_changes
 
 __all__ = ["RayConfig", "ray_config", "sync_on_ray"]
@@ -250,9 +250,7 @@ class _Resolver:
 
 def _sources(sources: Iterable[Any], on_skip: Callable[[str, str], None] | None) -> list[dict]:
     docs, paths = split_sources(sources)
-    rows: list[dict[str, Any]] = [
-        {"path": "", "doc": json.dumps({**d.to_dict(), "path": d.path})} for d in docs
-    ]
+    rows: list[dict[str, Any]] = [{"path": "", "doc": json.dumps(doc_row(d))} for d in docs]
     if paths:
         rows.extend({"path": str(p), "doc": ""} for p in discover_files(paths, on_skip=on_skip))
     for i, row in enumerate(rows):
@@ -303,7 +301,7 @@ class _Gather:
             if final is None:
                 _taken(item, self.on_skip)
                 continue
-            doc = doc_from(item["doc"])
+            doc = Document.from_dict(item["doc"])
             if final != doc.doc_id:
                 doc = replace(doc, doc_id=final)
             self.wanted[final] = doc.sha256
@@ -392,7 +390,7 @@ def sync_on_ray(
             yield gather.shard()
             if gather.late:
                 # Rare: another file's doc_id held this content. Embedded now, as given.
-                late = [{**p.document.to_dict(), "path": p.document.path} for p in gather.late]
+                late = [doc_row(p.document) for p in gather.late]
                 again = [{"seq": i, "path": "", "doc": json.dumps(d)} for i, d in enumerate(late)]
                 got = [_unpack(r["vectors"], dim) for r in stream(again, {})]
                 yield gather.late, np.concatenate(got)

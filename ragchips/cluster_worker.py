@@ -21,7 +21,7 @@ from .errors import RagchipsError, UnreadableFileError
 from .reader import JSONL_SUFFIXES, Document, read_document, read_jsonl
 from .writer import Prepared, prepare
 
-__all__ = ["EmbedReplica", "doc_from", "probe_import", "read_and_cut", "recipe"]
+__all__ = ["EmbedReplica", "doc_row", "probe_import", "read_and_cut", "recipe"]
 
 
 def probe_import() -> str:
@@ -34,16 +34,10 @@ def probe_import() -> str:
     return str(getattr(ragchips, "__version__", "?"))
 
 
-def doc_from(d: dict[str, Any]) -> Document:
-    return Document(
-        d["doc_id"],
-        d["source"],
-        d["title"],
-        d["text"],
-        d["sha256"],
-        d.get("metadata") or {},
-        path=d.get("path") if isinstance(d.get("path"), str) else None,
-    )
+def doc_row(d: Document) -> dict[str, Any]:
+    """A document as it travels between driver and workers (``Document.from_dict`` reads
+    it back), with the file it was read from."""
+    return {**d.to_dict(), "path": d.path}
 
 
 def _read_one(path: str, skips: list[dict[str, str]]) -> list[Document]:
@@ -76,7 +70,7 @@ def read_and_cut(
     size = 0
     for seq, path, doc in zip(batch["seq"], batch["path"], batch["doc"]):
         skips: list[dict[str, str]] = []
-        docs = [doc_from(json.loads(str(doc)))] if doc else _read_one(str(path), skips)
+        docs = [Document.from_dict(json.loads(str(doc)))] if doc else _read_one(str(path), skips)
         for s in skips:
             items.append({"seq": int(seq), "skip": s, "jsonl": bool(not doc and _jsonl(path))})
         for d in docs:
@@ -85,7 +79,7 @@ def read_and_cut(
             items.append(
                 {
                     "seq": int(seq),
-                    "doc": {**d.to_dict(), "path": d.path},
+                    "doc": doc_row(d),
                     "spans": spans,
                     "embed": embed,
                     "jsonl": bool(not doc and _jsonl(path)),
@@ -117,7 +111,7 @@ class EmbedReplica:
                 t
                 for item in json.loads(str(packed))
                 if item.get("embed")
-                for t in Prepared(doc_from(item["doc"]), item["spans"]).texts
+                for t in Prepared(Document.from_dict(item["doc"]), item["spans"]).texts
             ]
             if texts:
                 # Through the worker's embedding cache: a retried task embeds nothing twice.

@@ -35,6 +35,7 @@ from .errors import (
     PluginError,
     RagchipsError,
     UnknownPluginError,
+    exception_line,
 )
 from .plugins import EMBEDDERS_GROUP, Registry
 
@@ -153,10 +154,7 @@ def embed_with(embedder: Embedder, method: str, texts: Sequence[str], *args: Any
     except NotImplementedError as exc:
         raise PluginError(f"{_who(embedder)} does not implement {method}") from exc
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise PluginError(
-            f"{_who(embedder)} failed in {method}: {type(exc).__name__}: {first}".rstrip(": ")
-        ) from exc
+        raise PluginError(f"{_who(embedder)} failed in {method}: {exception_line(exc)}") from exc
     return checked_vectors(embedder, raw, len(texts))
 
 
@@ -167,7 +165,7 @@ def probe_vector(embedder: Embedder) -> np.ndarray:
     except RagchipsError:
         raise
     except Exception as exc:
-        raise PluginError(f"{_who(embedder)} failed in probe: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(f"{_who(embedder)} failed in probe: {exception_line(exc)}") from exc
     return checked_vectors(embedder, np.asarray(raw).reshape(1, -1), 1)[0]
 
 

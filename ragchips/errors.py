@@ -26,6 +26,7 @@ __all__ = [
     "UnknownPluginError",
     "UnreadableFileError",
     "describe_os_error",
+    "exception_line",
 ]
 
 
@@ -108,6 +109,13 @@ _OS_HINTS = {
     errno.ENAMETOOLONG: "file name too long: {path}",
     errno.ELOOP: "too many levels of symbolic links: {path}",
 }
+
+
+def exception_line(exc: BaseException) -> str:
+    """ "RuntimeError: GPU on fire": a third party's exception on one line (its first)."""
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return f"{name}: {text.splitlines()[0]}" if text else name
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -296,34 +296,21 @@ class HybridSearch:
         where: Where | None,
         fusion: str,
     ) -> tuple[Candidates, list[Hit]]:
-        """:meth:`_rank_candidates`, with damaged data said as such: sizes are checked at
-        load, contents only by ``ragchips verify``, so a posting that points past the
-        passages shows here first."""
+        """Embed (unless given), filter, gather candidates and rank them: the steps
+        :meth:`retrieve` and :meth:`search_rows` share. Damaged data is said as such: sizes
+        are checked at load, contents only by ``ragchips verify``, so a posting that points
+        past the passages shows here first."""
         try:
-            return self._rank_candidates(query, k, mode, query_vector, weights, where, fusion)
+            q = query_vector if query_vector is not None else self.embed_query(query.text)
+            q = np.asarray(q, dtype=np.float32).reshape(-1)
+            allowed = self.allowed(where)
+            with query_threads():
+                cands = self._candidates(query.text, q, max(k, RERANK_DEPTH), mode, allowed)
+                return cands, self._rank(query, k, mode, cands, weights, fusion)
         except IndexError as exc:
             raise CorruptIndexError(
                 f"index data out of range ({exc}); run 'ragchips verify' and rebuild the index"
             ) from exc
-
-    def _rank_candidates(
-        self,
-        query: Question,
-        k: int,
-        mode: str,
-        query_vector: np.ndarray | None,
-        weights: dict[str, float],
-        where: Where | None,
-        fusion: str,
-    ) -> tuple[Candidates, list[Hit]]:
-        """Embed (unless given), filter, gather candidates and rank them: the steps
-        :meth:`retrieve` and :meth:`search_rows` share."""
-        q = query_vector if query_vector is not None else self.embed_query(query.text)
-        q = np.asarray(q, dtype=np.float32).reshape(-1)
-        allowed = self.allowed(where)
-        with query_threads():
-            cands = self._candidates(query.text, q, max(k, RERANK_DEPTH), mode, allowed)
-            return cands, self._rank(query, k, mode, cands, weights, fusion)
 
     def _rank(
         self,

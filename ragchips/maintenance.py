@@ -26,6 +26,7 @@ from .storage import (
     MANIFEST,
     check_sizes,
     foreign_manifest,
+    named_folders,
     read_manifest,
     writer_lock,
     written_by_an_index,
@@ -180,9 +181,7 @@ def _structure_problems(seg: Any) -> list[str]:
 
 def _leftovers(directory: Path, manifest: dict[str, Any]) -> list[str]:
     """Folders and files of ours the manifest does not name, with their size."""
-    keep = {s["name"] for s in manifest.get("segments", [])}
-    if manifest.get("state"):
-        keep.add(manifest["state"]["name"])
+    keep = named_folders(manifest)
     found = []
     for child in sorted(directory.iterdir()):
         name = child.name
@@ -231,17 +230,7 @@ def upgrade(directory: Path, locked: bool = False) -> dict[str, Any]:
         docs = []
         with open(folder / "documents.jsonl", encoding="utf-8") as f:
             for line in f:
-                d = json.loads(line)
-                docs.append(
-                    Document(
-                        d["doc_id"],
-                        d["source"],
-                        d["title"],
-                        d["text"],
-                        d["sha256"],
-                        d.get("metadata") or {},
-                    )
-                )
+                docs.append(Document.from_dict(json.loads(line)))
         rows = np.load(folder / "passages.npy", allow_pickle=False)
         flat = faiss.read_index(str(folder / "dense.faiss"))
         vectors = flat.reconstruct_n(0, flat.ntotal)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .errors import PluginError, RagchipsError, UnknownPluginError
+from .errors import PluginError, RagchipsError, UnknownPluginError, exception_line
 
 __all__ = [
     "EMBEDDERS_GROUP",
@@ -134,7 +134,7 @@ class Registry(Generic[T]):
         except Exception as exc:
             raise PluginError(
                 f"{self.kind} {name!r} (from {provider.origin}) failed to start: "
-                f"{type(exc).__name__}: {_first_line(exc)}"
+                f"{exception_line(exc)}"
             ) from exc
         if self._check is not None and not isinstance(made, self._check):
             missing = [m for m in _members(self._check) if not hasattr(made, m)]
@@ -179,7 +179,7 @@ class Registry(Generic[T]):
             except Exception as exc:
                 raise PluginError(
                     f"{self.kind} {name!r}: the plugin from package {package} cannot be "
-                    f"imported ({ep.value}): {type(exc).__name__}: {_first_line(exc)}"
+                    f"imported ({ep.value}): {exception_line(exc)}"
                 ) from exc
             if not callable(factory):
                 raise PluginError(
@@ -191,11 +191,6 @@ class Registry(Generic[T]):
 
 def _unloaded(name: str, options: Mapping[str, Any]) -> Any:  # pragma: no cover - never called
     raise AssertionError("a pattern-only provider is never called")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _a(word: str) -> str:

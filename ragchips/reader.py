@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .cleaning import clean
-from .errors import UnreadableFileError
+from .errors import UnreadableFileError, exception_line
 
 __all__ = [
     "TEXT_SUFFIXES",
@@ -72,6 +72,21 @@ class Document:
             "metadata": self.metadata,
             "text": self.text,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Document:
+        """A document from its :meth:`to_dict` record (a Ray row, a format-1 index's line);
+        a ``path`` key, when the record carries one, is the file it was read from."""
+        path = d.get("path")
+        return cls(
+            d["doc_id"],
+            d["source"],
+            d["title"],
+            d["text"],
+            d["sha256"],
+            d.get("metadata") or {},
+            path=path if isinstance(path, str) else None,
+        )
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -146,7 +161,7 @@ def read_document(path: str | os.PathLike[str], doc_id: str | None = None) -> Do
         text=extracted.text,
         sha256=_sha256(data),
         metadata=dict(extracted.metadata),
-        path=os.path.abspath(p),
+        path=absolute_path(p),
     )
 
 
@@ -163,10 +178,7 @@ def _extract(reader: Any, p: Path, data: bytes) -> Any:
     except UnreadableFileError:
         raise
     except Exception as exc:
-        why = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UnreadableFileError(
-            f"{p}: reader {name!r} failed: {type(exc).__name__}: {why}".rstrip(": ")
-        ) from exc
+        raise UnreadableFileError(f"{p}: reader {name!r} failed: {exception_line(exc)}") from exc
     if (
         not isinstance(extracted, Extracted)
         or not isinstance(extracted.text, str)
@@ -426,7 +438,7 @@ def read_jsonl(
                 text=body,
                 sha256=_sha256(line.encode("utf-8")),
                 metadata=metadata,
-                path=os.path.abspath(path),
+                path=absolute_path(path),
             )
         )
     for d in docs:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol, runtime_checkable
 
-from .errors import PluginError, RagchipsError
+from .errors import PluginError, RagchipsError, exception_line
 from .plugins import RERANKERS_GROUP, Registry
 from .results import Passage
 
@@ -65,10 +65,7 @@ def rerank(question: str, passages: list[Passage], reranker: Reranker | None) ->
     except RagchipsError:
         raise
     except Exception as exc:  # a plugin's failure, or None where a list was due
-        why = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise PluginError(
-            f"reranker {name!r} failed: {type(exc).__name__}: {why}".rstrip(": ")
-        ) from exc
+        raise PluginError(f"reranker {name!r} failed: {exception_line(exc)}") from exc
     spans = [_span(p) if isinstance(p, Passage) else None for p in out]
     if any(s not in given for s in spans) or len(set(spans)) != len(spans):
         raise PluginError(

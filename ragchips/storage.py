@@ -43,6 +43,7 @@ __all__ = [
     "file_table",
     "foreign_manifest",
     "load_consistent",
+    "named_folders",
     "read_manifest",
     "replace_manifest",
     "sha256_file",
@@ -179,9 +180,7 @@ def replace_manifest(
 
 def collect_garbage(directory: Path, manifest: dict[str, Any]) -> None:
     """Remove folders the manifest does not name (old segments and states, crashed tmps)."""
-    keep = {s["name"] for s in manifest.get("segments", [])}
-    if manifest.get("state"):
-        keep.add(manifest["state"]["name"])
+    keep = named_folders(manifest)
     now = time.time()
     for child in directory.iterdir():
         name = child.name
@@ -352,6 +351,14 @@ def _names_files(entry: Any) -> bool:
         and isinstance(entry.get("name"), str)
         and isinstance(entry.get("files"), dict)
     )
+
+
+def named_folders(manifest: dict[str, Any]) -> set[str]:
+    """The segment and state folders a manifest names: what the index is made of now."""
+    keep = {s["name"] for s in manifest.get("segments", [])}
+    if manifest.get("state"):
+        keep.add(manifest["state"]["name"])
+    return keep
 
 
 def _folders(manifest: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

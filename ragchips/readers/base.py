@@ -74,7 +74,7 @@ def _builtins() -> list[Reader]:
 def _plugins() -> list[Reader]:
     from importlib.metadata import entry_points
 
-    from ..errors import ConfigurationError
+    from ..errors import ConfigurationError, exception_line
 
     found: list[Reader] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -89,9 +89,8 @@ def _plugins() -> list[Reader]:
                 raise ConfigurationError("it needs name, suffixes and read(path, data)")
             check_suffixes(reader)
         except Exception as exc:
-            why = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             warnings.warn(
-                f"reader plugin {ep.name!r} ({origin}) is left out: {type(exc).__name__}: {why}",
+                f"reader plugin {ep.name!r} ({origin}) is left out: {exception_line(exc)}",
                 ReaderPluginWarning,
                 stacklevel=2,
             )
