@@ -8,9 +8,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from ragchips import Index
 from ragchips.aio import aask, asearch
+from ragchips.errors import RagchipsError
 
-index = sys.argv[1] if len(sys.argv) > 1 else None
+try:  # a missing or damaged index: its one-line message, not a traceback
+    index = Index.load(sys.argv[1] if len(sys.argv) > 1 else None)
+except RagchipsError as exc:
+    sys.exit(f"error: {exc}")
 QUESTIONS = ["Qui fabriquera la puce d'OpenAI ?", "Quel est le projet Tigris ?"]
 
 

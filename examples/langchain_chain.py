@@ -14,9 +14,14 @@ from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnablePassthrough
 
+from ragchips import Index
+from ragchips.errors import RagchipsError
 from ragchips.integrations.langchain import RagchipsRetriever
 
-index = sys.argv[1] if len(sys.argv) > 1 else None
+try:  # a missing or damaged index: its one-line message, not a traceback
+    index = Index.load(sys.argv[1] if len(sys.argv) > 1 else None)
+except RagchipsError as exc:
+    sys.exit(f"error: {exc}")
 question = sys.argv[2] if len(sys.argv) > 2 else "Qui fabriquera la puce d'OpenAI ?"
 retriever = RagchipsRetriever(index=index, k=3)
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import sys
 
+from ragchips import Index
+from ragchips.errors import RagchipsError
 from ragchips.integrations.llamaindex import RagchipsLlamaRetriever
 
-index = sys.argv[1] if len(sys.argv) > 1 else None
+try:  # a missing or damaged index: its one-line message, not a traceback
+    index = Index.load(sys.argv[1] if len(sys.argv) > 1 else None)
+except RagchipsError as exc:
+    sys.exit(f"error: {exc}")
 question = sys.argv[2] if len(sys.argv) > 2 else "Qui fabriquera la puce d'OpenAI ?"
 retriever = RagchipsLlamaRetriever(index=index, k=3)
 

@@ -14,7 +14,14 @@ import sys
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from ragchips import Index
+from ragchips.errors import RagchipsError
+
 index = sys.argv[1] if len(sys.argv) > 1 else None
+try:  # a missing or damaged index: its one-line message, not the client's traceback
+    Index.load(index)
+except RagchipsError as exc:
+    sys.exit(f"error: {exc}")
 question = sys.argv[2] if len(sys.argv) > 2 else "Qui fabriquera la puce d'OpenAI ?"
 
 
@@ -30,8 +37,9 @@ async def main() -> None:
         for p in passages:
             print(f"[{p['rank']}] {p['citation']}")
         first = passages[0]
-        doc = await session.read_resource(f"ragchips://documents/{first['doc_id']}")
+        doc = await session.read_resource(first["resource"])  # the doc_id, percent-encoded
         text = doc.contents[0].text
+        print("read", first["resource"])
         print("citation exact:", text[first["start"] : first["end"]] == first["text"])
 
 

@@ -103,6 +103,15 @@ def _run_index(args: argparse.Namespace) -> int:
         f"indexed {counts['documents']} documents, {counts['passages']} passages -> {args.out}"
         f" ({report.summary()})" + (f" ({len(not_read)} files skipped)" if not_read else "")
     )
+    if report.unread:
+        n, them = len(report.unread), "them" if len(report.unread) > 1 else "it"
+        print(
+            f"kept {n} document{'s' if n > 1 else ''} as {'they were' if n > 1 else 'it was'} "
+            f"({report.unread[0]}{', ...' if n > 1 else ''}): no reader here reads "
+            f"{'their' if n > 1 else 'its'} file's format now; install its reader to update "
+            f"{them}, or delete the file to remove {them}",
+            file=sys.stderr,
+        )
     from .calibration import print_recalibration
 
     print_recalibration(index)

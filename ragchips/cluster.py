@@ -339,6 +339,7 @@ def sync_on_ray(
     config: RayConfig | None,
     report: ChangeReport,
     check: Callable[[dict[str, tuple[str, str]]], None] | None = None,
+    kept: Callable[[], set[str]] = set,
 ) -> dict[str, Any]:
     """Bring the index at ``directory`` to exactly ``sources`` (``current`` None: from
     scratch), embedding new and changed documents on the cluster. ``known``: doc_id to
@@ -400,14 +401,16 @@ def sync_on_ray(
             if not wanted:
                 raise NoDocumentsError(nothing_readable())
             changed = [i for i in wanted if i in known and known[i] != wanted[i]]
-            gone = [i for i in known if i not in wanted]
+            unread = sorted(i for i in kept() if i in known and i not in wanted)
+            gone = [i for i in known if i not in wanted and i not in unread]
             if check is not None:
                 # Refuses before the manifest is replaced.
                 check({i: (sha, gather.sources.get(i, "")) for i, sha in wanted.items()})
             report.added = [i for i in wanted if i not in known]
             report.updated = changed
             report.removed = gone
-            report.kept = len(wanted) - len(report.added) - len(changed)
+            report.unread = unread
+            report.kept = len(wanted) - len(report.added) - len(changed) + len(unread)
             yield from changed + gone
 
         return apply_changes(

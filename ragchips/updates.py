@@ -150,7 +150,8 @@ class IndexUpdates:
         sources = _source_list(sources)
         if not prune:
             sources = list(sources)  # read twice: the documents, then the paths they lie under
-        docs = None if _uses(ray) else _iter_sources(sources, on_skip)
+        unread = _Unread(on_skip)
+        docs = None if _uses(ray) else _iter_sources(sources, unread)
         report = ChangeReport()
         with writer_lock(directory, wait):
             if not full and is_format_1(directory):
@@ -162,6 +163,7 @@ class IndexUpdates:
             current = None if full else _current_manifest(directory)
             reusable = current is not None and _compatible(current, emb, chunker)
             known: dict[str, str] = {}
+            files: dict[str, tuple[str, str]] = {}
             check: Callable[[Read], None] | None = None
             old = None
             if reusable:
@@ -183,8 +185,8 @@ class IndexUpdates:
             if docs is None:
                 settings = _sync_settings(emb, chunker, dense, current if reusable else None)
                 base = current if reusable else None
-                args = (directory, base, settings, emb, sources, known, on_skip, progress)
-                report = _on_ray(ray, *args, check=check)
+                args = (directory, base, settings, emb, sources, known, unread, progress)
+                report = _on_ray(ray, *args, check=check, kept=lambda: unread.kept(files))
                 index = cls.load(directory, embedder=emb, verify=False)
                 index._probe_checked = True
                 return index, report
@@ -204,10 +206,14 @@ class IndexUpdates:
             # Files are read on a second thread while the first passages are embedded.
             todo = new_or_changed(docs)
             embedded = _embed_new(todo, chunker, emb, progress, allow_empty=reusable)
-            report.removed = [i for i in known if i not in read_docs]
+            unread_kept = unread.kept(files) if reusable else set()
+            report.removed = [i for i in known if i not in read_docs and i not in unread_kept]
+            report.unread = sorted(i for i in unread_kept if i not in read_docs)
             if check is not None:
                 check(read_docs)
-            report.kept = len(read_docs) - len(report.added) - len(report.updated)
+            report.kept = (
+                len(read_docs) - len(report.added) - len(report.updated) + len(report.unread)
+            )
             settings = _sync_settings(emb, chunker, dense, current if reusable else None)
             if not reusable:
                 apply_changes(directory, None, settings, emb, embedded=embedded)
@@ -374,13 +380,38 @@ def _on_ray(
     ray: str | bool | RayConfig | None,
     *args: Any,
     check: Callable[[Read], None] | None,
+    kept: Callable[[], set[str]] = set,
 ) -> ChangeReport:
     """Read, chunk and embed on a Ray cluster (ray is imported only here)."""
     from .cluster import ray_config, sync_on_ray
 
     report = ChangeReport()
-    sync_on_ray(*args, config=ray_config(ray), report=report, check=check)
+    sync_on_ray(*args, config=ray_config(ray), report=report, check=check, kept=kept)
     return report
+
+
+class _Unread:
+    """Passes skipped files on to ``on_skip`` and remembers those no reader here reads (a
+    reader plugin or an extra not installed, or broken): the documents once read from
+    them are kept as they are, never removed because this environment cannot read them."""
+
+    KINDS = frozenset({"unsupported", "missing-extra"})
+
+    def __init__(self, on_skip: Callable[[str, str], None] | None) -> None:
+        self.on_skip = on_skip
+        self.paths: set[str] = set()
+
+    def __call__(self, path: str, reason: str) -> None:
+        if getattr(reason, "kind", None) in self.KINDS:
+            self.paths.add(absolute_path(path))
+        if self.on_skip is not None:
+            self.on_skip(path, reason)
+
+    def kept(self, files: dict[str, tuple[str, str]]) -> set[str]:
+        """The doc_ids (of ``files``: doc_id to (read path, hash)) read from such files."""
+        if not self.paths:
+            return set()
+        return {i for i, (path, _) in files.items() if path and absolute_path(path) in self.paths}
 
 
 Read = dict[str, tuple[str, str]]  # doc_id -> (content hash, source), of every document read

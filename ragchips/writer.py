@@ -64,6 +64,8 @@ class ChangeReport:
     removed: list[str] = field(default_factory=list)
     kept: int = 0
     merged_segments: int = 0
+    # Kept (and counted in ``kept``) though not read: no reader here reads their format.
+    unread: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (

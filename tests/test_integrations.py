@@ -70,6 +70,36 @@ def test_langchain_retriever_sync_async_and_in_an_lcel_chain(seeds_index_path: P
     assert len(batch) == 2 and all(len(b) == 1 for b in batch)
 
 
+@pytest.mark.parametrize("k", [True, "3", 0, 2.5])
+def test_langchain_retriever_refuses_the_k_that_ask_refuses(k: object) -> None:
+    """pydantic would turn True into 1 and "3" into 3; ask() says k must be a whole number."""
+    pytest.importorskip("langchain_core")
+    from ragchips.errors import InvalidQuestionError
+    from ragchips.integrations.langchain import RagchipsRetriever
+
+    with pytest.raises(InvalidQuestionError, match=r"^k must be"):
+        RagchipsRetriever(k=k)
+
+
+def test_integration_metadata_carries_confidence_and_the_documents_fields(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("langchain_core")
+    from ragchips.integrations.langchain import to_document
+
+    (tmp_path / "c.jsonl").write_text(
+        '{"doc_id": "a1", "text": "Le port de Brest accueille des frégates.", "year": 2024}\n',
+        encoding="utf-8",
+    )
+    index = Index.build([tmp_path / "c.jsonl"], embedder="hash-64", out=tmp_path / "i")
+    answer = ask("Que accueille le port de Brest ?", index=index)
+    meta = to_document(answer.passages[0]).metadata
+    assert meta["metadata"] == {"year": 2024, "line": 1} and meta["doc_id"] == "a1"
+    assert meta["confidence"] == answer.passages[0].confidence is not None
+    text = index.document("a1").text
+    assert text[meta["start"] : meta["end"]] == answer.passages[0].text
+
+
 def test_llamaindex_retriever_and_query_engine(seeds_index_path: Path) -> None:
     from llama_index.core.llms import MockLLM
     from llama_index.core.query_engine import RetrieverQueryEngine
@@ -166,7 +196,7 @@ def test_mcp_server_with_the_sdk_client(seeds_index_path: Path) -> None:
             bad = await session.call_tool("search", {"question": "   "})
             resources = (await session.list_resources()).resources
             first = search.structured_content["result"][0]
-            doc = await session.read_resource(f"ragchips://documents/{first['doc_id']}")
+            doc = await session.read_resource(first["resource"])
             return {
                 "tools": tools,
                 "search": search.structured_content["result"],
@@ -183,10 +213,41 @@ def test_mcp_server_with_the_sdk_client(seeds_index_path: Path) -> None:
         check_citation(index, p, p["text"])
         assert p["citation"].endswith(f"[{p['start']}:{p['end']}]")
     assert out["answer"]["answer"] == expected.answer and out["answer"]["found"] is True
+    assert out["answer"]["confidence"] == pytest.approx(expected.confidence)
+    assert out["answer"]["claims"] == [
+        {**c.to_dict(), "resource": f"ragchips://documents/{c.doc_id}"} for c in expected.claims
+    ]
+    assert out["answer"]["claims"] and out["answer"]["warnings"] == expected.warnings
     assert out["bad"][0] is True and "the question is empty" in out["bad"][1]
     assert out["uris"] == sorted(f"ragchips://documents/{d}" for d in index.doc_ids())
     first = out["search"][0]
     assert out["doc_text"][first["start"] : first["end"]] == first["text"]
+
+
+def test_mcp_resources_of_doc_ids_with_spaces_accents_and_slashes(tmp_path: Path) -> None:
+    """Such a doc_id is percent-encoded in its resource's address; each passage gives that
+    address, and the README's example follows it (it once built the address by hand)."""
+    docs = tmp_path / "docs"
+    (docs / "sous dossier").mkdir(parents=True)
+    (docs / "château été.txt").write_text(
+        "Le château de Chambord fut construit par François Ier à partir de 1519.", "utf-8"
+    )
+    (docs / "sous dossier" / "bail 2024.md").write_text(
+        "Le loyer du bail est de 800 euros par mois.", "utf-8"
+    )
+    Index.build([docs], embedder="hash-64", out=tmp_path / "i")
+    for question in ("Qui a construit Chambord ?", "Quel est le loyer du bail ?"):
+        example = str(ROOT / "examples" / "mcp_client.py")
+        out = subprocess.run(
+            [sys.executable, example, str(tmp_path / "i"), question],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
+        assert out.returncode == 0, out.stderr
+        assert "citation exact: True" in out.stdout
+        assert "%C3%A2" in out.stdout or "%2F" in out.stdout or "%20" in out.stdout, out.stdout
 
 
 def test_mcp_on_a_missing_index_is_one_line(tmp_path: Path) -> None:
@@ -220,6 +281,21 @@ def test_examples_run(seeds_index_path: Path, example: str, expect: str) -> None
     )
     assert out.returncode == 0, out.stderr
     assert expect in out.stdout
+
+
+@pytest.mark.parametrize(
+    "example", ["langchain_chain.py", "llamaindex_retriever.py", "mcp_client.py", "async_ask.py"]
+)
+def test_examples_on_a_missing_index_say_so_in_one_line(tmp_path: Path, example: str) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / example), str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert out.returncode == 1 and out.stderr.startswith("error: no index at ")
+    assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_mcp_without_the_extra_names_it() -> None:

@@ -178,6 +178,33 @@ def test_an_update_naming_one_new_file_is_refused_on_ray_too(
     assert len(Index.load(out)._doc_hashes()) == len(built["ray"]._doc_hashes())
 
 
+def test_documents_no_reader_reads_now_are_kept_on_ray_too(cluster: Any, tmp_path: Path) -> None:
+    """A format read once by a reader this environment no longer has: its documents are
+    kept by a Ray update, as by a local one (tests/test_reader_plugins.py)."""
+    from ragchips.readers.base import Extracted, register, unregister
+
+    class Csv:
+        name, suffixes = "csv-test", (".csv",)
+
+        def read(self, path: Path, data: bytes) -> Extracted:
+            return Extracted("Lyon est une ville de France.")
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "villes.csv").write_text("ville,pays\nLyon,France\n", "utf-8")
+    (docs / "ok.txt").write_text("Le chat dort sur le tapis du salon.", "utf-8")
+    register(Csv())
+    try:
+        Index.sync([docs], tmp_path / "i", embedder=HASH)
+    finally:
+        unregister(".csv")
+    (docs / "new.txt").write_text("Le chien garde la maison.", "utf-8")
+    config = RayConfig(address=cluster.address)
+    index, report = Index.sync([docs], tmp_path / "i", embedder=HASH, ray=config)
+    assert report.removed == [] and report.unread == ["villes"] and report.added == ["new"]
+    assert report.kept == 2 and index.document("villes").text.startswith("Lyon")
+
+
 def _replicas() -> list[int]:
     """Process ids of the embedder replicas (Ray names its worker processes by their actor)."""
     import psutil

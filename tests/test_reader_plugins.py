@@ -99,3 +99,66 @@ def test_register_refuses_suffixes_that_are_no_collection(suffixes: Any) -> None
     reader.suffixes = suffixes
     with pytest.raises(ConfigurationError, match="suffixes must be a tuple of strings"):
         register(reader)
+
+
+def test_documents_of_a_format_no_reader_reads_now_are_kept_not_removed(
+    tmp_path: Path,
+) -> None:
+    """A reader plugin uninstalled (or broken) must not make the next update delete what it
+    once read: those documents stay as they were, and the report names them."""
+    from ragchips import Index
+    from ragchips.embedding import HashEmbedder
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "villes.csv").write_text("ville,pays\nLyon,France\n", encoding="utf-8")
+    (folder / "ok.txt").write_text("Le chat dort sur le tapis du salon.", encoding="utf-8")
+    register(_Csv(Extracted("Lyon est une ville de France.")))
+    try:
+        Index.sync([folder], tmp_path / "i", embedder=HashEmbedder(16))
+    finally:
+        unregister(".csv")
+    (folder / "new.txt").write_text("Le chien garde la maison.", encoding="utf-8")
+    skipped: list[tuple[str, str]] = []
+    index, report = Index.sync(
+        [folder], tmp_path / "i", embedder=HashEmbedder(16), on_skip=lambda *s: skipped.append(s)
+    )
+    assert report.removed == [] and report.unread == ["villes"] and report.added == ["new"]
+    assert report.kept == 2  # ok and villes
+    assert index.document("villes").text == "Lyon est une ville de France."
+    assert [getattr(r, "kind", "") for _, r in skipped] == ["unsupported"]
+    (folder / "villes.csv").unlink()  # the file gone: its document goes too
+    _, report = Index.sync([folder], tmp_path / "i", embedder=HashEmbedder(16))
+    assert report.removed == ["villes"] and report.unread == []
+
+
+def test_the_cli_says_which_documents_it_kept_unread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ragchips.cli import main
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "villes.csv").write_text("ville,pays\nLyon,France\n", encoding="utf-8")
+    (folder / "ok.txt").write_text("Le chat dort sur le tapis du salon.", encoding="utf-8")
+    argv = ["index", str(folder), "--out", str(tmp_path / "i"), "--embedder", "hash-16"]
+    register(_Csv(Extracted("Lyon est une ville de France.")))
+    try:
+        assert main([*argv, "--no-progress"]) == 0
+    finally:
+        unregister(".csv")
+    capsys.readouterr()
+    assert main([*argv, "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "(added 0, updated 0, removed 0, kept 2)" in out
+    assert "kept 1 document as it was (villes): no reader here reads its file's format" in err
+
+
+def test_register_refuses_a_class_and_the_jsonl_suffixes() -> None:
+    with pytest.raises(ConfigurationError, match=r"not the class _Csv: register\(_Csv\(\)\)"):
+        register(_Csv)  # type: ignore[arg-type]
+    reader = _Csv(Extracted("x"))
+    reader.suffixes = (".csv", ".JSONL")
+    with pytest.raises(ConfigurationError, match=r"\.jsonl files are read by ragchips itself"):
+        register(reader)
+    assert base.reader_for("t.csv") is None  # nothing registered by the refused calls

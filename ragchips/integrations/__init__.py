@@ -13,7 +13,8 @@ module              what                                   extra
 
 Every integration hands over the same citation metadata (:func:`citation_metadata`):
 ``source``, ``title``, ``page``, ``start``, ``end``, ``score`` (plus ``doc_id``,
-``passage_id`` and ``rank``), so ``document_text[start:end]`` is the passage exactly.
+``passage_id``, ``rank``, ``confidence`` and the document's own fields as ``metadata``), so
+``document_text[start:end]`` is the passage exactly.
 """
 
 from __future__ import annotations
@@ -37,7 +38,20 @@ def citation_metadata(passage: Passage) -> dict[str, Any]:
         "doc_id": passage.doc_id,
         "passage_id": passage.passage_id,
         "rank": passage.rank,
+        "confidence": passage.confidence,
+        "metadata": _json_safe(passage.metadata),
     }
+
+
+def _json_safe(value: Any) -> Any:
+    """The document's own fields as JSON values (front matter may hold dates)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def citation(passage: Passage) -> str:

@@ -22,6 +22,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from ..index import check_k
 from ..results import Passage
 from . import citation_metadata
 
@@ -46,6 +47,13 @@ class RagchipsRetriever(BaseRetriever):
     k: int = 5
     mode: str = "hybrid"
     where: dict[str, Any] | None = None
+
+    def __init__(self, **data: Any) -> None:
+        # ask()'s one-line error for a bad k, before pydantic turns True or "3" into a
+        # number (or wraps the error in a ValidationError).
+        if "k" in data:
+            check_k(data["k"])
+        super().__init__(**data)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

@@ -1,9 +1,10 @@
 """``ragchips mcp``: the collection for agents, over stdio, with the official MCP SDK.
 
 Tools: ``search`` (the passages for a question, each with its exact citation) and ``ask``
-(the cited answer). Resources: every document's stored text, at
-``ragchips://documents/<doc_id>``, the text that passage offsets point into, so an agent
-can check a citation by reading ``text[start:end]``. Needs the ``mcp`` extra (mcp >= 2).
+(the cited answer, its claims, confidence and warnings). Resources: every document's stored
+text, at ``ragchips://documents/<doc_id, percent-encoded>`` (each passage and claim gives
+its ``resource``), the text that offsets point into, so an agent can check a citation by
+reading ``text[start:end]``. Needs the ``mcp`` extra (mcp >= 2).
 """
 
 from __future__ import annotations
@@ -21,16 +22,23 @@ from ..errors import RagchipsError
 from ..results import Passage
 from . import citation, citation_metadata
 
-__all__ = ["RESOURCE_PREFIX", "build_server", "run_stdio"]
+__all__ = ["RESOURCE_PREFIX", "build_server", "resource_uri", "run_stdio"]
 
 RESOURCE_PREFIX = "ragchips://documents/"
 
 INSTRUCTIONS = (
     "Search a French document collection and cite it exactly. 'search' returns passages "
     "with source, page and [start:end] character offsets into the document text; 'ask' "
-    "returns an extractive answer citing passages as [n]. Documents are resources at "
-    f"{RESOURCE_PREFIX}<doc_id>: their text[start:end] is each passage, character for character."
+    "returns an extractive answer citing passages as [n], and its claims (each answer "
+    "sentence with its own [start:end]). Documents are resources at "
+    f"{RESOURCE_PREFIX}<doc_id, percent-encoded>, the 'resource' each passage and claim "
+    "gives: their text[start:end] is each passage and claim, character for character."
 )
+
+
+def resource_uri(doc_id: str) -> str:
+    """A document's address: its doc_id percent-encoded (it may hold "/", spaces, accents)."""
+    return RESOURCE_PREFIX + quote(doc_id, safe="")
 
 
 T = TypeVar("T")
@@ -46,7 +54,12 @@ async def _user_errors(work: Awaitable[T]) -> T:
 
 
 def _passage(p: Passage) -> dict[str, Any]:
-    return {**citation_metadata(p), "citation": citation(p), "text": p.text}
+    return {
+        **citation_metadata(p),
+        "citation": citation(p),
+        "text": p.text,
+        "resource": resource_uri(p.doc_id),
+    }
 
 
 def build_server(index: str | os.PathLike[str] | Any = None) -> MCPServer:
@@ -72,11 +85,15 @@ def build_server(index: str | os.PathLike[str] | Any = None) -> MCPServer:
         question: str, k: int = 5, mode: str = "hybrid", where: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """An answer to the question from the collection, citing its passages as [n]
-        (n = rank); found is false when the collection does not answer it."""
+        (n = rank), with its claims (each sentence's exact span); found is false and
+        confidence low when the collection does not answer it."""
         answer = await _user_errors(aask(question, k=k, index=idx, mode=mode, where=where))
         return {
             "answer": answer.answer,
             "found": answer.found,
+            "confidence": answer.confidence,
+            "warnings": list(answer.warnings),
+            "claims": [{**c.to_dict(), "resource": resource_uri(c.doc_id)} for c in answer.claims],
             "passages": [_passage(p) for p in answer.passages],
         }
 
@@ -87,7 +104,7 @@ def build_server(index: str | os.PathLike[str] | Any = None) -> MCPServer:
         doc = idx.document(doc_id)
         server.add_resource(
             FunctionResource(
-                uri=RESOURCE_PREFIX + quote(doc_id, safe=""),
+                uri=resource_uri(doc_id),
                 name=doc_id,
                 title=doc.title,
                 description=f"{doc.title} ({doc.source})",

@@ -116,6 +116,12 @@ def check_suffixes(reader: Reader) -> None:
             f"reader {getattr(reader, 'name', reader)!r}: suffixes must be a tuple of strings "
             f"such as ('.rst',), not {suffixes!r}"
         )
+    own = sorted({x.lower() for x in suffixes} & {".jsonl", ".ndjson"})
+    if own:
+        raise ConfigurationError(
+            f"reader {getattr(reader, 'name', reader)!r}: {own[0]} files are read by ragchips "
+            "itself (one document per line), not by a reader"
+        )
 
 
 def _ensure_loaded() -> None:
@@ -137,9 +143,14 @@ def _ensure_loaded() -> None:
 
 def register(reader: Reader) -> None:
     """Use ``reader`` for its suffixes from now on (replacing any reader they had)."""
-    if not isinstance(reader, Reader):
-        from ..errors import ConfigurationError
+    from ..errors import ConfigurationError
 
+    if isinstance(reader, type):  # its read() would miss an argument on every file
+        raise ConfigurationError(
+            f"register a reader object, not the class {reader.__name__}: "
+            f"register({reader.__name__}())"
+        )
+    if not isinstance(reader, Reader):
         raise ConfigurationError(f"{reader!r} is not a Reader (name, suffixes, read)")
     check_suffixes(reader)
     _ensure_loaded()
