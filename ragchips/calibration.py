@@ -195,6 +195,8 @@ class Calibration:
 # 51 answerable questions (tests/data/seeds_gold.jsonl) and 34 off-topic ones
 # (ragchips/data/offtopic.jsonl, near misses included).
 DEFAULT = Calibration(threshold=0.85, lang_bonus=0.08)
+# The language bonuses derive() tries: 0 to 0.2 by 0.01.
+BONUSES = tuple(i / 100 for i in range(21))
 
 
 def off_topic_questions() -> list[str]:
@@ -208,7 +210,7 @@ def derive(
     answerable: Sequence[tuple[float, str]],
     off_topic: Sequence[tuple[float, str]],
     min_recall: float = 0.95,
-    bonuses: Sequence[float] = tuple(i / 100 for i in range(0, 21)),
+    bonuses: Sequence[float] = BONUSES,
 ) -> tuple[Calibration, float, float]:
     """The calibration that rejects the most off-topic questions while keeping at least
     ``min_recall`` of the answerable ones; returns it with (recall, rejection rate)."""

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import E5RebuildError
+from .errors import E5RebuildError, exception_line
 
 __all__ = ["ENGINES", "MIN_COSINE", "OnnxE5", "build_onnx", "onnx_available"]
 
@@ -83,9 +83,9 @@ class OnnxE5:
                 str(folder / "model.onnx"), so, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # ONNX Runtime raises its own classes
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise E5RebuildError(
-                f"cannot load {folder / 'model.onnx'} ({first}); delete {folder} and it is "
+                f"cannot load {folder / 'model.onnx'} ({exception_line(exc)}); delete {folder} "
+                "and it is "
                 "rebuilt on the next indexing"
             ) from exc
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))

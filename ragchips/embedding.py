@@ -204,8 +204,7 @@ def _load_sentence_transformer(model_ref: str) -> Any:
             model = SentenceTransformer(model_ref, device="cpu", local_files_only=local)
         except Exception as exc:
             raise RagchipsError(
-                f"cannot load sentence-transformers model {model_ref!r}: "
-                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                f"cannot load sentence-transformers model {model_ref!r}: {exception_line(exc)}"
             ) from exc
         _ST_MODELS[model_ref] = model
         return model
@@ -517,12 +516,7 @@ def check_embedder(embedder: Embedder, recorded: Mapping[str, Any]) -> None:
             f"the index holds {ref.shape[-1] if ref.ndim else 0}-d vectors but embedder "
             f"{embedder.name!r} makes {embedder.dim}-d ones; rebuild the index"
         )
-    now = probe_vector(embedder)
-    if ref.shape != now.shape:
-        raise EmbedderMismatchError(
-            f"the index holds {ref.shape[0]}-d vectors but embedder "
-            f"{embedder.name!r} makes {now.shape[0]}-d ones; rebuild the index"
-        )
+    now = probe_vector(embedder)  # checked_vectors: embedder.dim wide, like ref
     cos = float(ref @ now / (np.linalg.norm(ref) * np.linalg.norm(now) + 1e-12))
     if not cos >= PROBE_MIN_COSINE:  # a NaN (a damaged probe) is no match either
         raise EmbedderMismatchError(

@@ -355,10 +355,6 @@ class HybridSearch:
             if has_candidate(kind, question.words, self._text(row)):
                 scores[i] += ANSWER_TYPE_BONUS
 
-    def lexical_terms(self, question: str) -> list[str]:
-        """The question as the lexical index sees it (French analysis)."""
-        return list(FIELDS["stems"][0](question))
-
     def term_weights(self, terms: Sequence[str]) -> dict[str, float]:
         """How rare each term is in this collection (BM25 idf; unknown terms weigh 0)."""
         n = self._n_live

@@ -512,13 +512,6 @@ def _compatible(manifest: dict[str, Any], emb: Embedder, chunker: ChunkerSetting
     )
 
 
-def _read_sources(
-    sources: Iterable[str | os.PathLike[str] | Document],
-    on_skip: Callable[[str, str], None] | None,
-) -> list[Document]:
-    return list(_iter_sources(sources, on_skip))
-
-
 def _source_list(
     sources: Iterable[str | os.PathLike[str] | Document],
 ) -> Iterable[str | os.PathLike[str] | Document]:

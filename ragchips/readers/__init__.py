@@ -10,7 +10,8 @@ OpenDocument (.odt). A separate package adds a format by declaring an entry poin
     [project.entry-points."ragchips.readers"]
     rtf = "ragchips_rtf:RtfReader"
 
-Only the standard library is imported here: the query path imports this package.
+Only the standard library is imported here, so that listing the formats costs nothing; the
+query path never imports this package.
 """
 
 from __future__ import annotations
