@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 __all__ = ["Sentence", "split_sentences"]
 
-# Lower-cased, without the final period. Both languages; titles, company forms, Latin.
+# Lower-cased, without the final period. French and English titles, company forms, Latin;
+# then the German, Spanish and Italian ones a multilingual collection quotes most ("z. B.",
+# "Nr. 7", "la Sra. Ortega", "il dott. Bianchi"), none of them a word of French or English.
 _ABBREVIATIONS = """
     m mm mme mmes mlle mlles dr pr me mgr st ste sts stes mr mrs ms prof sr jr
     co corp ltd inc llc plc cie sa sarl gmbh bros
@@ -25,6 +27,9 @@ _ABBREVIATIONS = """
     j.-c jc j.c al ca approx dept min max sq tél tel ibid op cit id viz vs e.g i.e
     janv févr fév avr juil sept oct nov déc jan feb mar apr jun jul aug sep dec
     bd boul av ave rte qqn qqch ss suiv th
+    z u d v nr str bzw mio mrd abs usw vgl ggf evtl inkl exkl bspw geb gest hr hrn dipl
+    sra sras srta sres dra dras dres núm pág págs avda ud uds lic cía
+    sig sigg dott dott.ssa avv ecc
 """
 ABBREVIATIONS = frozenset(_ABBREVIATIONS.split())
 # Words after which a capital is part of the same sentence: "p. ex. Paris", "av. J.-C. Rome".
@@ -39,7 +44,7 @@ _NOT_UNITS = frozenset(_MONTH_ABBREVIATIONS.split())
 # Company forms and "J.-C." often end a sentence; after them a capital that is one of these
 # words (a pronoun, an article...) starts a new one: "IBM Corp. Il est ingénieur.",
 # "vers 1450 av. J.-C. Il régna.", but "Co. Ltd.", "Inc. Apple" and "M. Le Pen" stay.
-_ENDINGS = "co corp inc ltd llc plc cie sa sarl gmbh bros j.-c jc j.c"
+_ENDINGS = "co corp inc ltd llc plc cie sa sarl gmbh bros j.-c jc j.c a.m p.m"
 _ENDING_ABBREVIATIONS = frozenset(_ENDINGS.split())
 _STARTERS = """
     il elle ils elles on le la les l ce cet cette ces c son sa ses leur leurs un une des
@@ -47,6 +52,15 @@ _STARTERS = """
     he she it they we the this these those its their in after but since however
 """
 _STARTER_WORDS = frozenset(_STARTERS.split())
+_NAME_PARTICLES = frozenset({"le", "la", "les", "de", "des", "du"})
+# A German date's day: "1. Januar", "30. November" (a day, a period, a German month).
+_GERMAN_DAY = re.compile(r"(?:^|[^\d.,])(?:[1-9]|[12]\d|3[01])$")
+_GERMAN_MONTH = re.compile(
+    r"(?:Januar|Jänner|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|"
+    r"Dezember)\b"
+)
+# German abbreviations of two letters and a space: "u. a.", "z. B.", "d. h.", "v. a.".
+_TWO_PART = re.compile(r"(?:^|\s)[uzdvso]\.\s?[a-zäöüA-Z]$")
 _NEXT_WORD = re.compile(r"[A-ZÀ-Þa-zß-ÿ]+")
 
 # A closing quote or bracket, or Markdown emphasis ("**Note.** Le texte"), may follow the mark.
@@ -103,6 +117,10 @@ def _is_abbreviation(before: str, mark: str) -> bool:
     last = word.rsplit(".", 1)[-1] if "." in word and not word.endswith("j.-c") else word
     if word in ABBREVIATIONS or last in ABBREVIATIONS:
         return True
+    if len(word) > 4 and word.endswith("str") and m.group(1)[:1].isupper():
+        return True  # a German street: "Bahnhofstr. 14"
+    if _TWO_PART.search(before):
+        return True
     # A lone initial: "J. K. Rowling", "George W. Bush" (a capital letter alone).
     token = m.group(1).strip(".")
     return len(token) == 1 and token.isalpha() and token.isupper()
@@ -110,18 +128,21 @@ def _is_abbreviation(before: str, mark: str) -> bool:
 
 def _ends_after_abbreviation(before: str, word: str, text: str, nxt: int) -> bool:
     """Whether a period that follows an abbreviation-like ``word`` still ends the sentence:
-    a unit after a number before a capital, or a company form / "J.-C." before a word
-    that starts sentences."""
+    a unit after a number before a capital, or a company form / "J.-C." / a capital letter
+    alone ("le bâtiment B.") before a word that starts sentences."""
     if not text[nxt].isupper():
         return False
     if _UNIT_BEFORE.search(before) and word not in _NO_BREAK_AFTER and word not in _NOT_UNITS:
         return True
     following = _NEXT_WORD.match(text, nxt)
-    return (
-        word in _ENDING_ABBREVIATIONS
-        and following is not None
-        and following.group(0).lower() in _STARTER_WORDS
-    )
+    if following is None or following.group(0).lower() not in _STARTER_WORDS:
+        return False
+    if word in _ENDING_ABBREVIATIONS:
+        return True
+    # A lone capital, not an initial: "bâtiment B. L'entreprise", "building B. The
+    # plumber"; but "J. Le Goff", "Marie L. La Fontaine" (articles that begin names) stay.
+    lone = len(word) == 1 and word not in ABBREVIATIONS and before.rstrip()[-1:].isupper()
+    return lone and following.group(0).lower() not in _NAME_PARTICLES
 
 
 def _inside_guillemets(text: str, start: int, pos: int) -> bool:
@@ -159,6 +180,8 @@ def _split_block(text: str, a: int, b: int) -> list[tuple[int, int]]:
                 continue
         if _inside_guillemets(text, pos, m.start(1)) and not m.group(2):
             continue
+        if mark == "." and _GERMAN_DAY.search(before) and _GERMAN_MONTH.match(text, nxt):
+            continue  # "zum 1. Januar 2025": a German date's day, not a sentence's end
         spans.append((pos, end))
         pos = nxt
     spans.append((pos, b))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ragchips.sentences import split_sentences
 
 
@@ -332,3 +334,45 @@ def test_a_table_without_outer_pipes_is_read_row_by_row() -> None:
         ("Café | 2 €", False, False),
         ("Thé | 3 €", False, False),
     ]
+
+
+def _texts(text: str) -> list[str]:
+    out = split_sentences(text)
+    assert all(text[s.start : s.end] == s.text for s in out)
+    return [s.text for s in out]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Wer einen Sondervertrag hat, z. B. den Tarif Öko, erhält ein Schreiben. Danach nichts.",
+        "Die Stadt zahlt u. a. Zuschüsse für Vereine. Das ist neu.",
+        "Rufen Sie die Hotline unter der Nr. 07623 9100 an. Sie ist kostenlos.",
+        "Das Kundenzentrum in der Bahnhofstr. 14 ist geöffnet. Es ist neu.",
+        "Das Kraftwerk erzeugt 45 Mio. Kilowattstunden im Jahr. Es liegt am Rhein.",
+        "Die Preise sinken zum 1. Januar 2025 deutlich. Kunden müssen nichts tun.",
+        "El edificio fue diseñado por la Sra. Carmen Ortega en 2009. La Dra. Elena lo abrió.",
+        "El museo está en la calle Mayor, núm. 18. Consulte la pág. 4 de las bases.",
+        "Il presidente, il Sig. Marco Bellini, ha parlato. Se ne occupa il dott. Bianchi.",
+        "La coupure touchera tout le bâtiment B. L'entreprise Durand interviendra.",
+        "The water will be cut throughout building B. The plumber will replace the pipe.",
+        "Dr. Smith met Mr. Jones at 3 p.m. They discussed the market.",
+    ],
+)
+def test_german_spanish_italian_abbreviations_and_a_lone_capital(text: str) -> None:
+    """A multilingual collection quotes "z. B.", "Nr.", "la Sra.", "il dott." and German
+    dates ("1. Januar"); a capital letter alone may end a sentence ("le bâtiment B.")."""
+    assert len(_texts(text)) == 2, _texts(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The book by J. K. Rowling sold well. George W. Bush read it.",
+        "Le livre de J. Le Goff parut en 1964. Il fut traduit.",
+        "Il y en a. Le reste suivra.",
+        "The meeting ended in 2019. August was hot.",
+    ],
+)
+def test_initials_names_and_plain_ends_keep_their_reading(text: str) -> None:
+    assert len(_texts(text)) == 2, _texts(text)
