@@ -129,10 +129,15 @@ _FUNCTION = FRENCH_STOP_WORDS | {"the", "a", "an", "in", "on", "of", "selon", "a
 
 
 def _trim_name(text: str, a: int, b: int) -> tuple[int, int] | None:
-    """Drop leading function words ("Le", "Selon") from a capitalised run."""
+    """Drop leading function words ("Le", "Selon") from a capitalised run; a word with its
+    own stop is a title ("M. Paul Girard", like "Mme Claire Vautrin"), not "m'"."""
     while a < b:
         m = _TOKEN.match(text, a)
-        if m is None or m.group(0).lower().rstrip("'’") not in _FUNCTION:
+        if (
+            m is None
+            or m.group(0).lower().rstrip("'’") not in _FUNCTION
+            or text.startswith(".", m.end())
+        ):
             break
         a = _GAP.match(text, m.end()).end()  # type: ignore[union-attr]
     if a >= b or not text[a].isupper():

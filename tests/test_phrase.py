@@ -221,3 +221,11 @@ def test_the_number_of_the_kind_asked_for(
     question: str, sentence: str, expected: str | None
 ) -> None:
     assert phrase(question, sentence) == expected
+
+
+def test_a_name_after_a_title_keeps_the_title_like_mme() -> None:
+    # "M." is a title, not the function word "m'": its stop must not end the name.
+    question = "Qui ouvrira la séance du comité ?"
+    assert phrase(question, "M. Paul Girard ouvrira la séance à 18 heures.") == "M. Paul Girard"
+    assert phrase(question, "La séance sera ouverte par M. Girard.") == "M. Girard"
+    assert phrase(question, "Mme Claire Vautrin ouvrira la séance.") == "Mme Claire Vautrin"
