@@ -111,10 +111,18 @@ _TIME_UNIT = re.compile(
     re.I,
 )
 # A number that is part of a date or an address counts nothing: the day of "le 3 septembre",
-# "le 5 de chaque mois", "1er juillet"; the postcode of "33800 Bordeaux".
+# "le 5 de chaque mois", "1er juillet", "the 9th of April"; the postcode of "33800 Bordeaux".
 _DAY_OF = re.compile(
-    rf"(?:er)?[ \u00a0\u202f]+(?:(?:{MONTHS})\b|de\s+chaque\s+mois|du\s+mois)", re.I
+    rf"(?:er|st|nd|rd|th)?[ \u00a0\u202f]+(?:of\s+)?(?:(?:{MONTHS})\b|de\s+chaque\s+mois|"
+    r"du\s+mois)",
+    re.I,
 )
+# English writes the day after its month ("April 9, 2024", "April 9th"); read on the text
+# before a number of one or two digits. Only English months ("mars 12 personnes" is French
+# order, a count), and "May" with its capital (the verb "may" is none).
+_EN_MONTHS = "january|february|march|april|june|july|august|september|october|november|december"
+_MONTH_BEFORE = re.compile(rf"\b(?:(?i:{_EN_MONTHS})|May)\.?[ \u00a0\u202f]+$")
+_DAY = re.compile(r"(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\b")
 # A postcode follows a comma or opens its line, and its town ends the phrase ("12 rue Neuve,
 # 33800 Bordeaux, …"); "15000 EUR", "12000 Français ont voté" are an amount and a count.
 _POSTCODE = re.compile(
@@ -197,7 +205,12 @@ def _candidates(kind: AnswerType, question: str, text: str) -> list[tuple[int, i
         for m in _NUMBER.finditer(text):
             start = m.start()
             if text[start].isdigit() and (
-                _DAY_OF.match(text, m.end()) or _POSTCODE.match(text, start)
+                _DAY_OF.match(text, m.end())
+                or _POSTCODE.match(text, start)
+                or (
+                    _DAY.match(text, start)
+                    and _MONTH_BEFORE.search(text, max(0, start - 12), start)
+                )
             ):
                 continue  # a date's day or a postcode: no count, no amount
             lead = _YEAR_THEN.match(text, start)

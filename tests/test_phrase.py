@@ -229,3 +229,18 @@ def test_a_name_after_a_title_keeps_the_title_like_mme() -> None:
     assert phrase(question, "M. Paul Girard ouvrira la séance à 18 heures.") == "M. Paul Girard"
     assert phrase(question, "La séance sera ouverte par M. Girard.") == "M. Girard"
     assert phrase(question, "Mme Claire Vautrin ouvrira la séance.") == "Mme Claire Vautrin"
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "On April 9, 2024, the region paid 6 million.",
+        "On April 9th, the region paid 6 million.",
+        "On the 9th of April, the region paid 6 million.",
+        "Le 9 avril 2024, la région a versé 6 millions.",
+    ],
+)
+def test_a_day_written_after_its_month_counts_nothing(sentence: str) -> None:
+    for question in ("How much did the region pay?", "Combien la région a-t-elle versé ?"):
+        got = phrase(question, sentence)
+        assert got is not None and got.startswith("6 million"), (question, got)
