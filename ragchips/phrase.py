@@ -83,12 +83,13 @@ _ASKS_MEASURE = re.compile(
 )
 # Read on the text right after the number (a word boundary after it: "5 G" is no unit);
 # one-letter units but "m" and "h" ("5 g", "30 s", "50 l") only when a measure is asked.
+# English times are units too ("10 seconds", "3 hours").
 _LETTER_UNIT = re.compile(r"[ \u00a0\u202f]?[gslt](?![\w/²])")
 _UNIT = re.compile(
     r"[ \u00a0\u202f]?(?:km/h|m/s|°\s?C|°|m²|km²|m2|km2|mètres?|kilomètres?|centimètres?|"
     r"millimètres?|km|cm|mm|m|hectares?|ha|kilogrammes?|kg|grammes?|tonnes?|litres?|degrés?|"
     r"nœuds?|milles?|pieds?|ans|années?|mois|semaines?|jours?|heures?|h|minutes?|min|"
-    r"secondes?|siècles?)(?![\w/²])",
+    r"secondes?|siècles?|seconds?|hours?|days?|weeks?|months?|years?)(?![\w/²])",
     re.I,
 )
 # What a "combien"/measure question asks for decides which number answers it: a price is
@@ -107,7 +108,7 @@ _ASKS_TIME = re.compile(
 )
 _TIME_UNIT = re.compile(
     r"[ \u00a0\u202f]?(?:h|heures?|min|minutes?|s|secondes?|jours?|semaines?|mois|ans|"
-    r"années?|hours?|days?|weeks?|months?|years?)\b",
+    r"années?|seconds?|hours?|days?|weeks?|months?|years?)\b",
     re.I,
 )
 # A number that is part of a date or an address counts nothing: the day of "le 3 septembre",

@@ -244,3 +244,16 @@ def test_a_day_written_after_its_month_counts_nothing(sentence: str) -> None:
     for question in ("How much did the region pay?", "Combien la région a-t-elle versé ?"):
         got = phrase(question, sentence)
         assert got is not None and got.startswith("6 million"), (question, got)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Hold the button for 10 seconds, 2 times.", "10 seconds"),
+        ("Press it 2 times for 1 second.", "1 second"),
+        ("Keep it pressed 2 times, for 3 hours.", "3 hours"),
+        ("Appuyez sur le bouton 2 fois pendant 10 secondes.", "10 secondes"),
+    ],
+)
+def test_english_time_units_are_time_units(sentence: str, expected: str) -> None:
+    assert phrase("Combien de temps faut-il appuyer sur le bouton ?", sentence) == expected
