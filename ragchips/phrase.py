@@ -40,6 +40,23 @@ _DATE = re.compile(
     r"|\b[XVI]+e\s+siècle\b",
     re.I,
 )
+# A range of dates is one answer ("du 4 au 22 mars 2024", "from April 4 to April 22, 2024",
+# "de mars à juin"), as "8 à 10 mètres" is one number; its opening word belongs to it.
+_WEEKDAY = (
+    r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+)
+_DAYNUM = r"(?:[12]\d|3[01]|0?[1-9])(?:er|st|nd|rd|th)?"
+_MONTH_DAY = rf"(?:{_DAYNUM}\s+(?:of\s+)?(?:{MONTHS})|(?:{MONTHS}|may)\s+{_DAYNUM})\b"
+_RANGE_END = rf"(?:(?:{_WEEKDAY}),?\s+)?(?:le\s+|the\s+)?{_MONTH_DAY}(?:,?\s+{YEAR}\b)?"
+_DATE_RANGE = re.compile(
+    rf"\b(?:du|from|entre|between)\s+(?:(?:{_WEEKDAY}),?\s+)?(?:le\s+|the\s+)?"
+    rf"(?:{_MONTH_DAY}(?:,?\s+{YEAR}\b)?|{_DAYNUM}\b)"
+    rf"\s+(?:au|à|jusqu'au|jusqu’au|et|to|until|till|through|and)\s+{_RANGE_END}"
+    rf"|\b(?:de|d'|d’|from)\s*(?:{MONTHS})(?:\s+{YEAR})?\s+(?:à|au|to|until)\s+(?:{MONTHS})"
+    rf"(?:\s+{YEAR})?\b",
+    re.I,
+)
 _NUMWORD = (
     r"deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|"
     r"seize|dix-sept|dix-huit|dix-neuf|vingt|trente|quarante|cinquante|soixante|"
@@ -190,10 +207,14 @@ def _candidates(kind: AnswerType, question: str, text: str) -> list[tuple[int, i
         return [(a, b, 0.0, b) for a, b in _names(text)]
     if kind.name == "date":
         year = bool(_ASKS_YEAR.search(question))
-        out = []
+        # A question about the year wants one date, not the range it is part of.
+        ranges = [] if year else [m.span() for m in _DATE_RANGE.finditer(text)]
+        out = [(a, b, 0.0, b) for a, b in ranges]
         for m in _DATE.finditer(text):
             if year and not re.search(r"\d{3,4}|siècle", m.group(0)):
                 continue
+            if any(a <= m.start() and m.end() <= b for a, b in ranges):
+                continue  # a date of a range: the range answers
             out.append((m.start(), m.end(), 0.0, m.end()))
         return out
     if kind.name == "number":

@@ -257,3 +257,29 @@ def test_a_day_written_after_its_month_counts_nothing(sentence: str) -> None:
 )
 def test_english_time_units_are_time_units(sentence: str, expected: str) -> None:
     assert phrase("Combien de temps faut-il appuyer sur le bouton ?", sentence) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        (
+            "Les travaux auront lieu du lundi 4 mars au vendredi 22 mars 2024.",
+            "du lundi 4 mars au vendredi 22 mars 2024",
+        ),
+        ("Les travaux auront lieu du 4 au 22 mars 2024.", "du 4 au 22 mars 2024"),
+        (
+            "Du 12 avril au 15 septembre 2024, les travaux ont lieu.",
+            "Du 12 avril au 15 septembre 2024",
+        ),
+        ("Les travaux ont lieu entre le 4 et le 9 mai.", "entre le 4 et le 9 mai"),
+        ("The works take place from April 4 to April 22, 2024.", "from April 4 to April 22, 2024"),
+        ("The works take place from 4 to 22 March 2024.", "from 4 to 22 March 2024"),
+    ],
+)
+def test_a_date_range_is_marked_whole(sentence: str, expected: str) -> None:
+    assert phrase("Quand ont lieu les travaux ?", sentence) == expected
+
+
+def test_a_question_about_the_year_gets_a_date_of_a_range_not_the_range() -> None:
+    sentence = "Les travaux ont lieu du 4 au 22 mars 2024."
+    assert phrase("En quelle année ont lieu les travaux ?", sentence) == "22 mars 2024"
