@@ -36,9 +36,13 @@ class AnswerType:
 _TYPES = (
     AnswerType(
         "date",
+        # "Quand …", "When …" open the question ("quand" inside one is a conjunction); the
+        # other forms say what they ask wherever they stand ("Avant quelle date …", "Le pont
+        # date de quelle année ?", "In which year …").
         re.compile(
-            r"^\s*(quand|depuis quand|jusqu'?\s?[àa] quand|en quel(le)? (année|siècle|mois)|"
-            r"[àa] quelle (date|époque|période)|quelle (année|date)|when|what year)\b",
+            r"^\s*(quand|when)\b|\b(depuis quand|jusqu'?\s?[àa] quand|since when|until when|"
+            r"quel(le)?s? (année|date|siècle|mois|époque|période)|"
+            r"(what|which) (year|date|century|month))\b",
             re.I,
         ),
         re.compile(rf"\b({YEAR})\b|\b({MONTHS})\b", re.I),

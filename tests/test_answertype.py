@@ -72,3 +72,25 @@ def test_english_measures_keep_no_kind() -> None:
     # "How long must the offer be valid?" is answered by "at least three years": no digit
     # (measured: English answer kinds lost one answer on the licences).
     assert answer_type("How long must a written offer be valid?") is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Avant quelle date faut-il faire l'inscription ?",
+        "Jusqu'à quelle date peut-on s'inscrire ?",
+        "Jusqu’à quelle date peut-on s'inscrire ?",
+        "À partir de quelle date le pont est-il ouvert ?",
+        "Depuis quelle année le pont est-il ouvert ?",
+        "De quelle année date le pont ?",
+        "En quelle année le pont a-t-il ouvert ?",
+        "Le pont a été construit en quelle année ?",
+        "Dès quel mois la piscine ouvre-t-elle ?",
+        "Until what date can we register?",
+        "In which year did the bridge open?",
+        "Since what year has the bridge been open?",
+    ],
+)
+def test_a_date_question_is_known_by_its_words_anywhere(question: str) -> None:
+    kind = answer_type(question)
+    assert kind is not None and kind.name == "date"
