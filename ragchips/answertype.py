@@ -49,12 +49,16 @@ _TYPES = (
     ),
     AnswerType(
         "number",
+        # "Quelle est / sera / a été / serait la hauteur …": any tense of "être"; "Quels
+        # sont les montants …": a plural.
         re.compile(
-            r"\b(combien|quel(le)?s? (est|sont|était|étaient|fut) (le |la |les |l')(nombre|"
+            r"\b(combien|quel(le)?s? (est|sont|était|étaient|fut|furent|sera|seront|serait|"
+            r"seraient|(a|ont|avait|avaient|aura|auront|aurait|auraient) été) "
+            r"(le |la |les |l')(nombre|"
             r"montant|prix|coût|taux|pourcentage|part|taille|durée|population|superficie|"
             r"hauteur|altitude|longueur|largeur|profondeur|surface|poids|masse|vitesse|distance|"
             r"température|capacité|budget|salaire|âge|score|rendement|chiffre d'affaires|"
-            r"diamètre|densité|effectif)|quel(le)? (nombre|montant|prix|pourcentage|part)|"
+            r"diamètre|densité|effectif)s?|quel(le)? (nombre|montant|prix|pourcentage|part)|"
             r"how (many|much))\b",
             re.I,
         ),

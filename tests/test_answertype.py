@@ -61,6 +61,13 @@ def test_a_question_about_a_name_asks_who_they_are_not_for_a_name() -> None:
         "Quelle est la hauteur de la tour ?",
         "Quel était le salaire final de Leavitt ?",
         "Quel est le chiffre d'affaires de Lumetra ?",
+        # any tense of "être"
+        "Quelle sera la hauteur de la scène ?",
+        "Quel a été le taux de chômage en 2020 ?",
+        "Quel sera le prix du billet ?",
+        "Quelle serait la durée du chantier ?",
+        "Quels seront les montants versés ?",
+        "Quelle avait été la population de la ville ?",
     ],
 )
 def test_a_measure_asks_for_a_number(question: str) -> None:
