@@ -59,7 +59,7 @@ _TYPES = (
             r"hauteur|altitude|longueur|largeur|profondeur|surface|poids|masse|vitesse|distance|"
             r"température|capacité|budget|salaire|âge|score|rendement|chiffre d'affaires|"
             r"diamètre|densité|effectif)s?|quel(le)? (nombre|montant|prix|pourcentage|part)|"
-            r"how (many|much))\b",
+            r"[àa] quelle heure|what time|how (many|much))\b",
             re.I,
         ),
         re.compile(r"\d"),

@@ -128,6 +128,19 @@ _TIME_UNIT = re.compile(
     r"années?|seconds?|hours?|days?|weeks?|months?|years?)\b",
     re.I,
 )
+# A time of day after its hour ("9h41", "18h", "10 h 30", "18:30", "6 pm"): for a question
+# about a time it is one phrase, and "41" or "30" is no number of its own.
+_SP = r"[ \u00a0\u202f]?"
+_AM_PM = rf"{_SP}(?:[ap]m|[ap]\.m\.)"
+_CLOCK = re.compile(
+    rf"(?:{_SP}h(?:{_SP}[0-5]\d)?|:[0-5]\d(?:{_AM_PM})?|{_AM_PM})(?![\w/²])",
+    re.I,
+)
+_HOUR = re.compile(r"(?:[01]?\d|2[0-4])$")
+# "de 9 à 18 h" is a range of hours, but in "quai 3 à 8h12" the minutes tell a time whose
+# hour is the last number alone.
+_CLOCK_MINUTES = re.compile(rf"(?:{_SP}h{_SP}|:)[0-5]\d(?!\w)", re.I)
+_RANGE_LAST = re.compile(r"\s(?:à|et)\s+(\d+)$")
 # A number that is part of a date or an address counts nothing: the day of "le 3 septembre",
 # "le 5 de chaque mois", "1er juillet", "the 9th of April"; the postcode of "33800 Bordeaux".
 _DAY_OF = re.compile(
@@ -224,8 +237,11 @@ def _candidates(kind: AnswerType, question: str, text: str) -> list[tuple[int, i
         money = _ASKS_MONEY.search(question) is not None
         timed = _ASKS_TIME.search(question) is not None
         out = []
+        clock_end = 0
         for m in _NUMBER.finditer(text):
             start = m.start()
+            if start < clock_end:
+                continue  # the minutes of "10 h 30", "18:30"
             if text[start].isdigit() and (
                 _DAY_OF.match(text, m.end())
                 or _POSTCODE.match(text, start)
@@ -259,7 +275,14 @@ def _candidates(kind: AnswerType, question: str, text: str) -> list[tuple[int, i
                 continue  # "en 1947" dates the fact, it does not count anything
             if money and _MONEY.search(text[start:shown]):
                 bonus += 3.0  # "20 €" for "combien coûte"
-            if timed and _TIME_UNIT.match(text, end):
+            last = _RANGE_LAST.search(text, start, end)
+            if timed and last is not None and _CLOCK_MINUTES.match(text, end):
+                start = last.start(1)  # "quai 3 à 8h12": the time is 8h12, 3 no hour of it
+            clock = _CLOCK.match(text, end) if _HOUR.match(text, start, end) else None
+            if timed and clock is not None and shown <= clock.end():
+                bonus, shown = bonus + 3.0, clock.end()  # "9h41" for "à quelle heure"
+                clock_end = shown
+            elif timed and _TIME_UNIT.match(text, end):
                 bonus += 3.0  # "2 min 40" for "combien de temps"
             out.append((start, end, bonus, shown))
         return out

@@ -101,3 +101,16 @@ def test_english_measures_keep_no_kind() -> None:
 def test_a_date_question_is_known_by_its_words_anywhere(question: str) -> None:
     kind = answer_type(question)
     assert kind is not None and kind.name == "date"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "À quelle heure ouvre la séance ?",
+        "A quelle heure part le train ?",
+        "At what time does it open?",
+    ],
+)
+def test_a_time_of_day_asks_for_a_number(question: str) -> None:
+    kind = answer_type(question)
+    assert kind is not None and kind.name == "number"

@@ -283,3 +283,19 @@ def test_a_date_range_is_marked_whole(sentence: str, expected: str) -> None:
 def test_a_question_about_the_year_gets_a_date_of_a_range_not_the_range() -> None:
     sentence = "Les travaux ont lieu du 4 au 22 mars 2024."
     assert phrase("En quelle année ont lieu les travaux ?", sentence) == "22 mars 2024"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Le train de la ligne 4 part à 9h41 du quai 3.", "9h41"),
+        ("Le train de la ligne 4 part à 18h du quai 3.", "18h"),
+        ("Le train de la ligne 4 part à 10 h 30 du quai 3.", "10 h 30"),
+        ("Le train de la ligne 4 part du quai 3 à 8h12.", "8h12"),
+        ("Le train de la ligne 4 part à 18 heures du quai 3.", "18 heures"),
+        ("Le train de la ligne 4 part à 18:30 du quai 3.", "18:30"),
+        ("The line 4 train leaves platform 3 at 6 pm.", "6 pm"),
+    ],
+)
+def test_a_time_of_day_answers_at_what_time(sentence: str, expected: str) -> None:
+    assert phrase("À quelle heure part le train ?", sentence) == expected
