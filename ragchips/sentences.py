@@ -73,6 +73,9 @@ _NUMBERED = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+")
 # "Lieu : salle Condorcet", "Date : 4 mars": a label without a number (not "Article 3 :",
 # "Chapitre 2 : Les outils") and a value. "Lieu :" alone announces what follows.
 _FIELD = re.compile(r"^[ \t*_]*(?P<key>[A-ZÀ-Ý][a-zà-ÿ'’-]+) ?: +\S")
+_MEASURE_FIELD = re.compile(
+    r"^[ \t*_]*(?P<key>[A-ZÀ-Ý][^\d:\n]{0,50}?) ?: +[^\n]*\d"
+)
 # Words that name a part of a text: "Chapitre premier : …", "Titre II : …" are titles.
 _PARTS = (
     "titre chapitre article section partie annexe livre tome leçon lecon acte scène scene "
@@ -239,9 +242,10 @@ def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int =
 
 def _is_field(line: str) -> bool:
     """ "Lieu : salle Condorcet": one capitalised word that names no part of a text, a
-    colon, a value."""
-    m = _FIELD.match(line)
-    return m is not None and m.group("key").lower() not in _PART_WORDS
+    colon, a value; or "Capacité du bac : 0,6 litre": a label of a few words without a
+    number and a value with one (a datasheet's line, which answers "Quelle capacité ?")."""
+    m = _FIELD.match(line) or _MEASURE_FIELD.match(line)
+    return m is not None and m.group("key").split()[0].lower() not in _PART_WORDS
 
 
 def _numbered_heading(line: str, next_line: str | None, previous: str | None) -> bool:

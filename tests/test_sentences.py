@@ -376,3 +376,20 @@ def test_german_spanish_italian_abbreviations_and_a_lone_capital(text: str) -> N
 )
 def test_initials_names_and_plain_ends_keep_their_reading(text: str) -> None:
     assert len(_texts(text)) == 2, _texts(text)
+
+
+def test_a_labelled_measure_is_content_not_a_title() -> None:
+    """A datasheet's "Capacité du bac : 0,6 litre" alone on its line answers "Quelle
+    capacité ?"; a numbered part ("Article 3 : Loyer", "Partie 2 : 1914") stays a title."""
+    text = (
+        "Capacité du bac à poussière : 0,6 litre\n\nPuissance d'aspiration : 185 W\n\n"
+        "Article 3 : Loyer\n\nPartie 2 : 1914\n\nFiche technique\n\nLe moteur tourne."
+    )
+    assert _shape(text) == [
+        ("Capacité du bac à poussière : 0,6 litre", False, False),
+        ("Puissance d'aspiration : 185 W", False, False),
+        ("Article 3 : Loyer", True, False),
+        ("Partie 2 : 1914", True, False),
+        ("Fiche technique", True, False),
+        ("Le moteur tourne.", False, False),
+    ]
