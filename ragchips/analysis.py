@@ -135,6 +135,25 @@ Articles, pronouns, prepositions, conjunctions, forms of "être"/"avoir", questi
 ("quel", "combien", "pourquoi"...). Content-bearing short words ("ia", "pdg", "or",
 numbers, number words) are deliberately absent."""
 
+# Function words of the other languages a multilingual collection is asked in (Spanish,
+# German, Italian), dropped from questions only: "¿Quién diseñó el museo del Prado?" must not
+# rank Spanish documents for "el" and "del", words that are rare, so heavy, in French text.
+# None is a French word, nor an English one that may carry a question ("die", "war", "hat",
+# "come", "dove", "era", "non", "su", "con", "mit" for MIT, "este" for the house of Este are
+# left out).
+_OTHER_FUNCTION_WORDS = """
+el los las del al una unos unas qué quién quiénes cuál cuáles cuándo cuánto cuánta cuántos
+cuántas dónde cómo por para está están fue fueron hay esta estos estas pero
+der das dem den ein eine einen einem einer eines und oder ist sind waren wird werden wurde
+wurden haben hatte wer wen wem wessen wo wann wie warum welche welcher welches von für
+auf bei zum zur vom im sich nicht auch
+gli uno della dello dei degli delle alla allo ai agli alle dal dalla nel nella nei sul sulla
+di da tra che chi cosa quale quali perché quanto quanti quanta quante sono erano hanno
+"""
+OTHER_FUNCTION_WORDS: frozenset[str] = frozenset(
+    w for word in _OTHER_FUNCTION_WORDS.split() for w in (word, fold_accents(word))
+)
+
 _PUNCT = (("’", "'"), ("‘", "'"), ("ʼ", "'"), ("\u2010", "-"), ("\u2011", "-"), ("\u00ad", ""))
 _THOUSANDS = re.compile(r"(?<![\w.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)")
 _SPACES = re.compile(r"[ \u00a0\u202f]")
@@ -185,12 +204,13 @@ class FrenchAnalyzer:
         a word with two spellings does not weigh twice as much as a word with one.
         """
         accents, stem = self.accents, self.stem
-        return [list(_word_terms(word, accents, stem)) for word in self._words(text)]
+        stop = None if self.stop_words is None else _with_other_languages(self.stop_words)
+        return [list(_word_terms(word, accents, stem)) for word in self._words(text, stop)]
 
-    def _words(self, text: str) -> Iterator[str]:
+    def _words(self, text: str, stop: frozenset[str] | None = None) -> Iterator[str]:
         """Words to turn into terms: stop words dropped, compounds expanded."""
         text = self._normalize(text)
-        stop = self.stop_words or frozenset()
+        stop = (self.stop_words if stop is None else stop) or frozenset()
         for token in _TOKEN.findall(text):
             if "-" not in token and "'" not in token:
                 if token not in stop:
@@ -220,6 +240,11 @@ class FrenchAnalyzer:
         if "'" in text:
             text = _ELISION.sub("", text)
         return text
+
+
+@lru_cache(maxsize=8)
+def _with_other_languages(stop: frozenset[str]) -> frozenset[str]:
+    return stop | OTHER_FUNCTION_WORDS
 
 
 @lru_cache(maxsize=1 << 16)

@@ -254,3 +254,25 @@ def test_thread_safe() -> None:
     expected = [analyze(t) for t in texts]
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert list(pool.map(analyze, texts)) == expected
+
+
+def test_other_languages_function_words_are_dropped_from_questions_only() -> None:
+    """"el", "del", "der", "und", "della" weigh heavily in French text (they are rare there)
+    and pulled Spanish, German or Italian documents to the top for any question in those
+    languages; the index keeps them, a French name-like word ("Este", "MIT") stays."""
+    from ragchips.analysis import analyze, analyze_query
+
+    groups = analyze_query("¿Quién diseñó el edificio del museo?")
+    assert [g[0] for g in groups] == ["diseno", "edificio", "museo"]
+    assert [g[0] for g in analyze_query("Wo liegt das Kraftwerk und wer baute es?")] == [
+        "liegt",
+        "kraftwerk",
+        "baut",
+    ]
+    assert "del" in analyze("el edificio del museo")  # index terms unchanged
+    assert [g[0] for g in analyze_query("À qui est alliée la maison d'Este au MIT ?")] == [
+        "alli",
+        "maison",
+        "este",
+        "mit",
+    ]
