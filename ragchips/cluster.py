@@ -340,6 +340,7 @@ def sync_on_ray(
     report: ChangeReport,
     check: Callable[[dict[str, tuple[str, str]]], None] | None = None,
     kept: Callable[[], set[str]] = set,
+    moved: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Bring the index at ``directory`` to exactly ``sources`` (``current`` None: from
     scratch), embedding new and changed documents on the cluster. ``known``: doc_id to
@@ -381,10 +382,13 @@ def sync_on_ray(
             except Exception as exc:  # a Ray error: one line, and the ragchips error inside
                 raise _explain(exc) from exc
 
-        gather = _Gather(known, on_skip, progress)
+        # A moved document (its file gone, its doc_id read elsewhere) is embedded again, so
+        # that it records where it is read from now (the cache makes that cheap).
+        hashes = {i: "" if i in moved else sha for i, sha in known.items()}
+        gather = _Gather(hashes, on_skip, progress)
 
         def shards() -> Iterator[tuple[list[Prepared], np.ndarray]]:
-            for row in stream(rows, known):
+            for row in stream(rows, hashes):
                 gather.take(json.loads(row["items"]), _unpack(row["vectors"], dim))
                 if gather.held >= config.shard_passages:
                     yield gather.shard()
@@ -400,7 +404,7 @@ def sync_on_ray(
             wanted = gather.wanted
             if not wanted:
                 raise NoDocumentsError(nothing_readable())
-            changed = [i for i in wanted if i in known and known[i] != wanted[i]]
+            changed = [i for i in wanted if i in known and (known[i] != wanted[i] or i in moved)]
             unread = sorted(i for i in kept() if i in known and i not in wanted)
             gone = [i for i in known if i not in wanted and i not in unread]
             if check is not None:

@@ -164,6 +164,7 @@ class IndexUpdates:
             reusable = current is not None and _compatible(current, emb, chunker)
             known: dict[str, str] = {}
             files: dict[str, tuple[str, str]] = {}
+            moved: frozenset[str] = frozenset()
             check: Callable[[Read], None] | None = None
             old = None
             if reusable:
@@ -180,13 +181,16 @@ class IndexUpdates:
                 old.close()
                 if reusable:
                     known = {doc_id: sha for doc_id, (_, sha) in files.items()}
+                    moved = _moved(files)
                 if not prune:
                     check = _unlisted_check(directory, files, sources)
             if docs is None:
                 settings = _sync_settings(emb, chunker, dense, current if reusable else None)
                 base = current if reusable else None
                 args = (directory, base, settings, emb, sources, known, unread, progress)
-                report = _on_ray(ray, *args, check=check, kept=lambda: unread.kept(files))
+                report = _on_ray(
+                    ray, *args, check=check, kept=lambda: unread.kept(files), moved=moved
+                )
                 index = cls.load(directory, embedder=emb, verify=False)
                 index._probe_checked = True
                 return index, report
@@ -199,8 +203,8 @@ class IndexUpdates:
                     if d.doc_id not in known:
                         report.added.append(d.doc_id)
                         yield d
-                    elif known[d.doc_id] != d.sha256:
-                        report.updated.append(d.doc_id)
+                    elif known[d.doc_id] != d.sha256 or d.doc_id in moved:
+                        report.updated.append(d.doc_id)  # moved: records its new path
                         yield d
 
             # Files are read on a second thread while the first passages are embedded.
@@ -381,13 +385,21 @@ def _on_ray(
     *args: Any,
     check: Callable[[Read], None] | None,
     kept: Callable[[], set[str]] = set,
+    moved: frozenset[str] = frozenset(),
 ) -> ChangeReport:
     """Read, chunk and embed on a Ray cluster (ray is imported only here)."""
     from .cluster import ray_config, sync_on_ray
 
     report = ChangeReport()
-    sync_on_ray(*args, config=ray_config(ray), report=report, check=check, kept=kept)
+    sync_on_ray(*args, config=ray_config(ray), report=report, check=check, kept=kept, moved=moved)
     return report
+
+
+def _moved(files: dict[str, tuple[str, str]]) -> frozenset[str]:
+    """The doc_ids whose recorded file is gone: read again from another path (a folder
+    moved or renamed), they are updated, so that their source is where they are now, and
+    a later update naming other paths still sees them as the collection's."""
+    return frozenset(i for i, (path, _) in files.items() if path and not os.path.isfile(path))
 
 
 class _Unread:

@@ -205,6 +205,19 @@ def test_documents_no_reader_reads_now_are_kept_on_ray_too(cluster: Any, tmp_pat
     assert report.kept == 2 and index.document("villes").text.startswith("Lyon")
 
 
+def test_a_moved_collection_records_its_new_paths_on_ray_too(cluster: Any, tmp_path: Path) -> None:
+    coll, out = tmp_path / "coll", tmp_path / "i"
+    coll.mkdir()
+    for name in ("velo", "train"):
+        (coll / f"{name}.txt").write_text(f"Le {name} est un moyen de transport.", "utf-8")
+    Index.sync([coll], out, embedder=HASH)
+    moved = coll.rename(tmp_path / "coll2")
+    config = RayConfig(address=cluster.address)
+    index, report = Index.sync([moved], out, embedder=HASH, ray=config, prune=False)
+    assert sorted(report.updated) == ["train", "velo"] and report.removed == []
+    assert {p.source for p in index.passages} == {str(moved / "train.txt"), str(moved / "velo.txt")}
+
+
 def _replicas() -> list[int]:
     """Process ids of the embedder replicas (Ray names its worker processes by their actor)."""
     import psutil

@@ -500,3 +500,29 @@ def test_full_rebuilds_an_index_whose_embedder_record_is_unusable(
     assert full.returncode == 0, full.stderr
     bare = run("index", str(docs), "--out", str(out), "--full")  # no --embedder: the default
     assert bare.returncode == 0 and "Traceback" not in bare.stderr
+
+
+def test_a_moved_collection_records_its_new_paths_and_stays_protected(tmp_path: Path) -> None:
+    """A folder renamed: its documents are read again from their new paths (sources were
+    left pointing at files that no longer exist), and a later update naming one other file
+    is refused instead of removing the whole collection."""
+    from ragchips.errors import RagchipsError
+
+    coll, out = tmp_path / "coll", tmp_path / "i"
+    coll.mkdir()
+    for name in ("velo", "train"):
+        (coll / f"{name}.txt").write_text(f"Le {name} est un moyen de transport.", "utf-8")
+    Index.sync([coll], out, embedder=HashEmbedder(16))
+    moved = coll.rename(tmp_path / "coll2")
+    index, report = Index.sync([moved], out, embedder=HashEmbedder(16), prune=False)
+    assert sorted(report.updated) == ["train", "velo"] and report.removed == []
+    assert {p.source for p in index.passages} == {
+        str(moved / "train.txt"),
+        str(moved / "velo.txt"),
+    }
+    _, again = Index.sync([moved], out, embedder=HashEmbedder(16), prune=False)
+    assert again.updated == [] and again.kept == 2  # moved once, then unchanged
+    (tmp_path / "note.txt").write_text("Une note sur le tramway.", "utf-8")
+    with pytest.raises(RagchipsError, match="--prune"):
+        Index.sync([tmp_path / "note.txt"], out, embedder=HashEmbedder(16), prune=False)
+    assert Index.load(out).doc_ids() == ["train", "velo"]
