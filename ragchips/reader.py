@@ -287,6 +287,11 @@ def _discover(
                     continue
                 if any(parent in indexes for parent in child.parents):
                     continue  # an index inside the folder it indexes is not read back
+                if not _utf8_name(child):
+                    if on_skip is not None:
+                        reason = _bad_name(child)
+                        on_skip(reason.split(": the file name")[0], reason)
+                    continue
                 if child.suffix.lower() in suffixes:
                     yield child
                 elif on_skip is not None:
@@ -296,9 +301,28 @@ def _discover(
                         SkipReason(f"{child}: unsupported file type {kind}", "unsupported"),
                     )
         elif p.exists():
+            if not _utf8_name(p):
+                raise UnreadableFileError(_bad_name(p))
             yield p
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
+
+
+def _utf8_name(path: Path) -> bool:
+    """Whether the path can be recorded (the index's files are UTF-8 JSON): a name from an
+    old latin-1 share ("pisc\xe9ine.txt") cannot."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _bad_name(path: Path) -> str:
+    from .readers import SkipReason
+
+    shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return SkipReason(f"{shown}: the file name is not valid UTF-8; rename it", "unreadable")
 
 
 def _reason(exc: UnreadableFileError) -> str:

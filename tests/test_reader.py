@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -167,3 +170,31 @@ def test_a_link_to_nothing_in_a_folder_is_reported_not_passed_over(tmp_path: Pat
     assert [d.title for d in docs] == ["Titre A"]
     assert [Path(p).name for p, _ in skipped] == ["b.txt"]
     assert "a link to nothing" in skipped[0][1] and "gone.txt" in skipped[0][1]
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS refuses such names")
+def test_a_file_name_that_is_not_utf8_is_skipped_in_one_line(tmp_path: Path) -> None:
+    """A name from an old latin-1 share crashed the whole build when the index was written
+    (its files are UTF-8 JSON); it is now skipped, the other files indexed."""
+    from ragchips import Index
+    from ragchips.embedding import HashEmbedder
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    bad = os.fsdecode(bytes(folder) + b"/pisc\xe9ine.txt")
+    Path(bad).write_text("Le bassin fait 25 m.", encoding="utf-8")
+    (folder / "ok.txt").write_text("Le chat dort.", encoding="utf-8")
+    skipped: list[tuple[str, str]] = []
+    index = Index.build(
+        [folder],
+        embedder=HashEmbedder(16),
+        out=tmp_path / "i",
+        on_skip=lambda *s: skipped.append(s),
+    )
+    assert index.doc_ids() == ["ok"]
+    assert skipped == [(str(folder / "pisc\\xe9ine.txt"), ANY)]
+    assert skipped[0][1].endswith(
+        "pisc\\xe9ine.txt: the file name is not valid UTF-8; rename it"
+    )
+    with pytest.raises(UnreadableFileError, match="not valid UTF-8"):
+        Index.build([bad], embedder=HashEmbedder(16), out=tmp_path / "j")
