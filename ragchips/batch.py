@@ -123,13 +123,15 @@ def answer_file(
     from tqdm import tqdm
 
     from .api import ask, open_index
-    from .errors import InvalidQuestionError
+    from .errors import InvalidQuestionError, RagchipsError
 
-    items = read_batch_questions(questions)
     out_path = Path(out)
-    if out_path.exists() and out_path.samefile(questions):
-        from .errors import RagchipsError
-
+    if str(out) == "-" or (out_path.exists() and not out_path.is_file()):
+        # Answers are appended and a run resumes from them: a pipe or a terminal would be
+        # read first, and wait forever.
+        raise RagchipsError(f"{out}: --out must be a file (a run resumes from it), not a pipe")
+    items = read_batch_questions(questions)
+    if out_path.exists() and str(questions) != "-" and out_path.samefile(questions):
         raise RagchipsError(f"{out}: --out is the questions file; give the answers their own")
     idx = open_index(index)  # once, before the bar starts (and before the file is touched)
     done = _answered(out_path, {q["id"] for q in items})

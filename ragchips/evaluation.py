@@ -19,6 +19,7 @@ import math
 import os
 import re
 import statistics
+import sys
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -48,11 +49,17 @@ def question_lines(
     reports a blank question as that question's error); anything else is a one-line error
     naming the line. The one reader of question files (eval, batch, calibrate)."""
     p = Path(path)
-    if not p.is_file():
+    if str(path) == "-":  # standard input: ask --questions - --out answers.jsonl < q.jsonl
+        data = sys.stdin.buffer.read()
+    elif p.is_dir():
+        raise RagchipsError(f"{p}: a folder, not a questions file")
+    elif not p.exists():
         raise RagchipsError(f"{p}: no such questions file")
+    else:
+        data = p.read_bytes()  # a file, or a pipe such as <(zcat q.jsonl.gz)
     # Bytes, split at \n, \r\n or \r (an old Mac file), so that a line that is not UTF-8
     # is named by its number.
-    for n, raw in enumerate(p.read_bytes().splitlines(), 1):
+    for n, raw in enumerate(data.splitlines(), 1):
         try:
             line = raw.decode("utf-8-sig")  # a BOM (Notepad) is not part of the JSON
         except UnicodeDecodeError:

@@ -249,3 +249,29 @@ def test_batch_resume_edits_the_answers_file_in_place(
     assert link.is_symlink() and (real.stat().st_mode & 0o777) == 0o600
     ids = [json.loads(line)["id"] for line in real.read_text(encoding="utf-8").splitlines()]
     assert ids == ["gone", "c"]
+
+
+@pytest.mark.parametrize("out", ["/dev/stdout", "/dev/null", "-"])
+def test_batch_refuses_an_out_that_is_no_file(
+    seeds_index_path: Path, tmp_path: Path, out: str
+) -> None:
+    """--out is read first (a run resumes from it): a pipe or a terminal waited forever."""
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "a", "question": "Quel est le projet Tigris ?"}\n', "utf-8")
+    args = ["--questions", str(questions), "--out", out, "--index", str(seeds_index_path)]
+    done = run("ask", *args, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1 and done.stdout == ""
+    assert (
+        done.stderr.strip()
+        == f"ask: error: {out}: --out must be a file (a run resumes from it), not a pipe"
+    )
+
+
+def test_batch_reads_questions_from_standard_input(seeds_index_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "a.jsonl"
+    args = ["--questions", "-", "--out", str(out), "--index", str(seeds_index_path)]
+    done = run("ask", *args, input='{"id": "a", "question": "Quel est le projet Tigris ?"}\n')
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["id"] for line in out.read_text("utf-8").splitlines()] == ["a"]
+    folder = run("ragchips", "eval", str(tmp_path), "--index", str(seeds_index_path))
+    assert folder.returncode == 1 and "a folder, not a questions file" in folder.stderr

@@ -193,8 +193,6 @@ def test_a_file_name_that_is_not_utf8_is_skipped_in_one_line(tmp_path: Path) -> 
     )
     assert index.doc_ids() == ["ok"]
     assert skipped == [(str(folder / "pisc\\xe9ine.txt"), ANY)]
-    assert skipped[0][1].endswith(
-        "pisc\\xe9ine.txt: the file name is not valid UTF-8; rename it"
-    )
+    assert skipped[0][1].endswith("pisc\\xe9ine.txt: the file name is not valid UTF-8; rename it")
     with pytest.raises(UnreadableFileError, match="not valid UTF-8"):
         Index.build([bad], embedder=HashEmbedder(16), out=tmp_path / "j")
