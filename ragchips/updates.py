@@ -22,7 +22,7 @@ from .calibration import Calibration
 from .chunking import ChunkerSettings
 from .dense import DenseConfig
 from .embedding import Embedder, get_embedder, probe_vector
-from .errors import NoDocumentsError, RagchipsError
+from .errors import ConfigurationError, NoDocumentsError, RagchipsError
 from .lexical import SETTINGS as LEXICAL_SETTINGS
 from .maintenance import is_format_1, upgrade
 from .reader import (
@@ -485,8 +485,16 @@ def kept_chunker(directory: str | os.PathLike[str], full: bool = False) -> Chunk
         current = None  # unreadable (or ragchips 0.1's): a rebuild starts from the defaults
     if current is None or not current.get("chunker"):
         return ChunkerSettings()
-    own = ChunkerSettings.from_dict(current["chunker"])
-    return replace(own, splitter=ChunkerSettings().splitter) if full else own
+    recorded = current["chunker"]
+    if full:  # its sizes, today's splitter; the defaults if even those are unusable
+        try:
+            return ChunkerSettings.from_dict({**recorded, "splitter": ChunkerSettings().splitter})
+        except (RagchipsError, TypeError, ValueError):
+            return ChunkerSettings()
+    try:
+        return ChunkerSettings.from_dict(recorded)
+    except RagchipsError as exc:  # a splitter of a newer ragchips
+        raise ConfigurationError(f"{exc}; --full rebuilds the index with this version's") from exc
 
 
 def _embedder_for(directory: Path, asked: str | Embedder | None, full: bool) -> Embedder:

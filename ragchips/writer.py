@@ -163,7 +163,6 @@ def apply_changes(
     directory.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(directory)
     dense = DenseConfig.from_dict(settings.get("dense"))
-    chunker = ChunkerSettings.from_dict(settings["chunker"])
     state_old = (manifest or {}).get("state") or {}
     live: list[_Live] = []
     opened = opened or {}
@@ -186,8 +185,12 @@ def apply_changes(
         if shards is not None:
             parts: Iterable[tuple[list[Prepared], np.ndarray]] = shards
         else:
-            if embedded is None:
+            if embedded is None and not add:  # nothing to cut: a compaction, a deletion
+                embedded = ([], np.zeros((0, int(embedder.dim)), dtype=np.float32))
+            elif embedded is None:
                 # A document with no body text left has no passage: it is not stored.
+                # Parsed only to cut documents: a compaction keeps a splitter it may not know.
+                chunker = ChunkerSettings.from_dict(settings["chunker"])
                 embedded = embed_passages_of(add, chunker, embedder, progress)
                 if add and not embedded[0] and not live:
                     raise NoDocumentsError("the documents contain no body text to index")

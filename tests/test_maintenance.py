@@ -335,3 +335,27 @@ def _resign(index_dir: Path, rel: str, data: bytes) -> None:
     (index_dir / seg["name"] / rel).write_bytes(data)
     seg["files"][rel] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_an_index_of_a_splitter_this_version_does_not_know(tmp_path: Path) -> None:
+    """Written by a newer ragchips: it still compacts, an update says --full rebuilds it,
+    and --full does (with the recorded sizes and this version's splitter)."""
+    from ragchips.chunking import ChunkerSettings
+    from ragchips.embedding import HashEmbedder
+    from ragchips.errors import ConfigurationError
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Le port de Brest accueille des frégates.", "utf-8")
+    out = tmp_path / "i"
+    Index.build([docs], embedder=HashEmbedder(16), out=out, chunker=ChunkerSettings(300, 60))
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    manifest["chunker"]["splitter"] = "langchain-recursive-fr-v99"
+    (out / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    Index.load(out, verify=False).compact()
+    (docs / "b.txt").write_text("La gare de Rennes est au sud.", "utf-8")
+    with pytest.raises(ConfigurationError, match="v99'.*; --full rebuilds the index"):
+        Index.sync([docs], out, embedder=HashEmbedder(16))
+    index, _ = Index.sync([docs], out, embedder=HashEmbedder(16), full=True)
+    assert index.manifest["chunker"] == ChunkerSettings(300, 60).to_dict()
+    assert index.doc_ids() == ["a", "b"]
