@@ -14,7 +14,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 __all__ = ["ask_main", "main"]
@@ -110,7 +111,9 @@ def _show_progress(args: argparse.Namespace) -> bool:
 def _emit(data: Callable[[], Any], text: Callable[[], str], as_json: bool) -> int:
     """Print a result as indented JSON (``--json``) or as text for a reader; status 0."""
     if as_json:
-        json.dump(data(), sys.stdout, ensure_ascii=False, indent=2)
+        # \u escapes where the terminal's encoding lacks a character: still valid JSON.
+        utf = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") == "utf8"
+        json.dump(data(), sys.stdout, ensure_ascii=not utf, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(text())
@@ -161,8 +164,12 @@ def _run_ask(args: argparse.Namespace) -> int:
     settings = Settings.from_env()  # read once, here at the edge, and passed down
     index = args.index if args.index else settings.index
     if args.questions or args.out:
-        if args.question or not (args.questions and args.out):
-            args.parser.error("batch mode takes --questions FILE and --out FILE, no question")
+        if args.question:
+            args.parser.error("batch mode takes no question: they are in --questions FILE")
+        if not args.out:
+            args.parser.error("--questions needs --out FILE, where the answers are written")
+        if not args.questions:
+            args.parser.error("--out needs --questions FILE, the questions to answer")
         from .batch import answer_file
 
         report = answer_file(
@@ -182,7 +189,7 @@ def _run_ask(args: argparse.Namespace) -> int:
         args.parser.error('give a question, e.g. ask "qui fabrique la puce ?"')
     from .api import ask
 
-    question = " ".join(args.question)
+    question = " ".join(_typed_text(a) for a in args.question)
     where = _parse_where(args.where)
     llm = args.llm
     if llm is not None and not args.json:
@@ -331,6 +338,57 @@ def _parser(ask_prog: str = "ragchips ask", command: str | None = None) -> argpa
     return parser
 
 
+def _typed_text(arg: str) -> str:
+    """A question as typed: under a locale that is not UTF-8 (LC_ALL=C, no UTF-8 mode)
+    Python hands over "Hélios" as lone surrogates, which are its UTF-8 bytes."""
+    try:
+        arg.encode("utf-8")
+        return arg
+    except UnicodeEncodeError:
+        try:
+            return arg.encode("utf-8", "surrogateescape").decode("utf-8")
+        except UnicodeError:
+            return arg  # not UTF-8 either: the question check says so
+
+
+# Control characters (ESC, BEL...) shown, never obeyed: a file name or a JSONL field that
+# holds "\x1b[5m" must not drive the terminal. Tabs, line ends and carriage returns pass.
+_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
+
+
+class _Visible:
+    """A text stream whose control characters are written as ``\\x1b``; anything not
+    written through it (fileno, flush, isatty...) is the stream's own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self._stream.write(text.translate(_VISIBLE)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def _terminal_streams() -> Iterator[None]:
+    """stdout and stderr made safe for the run: control characters shown, characters the
+    stream's encoding lacks (PYTHONIOENCODING=ascii) escaped instead of a traceback, and a
+    closed stream (``ask x >&-``) replaced by /dev/null."""
+    saved = sys.stdout, sys.stderr
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the run
+        elif hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+        setattr(sys, name, _Visible(stream))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def _quiet_stdout() -> None:
     """After a closed pipe: send what is left to /dev/null, so exiting stays silent."""
     try:
@@ -374,7 +432,8 @@ def main(argv: Sequence[str] | None = None, *, _ask_prog: str = "ragchips ask") 
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     prog = "ask" if _ask_prog == "ask" else "ragchips"
-    return _guarded(lambda: args.run(args), prog)
+    with _terminal_streams():
+        return _guarded(lambda: args.run(args), prog)
 
 
 def ask_main(argv: Sequence[str] | None = None) -> int:

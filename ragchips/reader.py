@@ -272,6 +272,10 @@ def _discover(
 
     suffixes = supported_suffixes()
     for raw in paths:
+        if not str(raw).strip():  # Path("") is the working folder: all of it, indexed
+            from .errors import ConfigurationError
+
+            raise ConfigurationError("an empty path among the documents (an unset variable?)")
         p = Path(raw)
         if p.is_dir():
             indexes = _index_folders(p)

@@ -11,7 +11,6 @@ import itertools
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -103,7 +102,7 @@ class IndexUpdates:
         sources = _source_list(sources)
         docs = None if _uses(ray) else _iter_sources(sources, on_skip)
         tmp = None if out is not None else tempfile.TemporaryDirectory(prefix="ragchips-")
-        directory = Path(out) if out is not None else Path(tmp.name) / "index"  # type: ignore[union-attr]
+        directory = _out_folder(out) if out is not None else Path(tmp.name) / "index"  # type: ignore[union-attr]
         check_out_folder(directory)
         with writer_lock(directory, wait):
             if docs is None:
@@ -144,7 +143,7 @@ class IndexUpdates:
         index`` does without ``--prune``) refuses, before anything is written, to remove
         documents whose files still exist but lie under none of the paths given: a user
         who names one new file means to add it, not to drop the rest."""
-        directory = Path(out)
+        directory = _out_folder(out)
         check_out_folder(directory)
         emb = _embedder_for(directory, embedder, full)
         sources = _source_list(sources)
@@ -393,6 +392,12 @@ def _on_ray(
     report = ChangeReport()
     sync_on_ray(*args, config=ray_config(ray), report=report, check=check, kept=kept, moved=moved)
     return report
+
+
+def _out_folder(out: str | os.PathLike[str]) -> Path:
+    if not str(out).strip():  # Path("") is the working folder
+        raise ConfigurationError("the index folder is an empty path (an unset variable?)")
+    return Path(out)
 
 
 def _moved(files: dict[str, tuple[str, str]]) -> frozenset[str]:

@@ -158,8 +158,13 @@ def test_index_out_under_a_file_says_so_in_words(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("Le chat dort sur le tapis du salon.\n")
     (tmp_path / "file").write_text("x")
     out = run(
-        "ragchips", "index", str(tmp_path / "a.txt"), "--out", str(tmp_path / "file" / "idx"),
-        "--embedder", "hash-64",
+        "ragchips",
+        "index",
+        str(tmp_path / "a.txt"),
+        "--out",
+        str(tmp_path / "file" / "idx"),
+        "--embedder",
+        "hash-64",
     )
     assert out.returncode == 1
     assert "not a folder" in out.stderr and "Errno" not in out.stderr
@@ -389,3 +394,75 @@ def test_ask_json_has_claims_and_confidence(seeds_index_path: Path) -> None:
     d = json.loads(out.stdout)
     assert d["claims"] and 0.5 <= d["confidence"] <= 1
     assert all(c["passage"] in {p["rank"] for p in d["passages"]} for c in d["claims"])
+
+
+@pytest.fixture()
+def hostile_index(tmp_path: Path) -> Path:
+    """A document whose doc_id and title hold terminal escape sequences."""
+    corpus = tmp_path / "c.jsonl"
+    record = {
+        "doc_id": "g\x1b[31mx",
+        "title": "Gym \x1b[5mBLINK\x07",
+        "text": "Le gymnase ouvre à 8 h.",
+    }
+    corpus.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    out = tmp_path / "i"
+    done = run("ragchips", "index", str(corpus), "--out", str(out), "--embedder", "hash-16")
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_control_characters_are_shown_not_sent_to_the_terminal(hostile_index: Path) -> None:
+    listing = run("ragchips", "ls", str(hostile_index))
+    answer = run("ask", "Quand ouvre le gymnase ?", "--index", str(hostile_index))
+    missing = run("ragchips", "show", str(hostile_index), "nope")
+    for out in (listing.stdout, answer.stdout, missing.stderr):
+        assert "\x1b" not in out and "\x07" not in out
+    assert "g\\x1b[31mx\tjsonl" in listing.stdout and "Gym \\x1b[5mBLINK\\x07" in answer.stdout
+    assert "(documents: g\\x1b[31mx)" in missing.stderr
+    as_json = run("ask", "Quand ouvre le gymnase ?", "--index", str(hostile_index), "--json")
+    assert json.loads(as_json.stdout)["passages"][0]["title"] == "Gym \x1b[5mBLINK\x07"
+
+
+def test_output_the_terminal_cannot_encode_or_a_closed_stdout(hostile_index: Path) -> None:
+    ascii_out = run(
+        "ask", "Quand ouvre le gymnase ?", "--index", str(hostile_index),
+        env={"PYTHONIOENCODING": "ascii"},
+    )  # fmt: skip
+    assert ascii_out.returncode == 0 and "Traceback" not in ascii_out.stderr
+    assert "ouvre \\xe0 8 h" in ascii_out.stdout
+    exe = shutil.which("ask", path=str(BIN))
+    closed = subprocess.run(
+        f"'{exe}' 'Quand ouvre le gymnase ?' --index '{hostile_index}' >&-",
+        shell=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr
+
+
+def test_a_question_typed_under_a_locale_that_is_not_utf8(hostile_index: Path) -> None:
+    done = run(
+        "ask", "Quand ouvre le gymnase à Hélios ?", "--index", str(hostile_index), "--json",
+        env={"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["question"] == "Quand ouvre le gymnase à Hélios ?"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["index", "", "--out", "x"], "an empty path among the documents (an unset variable?)"),
+        (["index", "seeds", "--out", ""], "the index folder is an empty path (an unset variable?)"),
+        (["ask", "--questions", "q.jsonl"], "--questions needs --out FILE"),
+        (["ask", "--out", "a.jsonl"], "--out needs --questions FILE"),
+        (["ask", "x", "--questions", "q", "--out", "a"], "batch mode takes no question"),
+    ],
+)
+def test_empty_paths_and_half_batch_options_are_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = subprocess.run(
+        [str(BIN / "ragchips"), *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 2 and message in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written, the folder not indexed

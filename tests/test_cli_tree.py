@@ -33,7 +33,7 @@ def run(cmd: str, *args: str, **kw) -> subprocess.CompletedProcess:
         ("ask", ["puce", "--bogus"], "ask: error: unrecognized arguments: --bogus"),
         ("ragchips", ["eval", "q.jsonl", "-k", "0"], "k must be from 1 to 100, not 0"),
         ("ask", [], "give a question"),
-        ("ask", ["puce", "--questions", "q.jsonl"], "batch mode takes --questions"),
+        ("ask", ["puce", "--questions", "q.jsonl"], "batch mode takes no question"),
     ],
 )
 def test_parser_errors_are_one_line_status_2(cmd: str, args: list[str], message: str) -> None:

@@ -354,7 +354,7 @@ def test_an_index_of_a_splitter_this_version_does_not_know(tmp_path: Path) -> No
     (out / "manifest.json").write_text(json.dumps(manifest), "utf-8")
     Index.load(out, verify=False).compact()
     (docs / "b.txt").write_text("La gare de Rennes est au sud.", "utf-8")
-    with pytest.raises(ConfigurationError, match="v99'.*; --full rebuilds the index"):
+    with pytest.raises(ConfigurationError, match=r"v99'.*; --full rebuilds the index"):
         Index.sync([docs], out, embedder=HashEmbedder(16))
     index, _ = Index.sync([docs], out, embedder=HashEmbedder(16), full=True)
     assert index.manifest["chunker"] == ChunkerSettings(300, 60).to_dict()
