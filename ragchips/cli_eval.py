@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -36,6 +37,15 @@ def _run_eval(args: argparse.Namespace) -> int:
     questions = load_questions(args.questions)
     k = args.k
     index = open_index(args.index)
+    held = set(index.doc_ids())
+    unknown = [q["doc_id"] for q in questions if q.get("doc_id") and q["doc_id"] not in held]
+    if unknown:  # a typo in a gold file scores 0 and says nothing otherwise
+        n = len(unknown)
+        print(
+            f"warning: {n} question{'s' if n > 1 else ''} name a doc_id the index does not hold "
+            f"(first: {unknown[0]!r}); {'they score' if n > 1 else 'it scores'} 0 at every rank",
+            file=sys.stderr,
+        )
     modes = list(MODES) if args.compare else [args.mode]
     reports = []
     for mode in modes:

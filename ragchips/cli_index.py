@@ -225,7 +225,7 @@ def add_index_commands(sub: Any) -> None:
     )
     p.add_argument(
         "--chunk-size",
-        type=_int_in("--chunk-size", 0),
+        type=_int_in("--chunk-size", 50),
         default=None,
         help=f"characters per passage (a new index: {defaults.chunk_size}; an existing one "
         "keeps its own)",

@@ -466,3 +466,23 @@ def test_empty_paths_and_half_batch_options_are_one_line(
     )
     assert done.returncode == 2 and message in done.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written, the folder not indexed
+
+
+def test_eval_warns_of_a_gold_doc_id_the_index_does_not_hold(
+    hostile_index: Path, tmp_path: Path
+) -> None:
+    gold = tmp_path / "gold.jsonl"
+    rows = [
+        {"question": "Quand ouvre le gymnase ?", "doc_id": "g\x1b[31mx"},
+        {"question": "Quand ouvre la piscine ?", "doc_id": "piscine"},  # a typo, say
+    ]
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    done = run("ragchips", "eval", str(gold), "--index", str(hostile_index))
+    assert done.returncode == 0, done.stderr
+    assert "warning: 1 question name a doc_id the index does not hold (first: 'piscine')" in (
+        done.stderr
+    )
+    bad_size = run(
+        "ragchips", "index", str(gold), "--out", str(tmp_path / "x"), "--chunk-size", "5"
+    )
+    assert bad_size.returncode == 2 and "--chunk-size must be >= 50, not 5" in bad_size.stderr
