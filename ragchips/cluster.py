@@ -31,7 +31,14 @@ import numpy as np
 from .cluster_worker import EmbedReplica, doc_row, read_and_cut, recipe
 from .embedding import Embedder
 from .errors import ConfigurationError, NoDocumentsError, RagchipsError
-from .reader import Document, discover_files, nothing_readable, split_sources
+from .reader import (
+    Document,
+    FileIds,
+    absolute_path,
+    discover_files,
+    nothing_readable,
+    split_sources,
+)
 from .writer import ChangeReport, Prepared, apply_changes
 
 __all__ = ["RayConfig", "ray_config", "sync_on_ray"]
@@ -214,8 +221,10 @@ def check_workers(ray: Any) -> None:
 
 @dataclass
 class _Resolver:
-    """doc_ids made unique in file order, exactly as read_documents does on one machine."""
+    """doc_ids made unique in file order, exactly as read_documents does on one machine
+    (a file keeps the doc_id the index gave it: ``ids``)."""
 
+    ids: FileIds = field(default_factory=FileIds)
     seen: dict[str, int] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     seq: int = -1
@@ -237,11 +246,11 @@ class _Resolver:
             if doc_id in self.seen:
                 return None
             self.jsonl_ids.append(doc_id)
+            self.ids.used.add(doc_id)
             final = doc_id
         else:
-            n = self.seen.get(doc_id, 0)
-            self.seen[doc_id] = n + 1
-            final = f"{doc_id}~{n}" if n else doc_id
+            self.seen[doc_id] = self.seen.get(doc_id, 0) + 1
+            final = self.ids.take(doc_id, str(item["doc"].get("path") or ""))
         if final in self.used:
             raise RagchipsError(f"doc_id given twice: {final}")
         self.used.add(final)
@@ -271,11 +280,12 @@ class _Gather:
         known: dict[str, str],
         on_skip: Callable[[str, str], None] | None,
         progress: Callable[[int, int], None] | None,
+        ids: FileIds | None = None,
     ) -> None:
         self.known = known
         self.on_skip = on_skip
         self.progress = progress
-        self.resolver = _Resolver()
+        self.resolver = _Resolver(ids or FileIds())
         self.wanted: dict[str, str] = {}  # doc_id -> content hash, every document read
         self.sources: dict[str, str] = {}  # doc_id -> where it was read
         self.late: list[Prepared] = []  # a known hash under another doc_id
@@ -341,6 +351,7 @@ def sync_on_ray(
     check: Callable[[dict[str, tuple[str, str]]], None] | None = None,
     kept: Callable[[], set[str]] = set,
     moved: frozenset[str] = frozenset(),
+    previous: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Bring the index at ``directory`` to exactly ``sources`` (``current`` None: from
     scratch), embedding new and changed documents on the cluster. ``known``: doc_id to
@@ -385,7 +396,8 @@ def sync_on_ray(
         # A moved document (its file gone, its doc_id read elsewhere) is embedded again, so
         # that it records where it is read from now (the cache makes that cheap).
         hashes = {i: "" if i in moved else sha for i, sha in known.items()}
-        gather = _Gather(hashes, on_skip, progress)
+        now = {absolute_path(r["path"]) for r in rows if r["path"]} if previous else set()
+        gather = _Gather(hashes, on_skip, progress, FileIds(previous or {}, now))
 
         def shards() -> Iterator[tuple[list[Prepared], np.ndarray]]:
             for row in stream(rows, hashes):

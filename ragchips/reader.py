@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -373,23 +374,76 @@ def read_documents(
 def iter_documents(
     paths: Iterable[str | os.PathLike[str]],
     on_skip: Callable[[str, str], None] | None = None,
+    previous: dict[str, str] | None = None,
 ) -> Iterator[Document]:
     """:func:`read_documents` one document at a time, so that indexing can embed the
-    first files while the next ones are read. The files are listed now, read later."""
-    return _read_files(list(discover_files(paths, on_skip=on_skip)), on_skip)
+    first files while the next ones are read. The files are listed now, read later.
+    ``previous``: the doc_ids an index gave files (see :class:`FileIds`), read when the
+    first document is asked for."""
+    return _read_files(list(discover_files(paths, on_skip=on_skip)), on_skip, previous)
+
+
+@dataclass
+class FileIds:
+    """The doc_ids of files, unique in file order: a file's stem ("notes"), then "notes~1"
+    for a second notes.txt. A file keeps the doc_id an index gave it (``previous``: its
+    absolute path to that doc_id), so that a file of the same name added or removed in
+    another folder renames no other document; ``now``: the absolute paths read this time
+    (a doc_id is held for its file only while that file is read)."""
+
+    previous: dict[str, str] = field(default_factory=dict)
+    now: set[str] = field(default_factory=set)
+    used: set[str] = field(default_factory=set)
+    _held: dict[str, str] | None = None
+
+    def take(self, stem: str, path: str) -> str:
+        if self._held is None:
+            self._held = {i: p for p, i in self.previous.items() if p in self.now}
+        own = self.previous.get(path)
+        if own is not None and _of_stem(own, stem) and own not in self.used:
+            self.used.add(own)
+            return own
+        n = 0
+        while True:
+            candidate = f"{stem}~{n}" if n else stem
+            if candidate not in self.used and self._held.get(candidate, path) == path:
+                self.used.add(candidate)
+                return candidate
+            n += 1
+
+
+def _of_stem(doc_id: str, stem: str) -> bool:
+    return doc_id == stem or re.fullmatch(re.escape(stem) + r"~[1-9]\d*", doc_id) is not None
+
+
+def file_ids_of(files: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """An index's files as :class:`FileIds` wants them (absolute path to doc_id), from its
+    doc_id to (read path, hash) records; JSONL records and documents from Python, whose
+    ids are their own, are left out."""
+    return {
+        absolute_path(path): doc_id
+        for doc_id, (path, _) in files.items()
+        if path and _of_stem(doc_id, Path(path).stem)
+    }
 
 
 def _read_files(
-    files: list[Path], on_skip: Callable[[str, str], None] | None
+    files: list[Path],
+    on_skip: Callable[[str, str], None] | None,
+    previous: dict[str, str] | None = None,
 ) -> Iterator[Document]:
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # stems and JSONL ids: a JSONL line may not take them
+    ids = FileIds(previous or {}, {absolute_path(p) for p in files} if previous else set())
     for path in files:
         if path.suffix.lower() in JSONL_SUFFIXES:
             try:
-                yield from read_jsonl(path, on_skip=on_skip, taken=seen)
+                records = read_jsonl(path, on_skip=on_skip, taken=seen)
             except UnreadableFileError as exc:
                 if on_skip is not None:
                     on_skip(str(path), _reason(exc))
+                continue
+            ids.used.update(d.doc_id for d in records)
+            yield from records
             continue
         try:
             doc = read_document(path)
@@ -398,11 +452,9 @@ def _read_files(
                 on_skip(str(path), _reason(exc))
             continue
         # Same stem in two folders: keep both, with distinct ids.
-        n = seen.get(doc.doc_id, 0)
-        seen[doc.doc_id] = n + 1
-        if n:
-            doc = replace(doc, doc_id=f"{doc.doc_id}~{n}")
-        yield doc
+        seen[doc.doc_id] = seen.get(doc.doc_id, 0) + 1
+        final = ids.take(doc.doc_id, absolute_path(path))
+        yield doc if final == doc.doc_id else replace(doc, doc_id=final)
 
 
 _ID_FIELDS = ("doc_id", "id")

@@ -29,6 +29,7 @@ from .reader import (
     SOURCE,
     Document,
     absolute_path,
+    file_ids_of,
     iter_documents,
     nothing_readable,
     split_sources,
@@ -150,7 +151,8 @@ class IndexUpdates:
         if not prune:
             sources = list(sources)  # read twice: the documents, then the paths they lie under
         unread = _Unread(on_skip)
-        docs = None if _uses(ray) else _iter_sources(sources, unread)
+        previous: dict[str, str] = {}  # filled once the index is open, before the first read
+        docs = None if _uses(ray) else _iter_sources(sources, unread, previous)
         report = ChangeReport()
         with writer_lock(directory, wait):
             if not full and is_format_1(directory):
@@ -178,6 +180,7 @@ class IndexUpdates:
             if old is not None:
                 files = old._doc_files()  # one read of every document's record
                 old.close()
+                previous.update(file_ids_of(files))  # a file keeps its doc_id
                 if reusable:
                     known = {doc_id: sha for doc_id, (_, sha) in files.items()}
                     moved = _moved(files)
@@ -188,7 +191,12 @@ class IndexUpdates:
                 base = current if reusable else None
                 args = (directory, base, settings, emb, sources, known, unread, progress)
                 report = _on_ray(
-                    ray, *args, check=check, kept=lambda: unread.kept(files), moved=moved
+                    ray,
+                    *args,
+                    check=check,
+                    kept=lambda: unread.kept(files),
+                    moved=moved,
+                    previous=previous,
                 )
                 index = cls.load(directory, embedder=emb, verify=False)
                 index._probe_checked = True
@@ -385,12 +393,21 @@ def _on_ray(
     check: Callable[[Read], None] | None,
     kept: Callable[[], set[str]] = set,
     moved: frozenset[str] = frozenset(),
+    previous: dict[str, str] | None = None,
 ) -> ChangeReport:
     """Read, chunk and embed on a Ray cluster (ray is imported only here)."""
     from .cluster import ray_config, sync_on_ray
 
     report = ChangeReport()
-    sync_on_ray(*args, config=ray_config(ray), report=report, check=check, kept=kept, moved=moved)
+    sync_on_ray(
+        *args,
+        config=ray_config(ray),
+        report=report,
+        check=check,
+        kept=kept,
+        moved=moved,
+        previous=previous,
+    )
     return report
 
 
@@ -553,6 +570,7 @@ def _source_list(
 def _iter_sources(
     sources: Iterable[str | os.PathLike[str] | Document],
     on_skip: Callable[[str, str], None] | None,
+    previous: dict[str, str] | None = None,
 ) -> Iterator[Document]:
     """The documents given, then those read from the paths given, one at a time: files
     are listed now (before the index folder gets its lock file) and read as they are
@@ -560,7 +578,7 @@ def _iter_sources(
     given, paths = split_sources(sources)
     docs: Iterable[Document] = given
     if paths:
-        docs = itertools.chain(docs, iter_documents(paths, on_skip=on_skip))
+        docs = itertools.chain(docs, iter_documents(paths, on_skip=on_skip, previous=previous))
     return _unique(docs)
 
 

@@ -526,3 +526,27 @@ def test_a_moved_collection_records_its_new_paths_and_stays_protected(tmp_path: 
     with pytest.raises(RagchipsError, match="--prune"):
         Index.sync([tmp_path / "note.txt"], out, embedder=HashEmbedder(16), prune=False)
     assert Index.load(out).doc_ids() == ["train", "velo"]
+
+
+def test_a_file_keeps_its_doc_id_when_one_of_the_same_name_comes_or_goes(
+    tmp_path: Path,
+) -> None:
+    """Two notes.txt are "notes" and "notes~1" in file order; an update gave "notes" to a
+    new a/notes.txt and renamed (re-embedded, new passage ids) the unchanged b/notes.txt."""
+    coll, out = tmp_path / "coll", tmp_path / "i"
+    (coll / "b").mkdir(parents=True)
+    (coll / "b" / "notes.txt").write_text("Le port de Brest accueille des frégates.", "utf-8")
+    first = Index.sync([coll], out, embedder=HashEmbedder(16))[0]
+    ids_before = {p.passage_id for p in first.passages}
+    (coll / "a").mkdir()
+    (coll / "a" / "notes.txt").write_text("La gare de Rennes est au sud.", "utf-8")
+    index, report = Index.sync([coll], out, embedder=HashEmbedder(16))
+    assert report.added == ["notes~1"] and report.updated == [] and report.kept == 1
+    assert index.document("notes").source == str(coll / "b" / "notes.txt")
+    assert ids_before <= {p.passage_id for p in index.passages}  # b's passages untouched
+    (coll / "b" / "notes.txt").unlink()
+    index, report = Index.sync([coll], out, embedder=HashEmbedder(16))
+    assert report.removed == ["notes"] and report.updated == [] and report.added == []
+    assert index.doc_ids() == ["notes~1"]
+    fresh = Index.build([coll], embedder=HashEmbedder(16), out=tmp_path / "fresh")
+    assert fresh.doc_ids() == ["notes"]  # a new index numbers in file order, as before
