@@ -282,7 +282,7 @@ def test_calibrate_stores_a_threshold(index_copy: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--chunk-size", "10"], "at least 50"),
+        (["--chunk-size", "10"], "--chunk-size must be >= 50, not 10"),
         (["--chunk-size", "100", "--chunk-overlap", "200"], "overlap"),
     ],
 )
