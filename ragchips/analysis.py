@@ -136,11 +136,11 @@ Articles, pronouns, prepositions, conjunctions, forms of "être"/"avoir", questi
 numbers, number words) are deliberately absent."""
 
 # Function words of the other languages a multilingual collection is asked in (Spanish,
-# German, Italian), dropped from questions only: "¿Quién diseñó el museo del Prado?" must not
-# rank Spanish documents for "el" and "del", words that are rare, so heavy, in French text.
-# None is a French word, nor an English one that may carry a question ("die", "war", "hat",
-# "come", "dove", "era", "non", "su", "con", "mit" for MIT, "este" for the house of Este are
-# left out).
+# German, Italian), dropped from questions that hold two of them or more: "¿Quién diseñó el
+# museo del Prado?" must not rank Spanish documents for "el" and "del", words that are rare,
+# so heavy, in French text; one alone is a name or an acronym ("le DAS du téléphone", "Che
+# Guevara", "Los Angeles"). None is a French word, nor an English one that may carry a
+# question ("die", "war", "hat", "come", "dove", "era", "non", "su", "con", "mit", "este").
 _OTHER_FUNCTION_WORDS = """
 el los las del al una unos unas qué quién quiénes cuál cuáles cuándo cuánto cuánta cuántos
 cuántas dónde cómo por para está están fue fueron hay esta estos estas pero
@@ -204,7 +204,9 @@ class FrenchAnalyzer:
         a word with two spellings does not weigh twice as much as a word with one.
         """
         accents, stem = self.accents, self.stem
-        stop = None if self.stop_words is None else _with_other_languages(self.stop_words)
+        stop = self.stop_words
+        if stop is not None and _other_language(self._normalize(text)):
+            stop = _with_other_languages(stop)
         return [list(_word_terms(word, accents, stem)) for word in self._words(text, stop)]
 
     def _words(self, text: str, stop: frozenset[str] | None = None) -> Iterator[str]:
@@ -240,6 +242,12 @@ class FrenchAnalyzer:
         if "'" in text:
             text = _ELISION.sub("", text)
         return text
+
+
+def _other_language(text: str) -> bool:
+    """Whether a question holds two Spanish, German or Italian function words or more."""
+    words = _TOKEN.findall(text)
+    return sum(w in OTHER_FUNCTION_WORDS and w not in FRENCH_STOP_WORDS for w in words) >= 2
 
 
 @lru_cache(maxsize=8)

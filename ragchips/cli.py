@@ -352,8 +352,9 @@ def _typed_text(arg: str) -> str:
 
 
 # Control characters (ESC, BEL...) shown, never obeyed: a file name or a JSONL field that
-# holds "\x1b[5m" must not drive the terminal. Tabs, line ends and carriage returns pass.
-_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
+# holds "\x1b[5m" must not drive the terminal. Tabs, line ends, carriage returns and form
+# feeds (a PDF's page breaks) pass.
+_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x09), 0x0B, *range(0x0E, 0x20), 0x7F)}
 
 
 class _Visible:
@@ -371,22 +372,28 @@ class _Visible:
 
 
 @contextmanager
-def _terminal_streams() -> Iterator[None]:
+def _terminal_streams(wrap: bool = True) -> Iterator[None]:
     """stdout and stderr made safe for the run: control characters shown, characters the
     stream's encoding lacks (PYTHONIOENCODING=ascii) escaped instead of a traceback, and a
-    closed stream (``ask x >&-``) replaced by /dev/null."""
+    closed stream (``ask x >&-``) replaced by /dev/null; everything restored afterwards (an
+    in-process caller keeps its streams). ``wrap`` False: a server's own logs and protocol
+    (uvicorn's colours, MCP over stdio) pass as they are."""
     saved = sys.stdout, sys.stderr
+    errors = [getattr(s, "errors", None) for s in saved]
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is None:
             stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the run
         elif hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-        setattr(sys, name, _Visible(stream))
+        setattr(sys, name, _Visible(stream) if wrap else stream)
     try:
         yield
     finally:
         sys.stdout, sys.stderr = saved
+        for stream, was in zip(saved, errors):
+            if was is not None and hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors=was)
 
 
 def _quiet_stdout() -> None:
@@ -432,7 +439,8 @@ def main(argv: Sequence[str] | None = None, *, _ask_prog: str = "ragchips ask") 
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     prog = "ask" if _ask_prog == "ask" else "ragchips"
-    with _terminal_streams():
+    command = next((a for a in argv if not a.startswith("-")), None)
+    with _terminal_streams(wrap=command not in ("serve", "mcp")):
         return _guarded(lambda: args.run(args), prog)
 
 

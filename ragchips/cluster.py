@@ -34,7 +34,6 @@ from .errors import ConfigurationError, NoDocumentsError, RagchipsError
 from .reader import (
     Document,
     FileIds,
-    absolute_path,
     discover_files,
     nothing_readable,
     split_sources,
@@ -250,7 +249,8 @@ class _Resolver:
             final = doc_id
         else:
             self.seen[doc_id] = self.seen.get(doc_id, 0) + 1
-            final = self.ids.take(doc_id, str(item["doc"].get("path") or ""))
+            doc = item["doc"]
+            final = self.ids.take(doc_id, str(doc.get("path") or ""), str(doc.get("sha256")))
         if final in self.used:
             raise RagchipsError(f"doc_id given twice: {final}")
         self.used.add(final)
@@ -351,7 +351,7 @@ def sync_on_ray(
     check: Callable[[dict[str, tuple[str, str]]], None] | None = None,
     kept: Callable[[], set[str]] = set,
     moved: frozenset[str] = frozenset(),
-    previous: dict[str, str] | None = None,
+    previous: dict[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Bring the index at ``directory`` to exactly ``sources`` (``current`` None: from
     scratch), embedding new and changed documents on the cluster. ``known``: doc_id to
@@ -396,8 +396,7 @@ def sync_on_ray(
         # A moved document (its file gone, its doc_id read elsewhere) is embedded again, so
         # that it records where it is read from now (the cache makes that cheap).
         hashes = {i: "" if i in moved else sha for i, sha in known.items()}
-        now = {absolute_path(r["path"]) for r in rows if r["path"]} if previous else set()
-        gather = _Gather(hashes, on_skip, progress, FileIds(previous or {}, now))
+        gather = _Gather(hashes, on_skip, progress, FileIds(previous or {}))
 
         def shards() -> Iterator[tuple[list[Prepared], np.ndarray]]:
             for row in stream(rows, hashes):

@@ -152,7 +152,10 @@ _DAY_OF = re.compile(
 # before a number of one or two digits. Only English months ("mars 12 personnes" is French
 # order, a count), and "May" with its capital (the verb "may" is none).
 _EN_MONTHS = "january|february|march|april|june|july|august|september|october|november|december"
-_MONTH_BEFORE = re.compile(rf"\b(?:(?i:{_EN_MONTHS})|May)\.?[ \u00a0\u202f]+$")
+# A month's name starts with its capital: "the recruits march 25 km" is no date.
+_MONTH_BEFORE = re.compile(
+    rf"\b(?:{'|'.join(m.capitalize() for m in _EN_MONTHS.split('|'))}|May)\.?[ \u00a0\u202f]+$"
+)
 _DAY = re.compile(r"(?:[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\b")
 # A postcode follows a comma or opens its line, and its town ends the phrase ("12 rue Neuve,
 # 33800 Bordeaux, …"); "15000 EUR", "12000 Français ont voté" are an amount and a count.

@@ -374,7 +374,7 @@ def read_documents(
 def iter_documents(
     paths: Iterable[str | os.PathLike[str]],
     on_skip: Callable[[str, str], None] | None = None,
-    previous: dict[str, str] | None = None,
+    previous: dict[str, tuple[str, str]] | None = None,
 ) -> Iterator[Document]:
     """:func:`read_documents` one document at a time, so that indexing can embed the
     first files while the next ones are read. The files are listed now, read later.
@@ -386,43 +386,54 @@ def iter_documents(
 @dataclass
 class FileIds:
     """The doc_ids of files, unique in file order: a file's stem ("notes"), then "notes~1"
-    for a second notes.txt. A file keeps the doc_id an index gave it (``previous``: its
-    absolute path to that doc_id), so that a file of the same name added or removed in
-    another folder renames no other document; ``now``: the absolute paths read this time
-    (a doc_id is held for its file only while that file is read)."""
+    for a second notes.txt. A file keeps the doc_id an index gave it (``previous``: absolute
+    path to (doc_id, content hash)), so that a file of the same name added or removed in
+    another folder renames no other document. A doc_id stays held for its file while the
+    file exists (read or not: a format no reader reads now), and for the same content when
+    the file is gone (moved: the moved file gets it back, wherever it is read)."""
 
-    previous: dict[str, str] = field(default_factory=dict)
-    now: set[str] = field(default_factory=set)
+    previous: dict[str, tuple[str, str]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
-    _held: dict[str, str] | None = None
+    _held: dict[str, str] | None = None  # doc_id -> its file's path, or "sha:" + its hash
+    _gone: dict[str, list[str]] = field(default_factory=dict)  # hash -> doc_ids, file gone
 
-    def take(self, stem: str, path: str) -> str:
+    def take(self, stem: str, path: str, sha: str) -> str:
         if self._held is None:
-            self._held = {i: p for p, i in self.previous.items() if p in self.now}
+            self._held = {}
+            for p, (i, h) in self.previous.items():
+                exists = os.path.isfile(p)
+                self._held[i] = p if exists else "sha:" + h
+                if not exists:
+                    self._gone.setdefault(h, []).append(i)
         own = self.previous.get(path)
-        if own is not None and _of_stem(own, stem) and own not in self.used:
-            self.used.add(own)
-            return own
+        if own is not None and _of_stem(own[0], stem) and own[0] not in self.used:
+            return self._use(own[0])
+        for doc_id in self._gone.get(sha, ()):  # a moved file: its content, elsewhere
+            if _of_stem(doc_id, stem) and doc_id not in self.used:
+                return self._use(doc_id)
         n = 0
         while True:
             candidate = f"{stem}~{n}" if n else stem
             if candidate not in self.used and self._held.get(candidate, path) == path:
-                self.used.add(candidate)
-                return candidate
+                return self._use(candidate)
             n += 1
+
+    def _use(self, doc_id: str) -> str:
+        self.used.add(doc_id)
+        return doc_id
 
 
 def _of_stem(doc_id: str, stem: str) -> bool:
     return doc_id == stem or re.fullmatch(re.escape(stem) + r"~[1-9]\d*", doc_id) is not None
 
 
-def file_ids_of(files: dict[str, tuple[str, str]]) -> dict[str, str]:
-    """An index's files as :class:`FileIds` wants them (absolute path to doc_id), from its
-    doc_id to (read path, hash) records; JSONL records and documents from Python, whose
-    ids are their own, are left out."""
+def file_ids_of(files: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """An index's files as :class:`FileIds` wants them (absolute path to (doc_id, hash)),
+    from its doc_id to (read path, hash) records; JSONL records and documents from Python,
+    whose ids are their own, are left out."""
     return {
-        absolute_path(path): doc_id
-        for doc_id, (path, _) in files.items()
+        absolute_path(path): (doc_id, sha)
+        for doc_id, (path, sha) in files.items()
         if path and _of_stem(doc_id, Path(path).stem)
     }
 
@@ -430,10 +441,10 @@ def file_ids_of(files: dict[str, tuple[str, str]]) -> dict[str, str]:
 def _read_files(
     files: list[Path],
     on_skip: Callable[[str, str], None] | None,
-    previous: dict[str, str] | None = None,
+    previous: dict[str, tuple[str, str]] | None = None,
 ) -> Iterator[Document]:
     seen: dict[str, int] = {}  # stems and JSONL ids: a JSONL line may not take them
-    ids = FileIds(previous or {}, {absolute_path(p) for p in files} if previous else set())
+    ids = FileIds(previous or {})
     for path in files:
         if path.suffix.lower() in JSONL_SUFFIXES:
             try:
@@ -453,7 +464,7 @@ def _read_files(
             continue
         # Same stem in two folders: keep both, with distinct ids.
         seen[doc.doc_id] = seen.get(doc.doc_id, 0) + 1
-        final = ids.take(doc.doc_id, absolute_path(path))
+        final = ids.take(doc.doc_id, absolute_path(path), doc.sha256)
         yield doc if final == doc.doc_id else replace(doc, doc_id=final)
 
 

@@ -53,12 +53,15 @@ _STARTERS = """
 """
 _STARTER_WORDS = frozenset(_STARTERS.split())
 _NAME_PARTICLES = frozenset({"le", "la", "les", "de", "des", "du"})
-# A German date's day: "1. Januar", "30. November" (a day, a period, a German month).
+# A German date's day: "1. Januar", "30. November" (a day, a period, a German month). The
+# months English or French also write ("3. April was…", "2. Mai restera…") need a German
+# word before the day ("am", "zum", "bis"…) or a year after the month.
 _GERMAN_DAY = re.compile(r"(?:^|[^\d.,])(?:[1-9]|[12]\d|3[01])$")
-_GERMAN_MONTH = re.compile(
-    r"(?:Januar|Jänner|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|"
-    r"Dezember)\b"
+_GERMAN_DAY_AFTER = re.compile(
+    r"\b(?:am|zum|vom|bis|seit|ab|den|dem|Am|Zum|Vom|Bis|Seit|Ab)\s+(?:[1-9]|[12]\d|3[01])$"
 )
+_GERMAN_MONTH = re.compile(r"(?:Januar|Jänner|Februar|März|Juni|Juli|Oktober|Dezember)\b")
+_SHARED_MONTH = re.compile(r"(?:April|Mai|August|September|November)\b(\s+\d{4}\b)?")
 # German abbreviations of two letters and a space: "u. a.", "z. B.", "d. h.", "v. a.".
 _TWO_PART = re.compile(r"(?:^|\s)[uzdvso]\.\s?[a-zäöüA-Z]$")
 _NEXT_WORD = re.compile(r"[A-ZÀ-Þa-zß-ÿ]+")
@@ -73,9 +76,9 @@ _NUMBERED = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+")
 # "Lieu : salle Condorcet", "Date : 4 mars": a label without a number (not "Article 3 :",
 # "Chapitre 2 : Les outils") and a value. "Lieu :" alone announces what follows.
 _FIELD = re.compile(r"^[ \t*_]*(?P<key>[A-ZÀ-Ý][a-zà-ÿ'’-]+) ?: +\S")
-_MEASURE_FIELD = re.compile(
-    r"^[ \t*_]*(?P<key>[A-ZÀ-Ý][^\d:\n]{0,50}?) ?: +[^\n]*\d"
-)
+_MEASURE_FIELD = re.compile(r"^[ \t*_]*(?P<key>[A-ZÀ-Ý][^\d:\n]{0,50}?) ?: +[^\n]*\d")
+# "La Grande Guerre : 1914-1918" is a title, a period after its colon.
+_YEAR_RANGE = re.compile(r" ?: +\d{4} ?[-–] ?\d{2,4}\b")
 # Words that name a part of a text: "Chapitre premier : …", "Titre II : …" are titles.
 _PARTS = (
     "titre chapitre article section partie annexe livre tome leçon lecon acte scène scene "
@@ -129,6 +132,17 @@ def _is_abbreviation(before: str, mark: str) -> bool:
     return len(token) == 1 and token.isalpha() and token.isupper()
 
 
+def _german_date(before: str, text: str, nxt: int) -> bool:
+    if not _GERMAN_DAY.search(before):
+        return False
+    if _GERMAN_MONTH.match(text, nxt):
+        return True
+    shared = _SHARED_MONTH.match(text, nxt)
+    return shared is not None and (
+        shared.group(1) is not None or _GERMAN_DAY_AFTER.search(before) is not None
+    )
+
+
 def _ends_after_abbreviation(before: str, word: str, text: str, nxt: int) -> bool:
     """Whether a period that follows an abbreviation-like ``word`` still ends the sentence:
     a unit after a number before a capital, or a company form / "J.-C." / a capital letter
@@ -144,7 +158,8 @@ def _ends_after_abbreviation(before: str, word: str, text: str, nxt: int) -> boo
         return True
     # A lone capital, not an initial: "bâtiment B. L'entreprise", "building B. The
     # plumber"; but "J. Le Goff", "Marie L. La Fontaine" (articles that begin names) stay.
-    lone = len(word) == 1 and word not in ABBREVIATIONS and before.rstrip()[-1:].isupper()
+    # ("z", "u", "d", "v" are German abbreviations in lower case only: "bâtiment D." is one.)
+    lone = len(word) == 1 and word != "m" and before.rstrip()[-1:].isupper()
     return lone and following.group(0).lower() not in _NAME_PARTICLES
 
 
@@ -183,7 +198,7 @@ def _split_block(text: str, a: int, b: int) -> list[tuple[int, int]]:
                 continue
         if _inside_guillemets(text, pos, m.start(1)) and not m.group(2):
             continue
-        if mark == "." and _GERMAN_DAY.search(before) and _GERMAN_MONTH.match(text, nxt):
+        if mark == "." and _german_date(before, text, nxt):
             continue  # "zum 1. Januar 2025": a German date's day, not a sentence's end
         spans.append((pos, end))
         pos = nxt
@@ -244,8 +259,15 @@ def _is_field(line: str) -> bool:
     """ "Lieu : salle Condorcet": one capitalised word that names no part of a text, a
     colon, a value; or "Capacité du bac : 0,6 litre": a label of a few words without a
     number and a value with one (a datasheet's line, which answers "Quelle capacité ?")."""
-    m = _FIELD.match(line) or _MEASURE_FIELD.match(line)
-    return m is not None and m.group("key").split()[0].lower() not in _PART_WORDS
+    m = _FIELD.match(line)
+    if m is not None:
+        return m.group("key").lower() not in _PART_WORDS
+    m = _MEASURE_FIELD.match(line)
+    return (
+        m is not None
+        and not any(w.lower() in _PART_WORDS for w in m.group("key").split())
+        and not _YEAR_RANGE.match(line, m.end("key"))
+    )
 
 
 def _numbered_heading(line: str, next_line: str | None, previous: str | None) -> bool:

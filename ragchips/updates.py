@@ -151,7 +151,8 @@ class IndexUpdates:
         if not prune:
             sources = list(sources)  # read twice: the documents, then the paths they lie under
         unread = _Unread(on_skip)
-        previous: dict[str, str] = {}  # filled once the index is open, before the first read
+        # a file keeps its doc_id: filled once the index is open, before the first read
+        previous: dict[str, tuple[str, str]] = {}
         docs = None if _uses(ray) else _iter_sources(sources, unread, previous)
         report = ChangeReport()
         with writer_lock(directory, wait):
@@ -167,18 +168,23 @@ class IndexUpdates:
             files: dict[str, tuple[str, str]] = {}
             moved: frozenset[str] = frozenset()
             check: Callable[[Read], None] | None = None
+            carried: list[Document] = []  # a rebuild's documents no reader here reads
             old = None
             if reusable:
                 old = cls.load(directory, embedder=emb, verify=False)
-            elif not prune and _current_manifest(directory) is not None:
+            elif (not prune or unread.paths) and _current_manifest(directory) is not None:
                 # Rebuilt (--full, another chunker or embedder): the check still reads what
-                # the index holds now, with the embedder it was built with.
+                # the index holds now, with the embedder it was built with, and so does
+                # the copy of the documents no reader here reads any more.
                 try:
                     old = cls.load(directory, verify=False)
                 except (RagchipsError, OSError, ValueError):
                     old = None  # unreadable: rebuilt from the paths given, as always
             if old is not None:
                 files = old._doc_files()  # one read of every document's record
+                if not reusable:
+                    held: Any = old  # an Index: it reads its stored documents
+                    carried = [held.document(i) for i in sorted(unread.kept(files))]
                 old.close()
                 previous.update(file_ids_of(files))  # a file keeps its doc_id
                 if reusable:
@@ -214,17 +220,27 @@ class IndexUpdates:
                         report.updated.append(d.doc_id)  # moved: records its new path
                         yield d
 
+            def and_carried(read: Iterable[Document]) -> Iterator[Document]:
+                yield from read
+                # Cut and embedded again from the text the index stored.
+                yield from (d for d in carried if d.doc_id not in read_docs)
+
             # Files are read on a second thread while the first passages are embedded.
-            todo = new_or_changed(docs)
+            todo = new_or_changed(and_carried(docs))
             embedded = _embed_new(todo, chunker, emb, progress, allow_empty=reusable)
+            if carried:
+                again = {d.doc_id for d in carried}
+                report.added = [i for i in report.added if i not in again]
+                report.unread = sorted(again & set(read_docs))
             unread_kept = unread.kept(files) if reusable else set()
             report.removed = [i for i in known if i not in read_docs and i not in unread_kept]
-            report.unread = sorted(i for i in unread_kept if i not in read_docs)
+            if reusable:
+                report.unread = sorted(i for i in unread_kept if i not in read_docs)
             if check is not None:
                 check(read_docs)
-            report.kept = (
-                len(read_docs) - len(report.added) - len(report.updated) + len(report.unread)
-            )
+            # (a rebuild's carried documents were read from the index: in read_docs already)
+            report.kept = len(read_docs) - len(report.added) - len(report.updated)
+            report.kept += len(report.unread) if reusable else 0
             settings = _sync_settings(emb, chunker, dense, current if reusable else None)
             if not reusable:
                 apply_changes(directory, None, settings, emb, embedded=embedded)
@@ -393,7 +409,7 @@ def _on_ray(
     check: Callable[[Read], None] | None,
     kept: Callable[[], set[str]] = set,
     moved: frozenset[str] = frozenset(),
-    previous: dict[str, str] | None = None,
+    previous: dict[str, tuple[str, str]] | None = None,
 ) -> ChangeReport:
     """Read, chunk and embed on a Ray cluster (ray is imported only here)."""
     from .cluster import ray_config, sync_on_ray
@@ -570,7 +586,7 @@ def _source_list(
 def _iter_sources(
     sources: Iterable[str | os.PathLike[str] | Document],
     on_skip: Callable[[str, str], None] | None,
-    previous: dict[str, str] | None = None,
+    previous: dict[str, tuple[str, str]] | None = None,
 ) -> Iterator[Document]:
     """The documents given, then those read from the paths given, one at a time: files
     are listed now (before the index folder gets its lock file) and read as they are

@@ -259,7 +259,8 @@ def test_thread_safe() -> None:
 def test_other_languages_function_words_are_dropped_from_questions_only() -> None:
     """"el", "del", "der", "und", "della" weigh heavily in French text (they are rare there)
     and pulled Spanish, German or Italian documents to the top for any question in those
-    languages; the index keeps them, a French name-like word ("Este", "MIT") stays."""
+    languages; the index keeps them, a French name-like word ("Este", "MIT") stays, and so
+    does one such word alone ("le DAS", "Che Guevara")."""
     from ragchips.analysis import analyze, analyze_query
 
     groups = analyze_query("¿Quién diseñó el edificio del museo?")
@@ -276,3 +277,6 @@ def test_other_languages_function_words_are_dropped_from_questions_only() -> Non
         "este",
         "mit",
     ]
+    # one such word alone is a name or an acronym, not another language
+    assert [g[0] for g in analyze_query("Quel est le DAS du téléphone ?")] == ["das", "telephon"]
+    assert [g[0] for g in analyze_query("Qui était Che Guevara ?")] == ["che", "guevar"]

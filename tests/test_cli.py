@@ -486,3 +486,19 @@ def test_eval_warns_of_a_gold_doc_id_the_index_does_not_hold(
         "ragchips", "index", str(gold), "--out", str(tmp_path / "x"), "--chunk-size", "5"
     )
     assert bad_size.returncode == 2 and "--chunk-size must be >= 50, not 5" in bad_size.stderr
+
+
+def test_the_stream_guard_restores_an_in_process_caller_s_streams(
+    hostile_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ragchips.cli import _terminal_streams, main
+
+    before = sys.stdout, sys.stdout.errors
+    assert main(["ls", str(hostile_index)]) == 0
+    assert (sys.stdout, sys.stdout.errors) == before
+    assert "g\\x1b[31mx" in capsys.readouterr().out
+    with _terminal_streams(wrap=False):  # serve and mcp: uvicorn's colours, MCP's protocol
+        assert sys.stdout is before[0]
+    with _terminal_streams():
+        print("page 1\fpage 2\x1b")  # a PDF's page break passes, ESC does not
+    assert capsys.readouterr().out == "page 1\fpage 2\\x1b\n"

@@ -299,3 +299,8 @@ def test_a_question_about_the_year_gets_a_date_of_a_range_not_the_range() -> Non
 )
 def test_a_time_of_day_answers_at_what_time(sentence: str, expected: str) -> None:
     assert phrase("À quelle heure part le train ?", sentence) == expected
+
+
+def test_the_verb_march_is_no_month() -> None:
+    got = phrase("How many kilometres do the recruits march?", "The recruits march 25 km a day.")
+    assert got == "25 km"

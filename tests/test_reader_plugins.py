@@ -162,3 +162,28 @@ def test_register_refuses_a_class_and_the_jsonl_suffixes() -> None:
     with pytest.raises(ConfigurationError, match=r"\.jsonl files are read by ragchips itself"):
         register(reader)
     assert base.reader_for("t.csv") is None  # nothing registered by the refused calls
+
+
+def test_an_unread_document_keeps_its_doc_id_and_survives_a_rebuild(tmp_path: Path) -> None:
+    """A new notes.txt took the doc_id of an unread notes.csv (its document replaced without
+    a word), and --full dropped unread documents."""
+    from ragchips import Index
+    from ragchips.embedding import HashEmbedder
+
+    folder, out = tmp_path / "docs", tmp_path / "i"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "notes.csv").write_text("ville,pays\nLyon,France\n", encoding="utf-8")
+    register(_Csv(Extracted("Lyon est une ville de France.")))
+    try:
+        Index.sync([folder], out, embedder=HashEmbedder(16))
+    finally:
+        unregister(".csv")
+    (folder / "b").mkdir()
+    (folder / "b" / "notes.txt").write_text("Le chien garde la maison.", encoding="utf-8")
+    index, report = Index.sync([folder], out, embedder=HashEmbedder(16))
+    assert report.unread == ["notes"] and report.added == ["notes~1"] and report.updated == []
+    assert index.document("notes").text == "Lyon est une ville de France."
+    index, report = Index.sync([folder], out, embedder=HashEmbedder(16), full=True)
+    assert report.unread == ["notes"] and report.added == ["notes~1"] and report.kept == 1
+    assert index.document("notes").text == "Lyon est une ville de France."
+    assert index.search("Lyon ville France", k=1, mode="lexical")[0].doc_id == "notes"

@@ -393,3 +393,24 @@ def test_a_labelled_measure_is_content_not_a_title() -> None:
         ("Fiche technique", True, False),
         ("Le moteur tourne.", False, False),
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "La coupure touche le bâtiment D. Elle emploie dix personnes.",
+        "The entrance is in building U. The plumber came.",
+        "The vote was 12 to 3. November brought a recount.",
+        "Il a terminé 2. Mai restera dans les mémoires.",
+        "Das Fest beginnt am 3. August mit Musik. Es endet spät.",
+    ],
+)
+def test_lone_letters_and_shared_month_names_after_the_german_rules(text: str) -> None:
+    """ "d", "u", "z" are German abbreviations in lower case only; "April", "Mai", "November"
+    start English and French sentences too, so they need a German word or a year."""
+    assert len(_texts(text)) == 2, _texts(text)
+
+
+def test_a_period_after_its_colon_keeps_a_title_a_title() -> None:
+    text = "Première partie : 1914-1918, la guerre\n\nLa Grande Guerre : 1914-1918\n\nTexte."
+    assert [h for _, h, _ in _shape(text)] == [True, True, False]

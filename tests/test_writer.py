@@ -550,3 +550,17 @@ def test_a_file_keeps_its_doc_id_when_one_of_the_same_name_comes_or_goes(
     assert index.doc_ids() == ["notes~1"]
     fresh = Index.build([coll], embedder=HashEmbedder(16), out=tmp_path / "fresh")
     assert fresh.doc_ids() == ["notes"]  # a new index numbers in file order, as before
+
+
+def test_a_moved_file_gets_its_doc_id_back_before_a_new_one_of_its_name(tmp_path: Path) -> None:
+    coll, out = tmp_path / "coll", tmp_path / "i"
+    (coll / "old").mkdir(parents=True)
+    (coll / "old" / "notes.txt").write_text("Le port de Brest accueille des frégates.", "utf-8")
+    Index.sync([coll], out, embedder=HashEmbedder(16))
+    (coll / "old").rename(coll / "zz_archive")
+    (coll / "a").mkdir()
+    (coll / "a" / "notes.txt").write_text("Le budget est voté en mars.", "utf-8")
+    index, report = Index.sync([coll], out, embedder=HashEmbedder(16))
+    assert report.updated == ["notes"] and report.added == ["notes~1"]  # moved, and new
+    assert index.document("notes").source == str(coll / "zz_archive" / "notes.txt")
+    assert index.document("notes~1").source == str(coll / "a" / "notes.txt")
