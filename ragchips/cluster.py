@@ -221,7 +221,7 @@ def check_workers(ray: Any) -> None:
 @dataclass
 class _Resolver:
     """doc_ids made unique in file order, exactly as read_documents does on one machine
-    (a file keeps the doc_id the index gave it: ``ids``)."""
+    (``ids.held``: doc_ids kept for files not read, which no JSONL line takes either)."""
 
     ids: FileIds = field(default_factory=FileIds)
     seen: dict[str, int] = field(default_factory=dict)
@@ -242,15 +242,14 @@ class _Resolver:
         if item.get("given"):
             final = doc_id
         elif item["jsonl"]:
-            if doc_id in self.seen:
+            if doc_id in self.seen or doc_id in self.ids.held:
                 return None
             self.jsonl_ids.append(doc_id)
             self.ids.used.add(doc_id)
             final = doc_id
         else:
             self.seen[doc_id] = self.seen.get(doc_id, 0) + 1
-            doc = item["doc"]
-            final = self.ids.take(doc_id, str(doc.get("path") or ""), str(doc.get("sha256")))
+            final = self.ids.take(doc_id)
         if final in self.used:
             raise RagchipsError(f"doc_id given twice: {final}")
         self.used.add(final)
@@ -351,7 +350,7 @@ def sync_on_ray(
     check: Callable[[dict[str, tuple[str, str]]], None] | None = None,
     kept: Callable[[], set[str]] = set,
     moved: frozenset[str] = frozenset(),
-    previous: dict[str, tuple[str, str]] | None = None,
+    held: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Bring the index at ``directory`` to exactly ``sources`` (``current`` None: from
     scratch), embedding new and changed documents on the cluster. ``known``: doc_id to
@@ -396,7 +395,7 @@ def sync_on_ray(
         # A moved document (its file gone, its doc_id read elsewhere) is embedded again, so
         # that it records where it is read from now (the cache makes that cheap).
         hashes = {i: "" if i in moved else sha for i, sha in known.items()}
-        gather = _Gather(hashes, on_skip, progress, FileIds(previous or {}))
+        gather = _Gather(hashes, on_skip, progress, FileIds(held or {}))
 
         def shards() -> Iterator[tuple[list[Prepared], np.ndarray]]:
             for row in stream(rows, hashes):

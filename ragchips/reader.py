@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -374,77 +373,43 @@ def read_documents(
 def iter_documents(
     paths: Iterable[str | os.PathLike[str]],
     on_skip: Callable[[str, str], None] | None = None,
-    previous: dict[str, tuple[str, str]] | None = None,
+    held: dict[str, str] | None = None,
 ) -> Iterator[Document]:
     """:func:`read_documents` one document at a time, so that indexing can embed the
     first files while the next ones are read. The files are listed now, read later.
-    ``previous``: the doc_ids an index gave files (see :class:`FileIds`), read when the
-    first document is asked for."""
-    return _read_files(list(discover_files(paths, on_skip=on_skip)), on_skip, previous)
+    ``held``: doc_ids no document read may take (see :class:`FileIds`), read when the first
+    document is asked for."""
+    return _read_files(list(discover_files(paths, on_skip=on_skip)), on_skip, held)
 
 
 @dataclass
 class FileIds:
     """The doc_ids of files, unique in file order: a file's stem ("notes"), then "notes~1"
-    for a second notes.txt. A file keeps the doc_id an index gave it (``previous``: absolute
-    path to (doc_id, content hash)), so that a file of the same name added or removed in
-    another folder renames no other document. A doc_id stays held for its file while the
-    file exists (read or not: a format no reader reads now), and for the same content when
-    the file is gone (moved: the moved file gets it back, wherever it is read)."""
+    for a second notes.txt. ``held``: doc_id to the file that keeps it though it is not
+    read (a format no reader here reads now): no other file, nor a JSONL line, takes it,
+    so its document is kept instead of replaced."""
 
-    previous: dict[str, tuple[str, str]] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
-    _held: dict[str, str] | None = None  # doc_id -> its file's path, or "sha:" + its hash
-    _gone: dict[str, list[str]] = field(default_factory=dict)  # hash -> doc_ids, file gone
 
-    def take(self, stem: str, path: str, sha: str) -> str:
-        if self._held is None:
-            self._held = {}
-            for p, (i, h) in self.previous.items():
-                exists = os.path.isfile(p)
-                self._held[i] = p if exists else "sha:" + h
-                if not exists:
-                    self._gone.setdefault(h, []).append(i)
-        own = self.previous.get(path)
-        if own is not None and _of_stem(own[0], stem) and own[0] not in self.used:
-            return self._use(own[0])
-        for doc_id in self._gone.get(sha, ()):  # a moved file: its content, elsewhere
-            if _of_stem(doc_id, stem) and doc_id not in self.used:
-                return self._use(doc_id)
+    def take(self, stem: str) -> str:
         n = 0
         while True:
             candidate = f"{stem}~{n}" if n else stem
-            if candidate not in self.used and self._held.get(candidate, path) == path:
-                return self._use(candidate)
+            if candidate not in self.used and candidate not in self.held:
+                self.used.add(candidate)
+                return candidate
             n += 1
-
-    def _use(self, doc_id: str) -> str:
-        self.used.add(doc_id)
-        return doc_id
-
-
-def _of_stem(doc_id: str, stem: str) -> bool:
-    return doc_id == stem or re.fullmatch(re.escape(stem) + r"~[1-9]\d*", doc_id) is not None
-
-
-def file_ids_of(files: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
-    """An index's files as :class:`FileIds` wants them (absolute path to (doc_id, hash)),
-    from its doc_id to (read path, hash) records; JSONL records and documents from Python,
-    whose ids are their own, are left out."""
-    return {
-        absolute_path(path): (doc_id, sha)
-        for doc_id, (path, sha) in files.items()
-        if path and _of_stem(doc_id, Path(path).stem)
-    }
 
 
 def _read_files(
     files: list[Path],
     on_skip: Callable[[str, str], None] | None,
-    previous: dict[str, tuple[str, str]] | None = None,
+    held: dict[str, str] | None = None,
 ) -> Iterator[Document]:
-    seen: dict[str, int] = {}  # stems and JSONL ids: a JSONL line may not take them
-    ids = FileIds(previous or {})
+    ids = FileIds(held or {})
+    # stems, JSONL ids and held ids: a JSONL line may not take them
+    seen: dict[str, int] = dict.fromkeys(ids.held, 1)
     for path in files:
         if path.suffix.lower() in JSONL_SUFFIXES:
             try:
@@ -464,7 +429,7 @@ def _read_files(
             continue
         # Same stem in two folders: keep both, with distinct ids.
         seen[doc.doc_id] = seen.get(doc.doc_id, 0) + 1
-        final = ids.take(doc.doc_id, absolute_path(path), doc.sha256)
+        final = ids.take(doc.doc_id)
         yield doc if final == doc.doc_id else replace(doc, doc_id=final)
 
 

@@ -29,7 +29,6 @@ from .reader import (
     SOURCE,
     Document,
     absolute_path,
-    file_ids_of,
     iter_documents,
     nothing_readable,
     split_sources,
@@ -151,9 +150,9 @@ class IndexUpdates:
         if not prune:
             sources = list(sources)  # read twice: the documents, then the paths they lie under
         unread = _Unread(on_skip)
-        # a file keeps its doc_id: filled once the index is open, before the first read
-        previous: dict[str, tuple[str, str]] = {}
-        docs = None if _uses(ray) else _iter_sources(sources, unread, previous)
+        # doc_ids kept for files not read: filled once the index is open, before the first read
+        held: dict[str, str] = {}
+        docs = None if _uses(ray) else _iter_sources(sources, unread, held)
         report = ChangeReport()
         with writer_lock(directory, wait):
             if not full and is_format_1(directory):
@@ -183,10 +182,10 @@ class IndexUpdates:
             if old is not None:
                 files = old._doc_files()  # one read of every document's record
                 if not reusable:
-                    held: Any = old  # an Index: it reads its stored documents
-                    carried = [held.document(i) for i in sorted(unread.kept(files))]
+                    stored: Any = old  # an Index: it reads its stored documents
+                    carried = [stored.document(i) for i in sorted(unread.kept(files))]
                 old.close()
-                previous.update(file_ids_of(files))  # a file keeps its doc_id
+                held.update({i: files[i][0] for i in unread.kept(files)})
                 if reusable:
                     known = {doc_id: sha for doc_id, (_, sha) in files.items()}
                     moved = _moved(files)
@@ -202,7 +201,7 @@ class IndexUpdates:
                     check=check,
                     kept=lambda: unread.kept(files),
                     moved=moved,
-                    previous=previous,
+                    held=held,
                 )
                 index = cls.load(directory, embedder=emb, verify=False)
                 index._probe_checked = True
@@ -409,7 +408,7 @@ def _on_ray(
     check: Callable[[Read], None] | None,
     kept: Callable[[], set[str]] = set,
     moved: frozenset[str] = frozenset(),
-    previous: dict[str, tuple[str, str]] | None = None,
+    held: dict[str, str] | None = None,
 ) -> ChangeReport:
     """Read, chunk and embed on a Ray cluster (ray is imported only here)."""
     from .cluster import ray_config, sync_on_ray
@@ -422,7 +421,7 @@ def _on_ray(
         check=check,
         kept=kept,
         moved=moved,
-        previous=previous,
+        held=held,
     )
     return report
 
@@ -586,7 +585,7 @@ def _source_list(
 def _iter_sources(
     sources: Iterable[str | os.PathLike[str] | Document],
     on_skip: Callable[[str, str], None] | None,
-    previous: dict[str, tuple[str, str]] | None = None,
+    held: dict[str, str] | None = None,
 ) -> Iterator[Document]:
     """The documents given, then those read from the paths given, one at a time: files
     are listed now (before the index folder gets its lock file) and read as they are
@@ -594,7 +593,7 @@ def _iter_sources(
     given, paths = split_sources(sources)
     docs: Iterable[Document] = given
     if paths:
-        docs = itertools.chain(docs, iter_documents(paths, on_skip=on_skip, previous=previous))
+        docs = itertools.chain(docs, iter_documents(paths, on_skip=on_skip, held=held))
     return _unique(docs)
 
 

@@ -218,19 +218,6 @@ def test_a_moved_collection_records_its_new_paths_on_ray_too(cluster: Any, tmp_p
     assert {p.source for p in index.passages} == {str(moved / "train.txt"), str(moved / "velo.txt")}
 
 
-def test_a_file_keeps_its_doc_id_on_ray_too(cluster: Any, tmp_path: Path) -> None:
-    coll, out = tmp_path / "coll", tmp_path / "i"
-    (coll / "b").mkdir(parents=True)
-    (coll / "b" / "notes.txt").write_text("Le port de Brest accueille des frégates.", "utf-8")
-    Index.sync([coll], out, embedder=HASH)
-    (coll / "a").mkdir()
-    (coll / "a" / "notes.txt").write_text("La gare de Rennes est au sud.", "utf-8")
-    config = RayConfig(address=cluster.address)
-    index, report = Index.sync([coll], out, embedder=HASH, ray=config)
-    assert report.added == ["notes~1"] and report.updated == [] and report.kept == 1
-    assert index.document("notes").source == str(coll / "b" / "notes.txt")
-
-
 def _replicas() -> list[int]:
     """Process ids of the embedder replicas (Ray names its worker processes by their actor)."""
     import psutil

@@ -187,3 +187,33 @@ def test_an_unread_document_keeps_its_doc_id_and_survives_a_rebuild(tmp_path: Pa
     assert report.unread == ["notes"] and report.added == ["notes~1"] and report.kept == 1
     assert index.document("notes").text == "Lyon est une ville de France."
     assert index.search("Lyon ville France", k=1, mode="lexical")[0].doc_id == "notes"
+
+
+def test_a_jsonl_line_cannot_take_the_doc_id_of_an_unread_document(tmp_path: Path) -> None:
+    from ragchips import Index
+    from ragchips.embedding import HashEmbedder
+
+    folder, out = tmp_path / "docs", tmp_path / "i"
+    folder.mkdir()
+    (folder / "notes.csv").write_text("ville,pays\nLyon,France\n", encoding="utf-8")
+    register(_Csv(Extracted("Lyon est une ville de France.")))
+    try:
+        Index.sync([folder], out, embedder=HashEmbedder(16))
+    finally:
+        unregister(".csv")
+    line = '{"id": "notes", "text": "Le chien garde la maison."}\n'
+    (folder / "z.jsonl").write_text(line, encoding="utf-8")
+    (folder / "ok.txt").write_text("Le chat dort sur le tapis.", encoding="utf-8")
+    skipped: list[tuple[str, str]] = []
+    for full in (False, True):
+        index, report = Index.sync(
+            [folder],
+            out,
+            embedder=HashEmbedder(16),
+            full=full,
+            on_skip=lambda *s: skipped.append(s),
+        )
+        assert report.unread == ["notes"] and report.updated == []
+        assert report.added == ["ok"]  # new, then rebuilt
+        assert index.document("notes").text == "Lyon est une ville de France."
+        assert any("doc_id 'notes' already used on another file" in r for _, r in skipped)
