@@ -248,7 +248,7 @@ class _Resolver:
             self.ids.used.add(doc_id)
             final = doc_id
         else:
-            self.seen[doc_id] = self.seen.get(doc_id, 0) + 1
+            self.seen[doc_id] = 1
             final = self.ids.take(doc_id)
         if final in self.used:
             raise RagchipsError(f"doc_id given twice: {final}")
@@ -350,7 +350,6 @@ def sync_on_ray(
     check: Callable[[dict[str, tuple[str, str]]], None] | None = None,
     kept: Callable[[], set[str]] = set,
     moved: frozenset[str] = frozenset(),
-    held: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Bring the index at ``directory`` to exactly ``sources`` (``current`` None: from
     scratch), embedding new and changed documents on the cluster. ``known``: doc_id to
@@ -395,7 +394,10 @@ def sync_on_ray(
         # A moved document (its file gone, its doc_id read elsewhere) is embedded again, so
         # that it records where it is read from now (the cache makes that cheap).
         hashes = {i: "" if i in moved else sha for i, sha in known.items()}
-        gather = _Gather(hashes, on_skip, progress, FileIds(held or {}))
+        # The documents of files no reader here reads, known once the files are listed
+        # (above): kept, and their doc_ids held.
+        unread_ids = kept()
+        gather = _Gather(hashes, on_skip, progress, FileIds(unread_ids))
 
         def shards() -> Iterator[tuple[list[Prepared], np.ndarray]]:
             for row in stream(rows, hashes):
@@ -415,7 +417,7 @@ def sync_on_ray(
             if not wanted:
                 raise NoDocumentsError(nothing_readable())
             changed = [i for i in wanted if i in known and (known[i] != wanted[i] or i in moved)]
-            unread = sorted(i for i in kept() if i in known and i not in wanted)
+            unread = sorted(i for i in unread_ids if i in known and i not in wanted)
             gone = [i for i in known if i not in wanted and i not in unread]
             if check is not None:
                 # Refuses before the manifest is replaced.

@@ -293,8 +293,7 @@ def _discover(
                     continue  # an index inside the folder it indexes is not read back
                 if not _utf8_name(child):
                     if on_skip is not None:
-                        reason = _bad_name(child)
-                        on_skip(reason.split(": the file name")[0], reason)
+                        on_skip(_shown(child), _bad_name(child))
                     continue
                 if child.suffix.lower() in suffixes:
                     yield child
@@ -322,11 +321,15 @@ def _utf8_name(path: Path) -> bool:
     return True
 
 
+def _shown(path: Path) -> str:
+    """A name that is not UTF-8 as it can be printed: "pisc\\xe9ine.txt"."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _bad_name(path: Path) -> str:
     from .readers import SkipReason
 
-    shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return SkipReason(f"{shown}: the file name is not valid UTF-8; rename it", "unreadable")
+    return SkipReason(f"{_shown(path)}: the file name is not valid UTF-8; rename it", "unreadable")
 
 
 def _reason(exc: UnreadableFileError) -> str:
@@ -373,7 +376,7 @@ def read_documents(
 def iter_documents(
     paths: Iterable[str | os.PathLike[str]],
     on_skip: Callable[[str, str], None] | None = None,
-    held: dict[str, str] | None = None,
+    held: set[str] | None = None,
 ) -> Iterator[Document]:
     """:func:`read_documents` one document at a time, so that indexing can embed the
     first files while the next ones are read. The files are listed now, read later.
@@ -385,11 +388,11 @@ def iter_documents(
 @dataclass
 class FileIds:
     """The doc_ids of files, unique in file order: a file's stem ("notes"), then "notes~1"
-    for a second notes.txt. ``held``: doc_id to the file that keeps it though it is not
-    read (a format no reader here reads now): no other file, nor a JSONL line, takes it,
-    so its document is kept instead of replaced."""
+    for a second notes.txt. ``held``: the doc_ids of files kept though not read (a format
+    no reader here reads now): no other file, nor a JSONL line, takes them, so their
+    documents are kept instead of replaced."""
 
-    held: dict[str, str] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
     used: set[str] = field(default_factory=set)
 
     def take(self, stem: str) -> str:
@@ -405,9 +408,9 @@ class FileIds:
 def _read_files(
     files: list[Path],
     on_skip: Callable[[str, str], None] | None,
-    held: dict[str, str] | None = None,
+    held: set[str] | None = None,
 ) -> Iterator[Document]:
-    ids = FileIds(held or {})
+    ids = FileIds(held or set())
     # stems, JSONL ids and held ids: a JSONL line may not take them
     seen: dict[str, int] = dict.fromkeys(ids.held, 1)
     for path in files:
@@ -428,7 +431,7 @@ def _read_files(
                 on_skip(str(path), _reason(exc))
             continue
         # Same stem in two folders: keep both, with distinct ids.
-        seen[doc.doc_id] = seen.get(doc.doc_id, 0) + 1
+        seen[doc.doc_id] = 1
         final = ids.take(doc.doc_id)
         yield doc if final == doc.doc_id else replace(doc, doc_id=final)
 

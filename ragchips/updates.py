@@ -151,7 +151,7 @@ class IndexUpdates:
             sources = list(sources)  # read twice: the documents, then the paths they lie under
         unread = _Unread(on_skip)
         # doc_ids kept for files not read: filled once the index is open, before the first read
-        held: dict[str, str] = {}
+        held: set[str] = set()
         docs = None if _uses(ray) else _iter_sources(sources, unread, held)
         report = ChangeReport()
         with writer_lock(directory, wait):
@@ -181,11 +181,12 @@ class IndexUpdates:
                     old = None  # unreadable: rebuilt from the paths given, as always
             if old is not None:
                 files = old._doc_files()  # one read of every document's record
+                # (on Ray the files are listed later, and it asks unread.kept itself)
+                held.update(unread.kept(files))
                 if not reusable:
                     stored: Any = old  # an Index: it reads its stored documents
-                    carried = [stored.document(i) for i in sorted(unread.kept(files))]
+                    carried = [stored.document(i) for i in sorted(held)]
                 old.close()
-                held.update({i: files[i][0] for i in unread.kept(files)})
                 if reusable:
                     known = {doc_id: sha for doc_id, (_, sha) in files.items()}
                     moved = _moved(files)
@@ -201,7 +202,6 @@ class IndexUpdates:
                     check=check,
                     kept=lambda: unread.kept(files),
                     moved=moved,
-                    held=held,
                 )
                 index = cls.load(directory, embedder=emb, verify=False)
                 index._probe_checked = True
@@ -231,7 +231,7 @@ class IndexUpdates:
                 again = {d.doc_id for d in carried}
                 report.added = [i for i in report.added if i not in again]
                 report.unread = sorted(again & set(read_docs))
-            unread_kept = unread.kept(files) if reusable else set()
+            unread_kept = held if reusable else set()
             report.removed = [i for i in known if i not in read_docs and i not in unread_kept]
             if reusable:
                 report.unread = sorted(i for i in unread_kept if i not in read_docs)
@@ -408,7 +408,6 @@ def _on_ray(
     check: Callable[[Read], None] | None,
     kept: Callable[[], set[str]] = set,
     moved: frozenset[str] = frozenset(),
-    held: dict[str, str] | None = None,
 ) -> ChangeReport:
     """Read, chunk and embed on a Ray cluster (ray is imported only here)."""
     from .cluster import ray_config, sync_on_ray
@@ -421,7 +420,6 @@ def _on_ray(
         check=check,
         kept=kept,
         moved=moved,
-        held=held,
     )
     return report
 
@@ -585,7 +583,7 @@ def _source_list(
 def _iter_sources(
     sources: Iterable[str | os.PathLike[str] | Document],
     on_skip: Callable[[str, str], None] | None,
-    held: dict[str, str] | None = None,
+    held: set[str] | None = None,
 ) -> Iterator[Document]:
     """The documents given, then those read from the paths given, one at a time: files
     are listed now (before the index folder gets its lock file) and read as they are

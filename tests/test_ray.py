@@ -199,9 +199,12 @@ def test_documents_no_reader_reads_now_are_kept_on_ray_too(cluster: Any, tmp_pat
     finally:
         unregister(".csv")
     (docs / "new.txt").write_text("Le chien garde la maison.", "utf-8")
+    (docs / "sub").mkdir()  # a file of the same name may not take the unread one's doc_id
+    (docs / "sub" / "villes.txt").write_text("Paris est la capitale.", "utf-8")
     config = RayConfig(address=cluster.address)
     index, report = Index.sync([docs], tmp_path / "i", embedder=HASH, ray=config)
-    assert report.removed == [] and report.unread == ["villes"] and report.added == ["new"]
+    assert report.removed == [] and report.unread == ["villes"] and report.updated == []
+    assert sorted(report.added) == ["new", "villes~1"]
     assert report.kept == 2 and index.document("villes").text.startswith("Lyon")
 
 
