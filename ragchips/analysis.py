@@ -194,7 +194,8 @@ class FrenchAnalyzer:
     def __call__(self, text: str) -> list[str]:
         """Index terms of ``text``, in order (duplicates kept: they are term frequencies)."""
         accents, stem = self.accents, self.stem
-        return [t for word in self._words(text) for t in _word_terms(word, accents, stem)]
+        words = self._words(self._normalize(text), self.stop_words)
+        return [t for word in words for t in _word_terms(word, accents, stem)]
 
     def query_groups(self, text: str) -> list[list[str]]:
         """Query terms of ``text`` grouped by word: a group holds the alternative terms of
@@ -204,15 +205,16 @@ class FrenchAnalyzer:
         a word with two spellings does not weigh twice as much as a word with one.
         """
         accents, stem = self.accents, self.stem
+        text = self._normalize(text)
         stop = self.stop_words
-        if stop is not None and _other_language(self._normalize(text)):
+        if stop is not None and _other_language(text):
             stop = _with_other_languages(stop)
         return [list(_word_terms(word, accents, stem)) for word in self._words(text, stop)]
 
-    def _words(self, text: str, stop: frozenset[str] | None = None) -> Iterator[str]:
-        """Words to turn into terms: stop words dropped, compounds expanded."""
-        text = self._normalize(text)
-        stop = (self.stop_words if stop is None else stop) or frozenset()
+    def _words(self, text: str, stop: frozenset[str] | None) -> Iterator[str]:
+        """Words of normalised ``text`` to turn into terms: stop words dropped, compounds
+        expanded."""
+        stop = stop or frozenset()
         for token in _TOKEN.findall(text):
             if "-" not in token and "'" not in token:
                 if token not in stop:

@@ -37,8 +37,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     questions = load_questions(args.questions)
     k = args.k
     index = open_index(args.index)
-    held = set(index.doc_ids())
-    unknown = [q["doc_id"] for q in questions if q.get("doc_id") and q["doc_id"] not in held]
+    in_index = set(index.doc_ids())
+    unknown = [q["doc_id"] for q in questions if q.get("doc_id") and q["doc_id"] not in in_index]
     if unknown:  # a typo in a gold file scores 0 and says nothing otherwise
         n = len(unknown)
         print(

@@ -225,12 +225,12 @@ _DETERMINER_WORDS = (
     "ce cet cette ces son sa ses leur leurs mon ma mes ton ta tes notre nos votre vos "
     "this that these those its their his her our your my"
 )
-_DETERMINERS = frozenset(_DETERMINER_WORDS.split())
+_NEEDS_MORE = _CONTINUES | frozenset(_DETERMINER_WORDS.split())
 
 
 def _needs_more(line: str) -> bool:
     words = line.split()
-    return bool(words) and words[-1].lower() in _CONTINUES | _DETERMINERS
+    return bool(words) and words[-1].lower() in _NEEDS_MORE
 
 
 def _is_heading_line(line: str, alone: bool, next_line: str | None, width: int = 0) -> bool:

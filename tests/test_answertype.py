@@ -68,9 +68,13 @@ def test_a_question_about_a_name_asks_who_they_are_not_for_a_name() -> None:
         "Quelle serait la durée du chantier ?",
         "Quels seront les montants versés ?",
         "Quelle avait été la population de la ville ?",
+        # a time of day
+        "À quelle heure ouvre la séance ?",
+        "A quelle heure part le train ?",
+        "At what time does it open?",
     ],
 )
-def test_a_measure_asks_for_a_number(question: str) -> None:
+def test_a_measure_or_a_time_asks_for_a_number(question: str) -> None:
     kind = answer_type(question)
     assert kind is not None and kind.name == "number"
 
@@ -101,16 +105,3 @@ def test_english_measures_keep_no_kind() -> None:
 def test_a_date_question_is_known_by_its_words_anywhere(question: str) -> None:
     kind = answer_type(question)
     assert kind is not None and kind.name == "date"
-
-
-@pytest.mark.parametrize(
-    "question",
-    [
-        "À quelle heure ouvre la séance ?",
-        "A quelle heure part le train ?",
-        "At what time does it open?",
-    ],
-)
-def test_a_time_of_day_asks_for_a_number(question: str) -> None:
-    kind = answer_type(question)
-    assert kind is not None and kind.name == "number"

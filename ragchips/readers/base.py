@@ -116,7 +116,9 @@ def check_suffixes(reader: Reader) -> None:
             f"reader {getattr(reader, 'name', reader)!r}: suffixes must be a tuple of strings "
             f"such as ('.rst',), not {suffixes!r}"
         )
-    own = sorted({x.lower() for x in suffixes} & {".jsonl", ".ndjson"})
+    from ..reader import JSONL_SUFFIXES
+
+    own = sorted({x.lower() for x in suffixes} & JSONL_SUFFIXES)
     if own:
         raise ConfigurationError(
             f"reader {getattr(reader, 'name', reader)!r}: {own[0]} files are read by ragchips "
